@@ -1,0 +1,189 @@
+// One peertrust server: its identity, its registration in the shared database, and
+// its API (GraphQL over HTTP and SSE, graphql-ws, GraphiQL) on one HTTP server.
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { EnvelopArmor } from '@escape.tech/graphql-armor';
+import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
+import { createYoga, type YogaInitialContext } from 'graphql-yoga';
+import { useServer } from 'graphql-ws/use/ws';
+import { WebSocketServer } from 'ws';
+import { authenticate } from './auth/tokens.js';
+import type { Database } from './db/client.js';
+import { loadOrCreateRootKey } from './identity/root-key.js';
+import type { Logger } from './logger.js';
+import type { Context } from './schema/context.js';
+import { schema } from './schema/index.js';
+import type { ServerScope } from './trust/scope.js';
+import { recordHeartbeat, registerServer } from './trust/servers.js';
+
+export interface AppConfig {
+  name: string;
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  /** Where this server's root key lives. */
+  identityDir: string;
+  /** The IP addresses this server reports to administrators. */
+  addresses: string[];
+  /** Shared with the other servers of the cluster; the caller opens and closes it. */
+  database: Database;
+  logger: Logger;
+  heartbeatSeconds: number;
+}
+
+export interface App {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** The GraphQL endpoint, once started. */
+  readonly url: string;
+  readonly serverId: string;
+  readonly fingerprint: string;
+}
+
+/** Larger request bodies are refused before they are read. */
+const MAX_BODY_BYTES = 64 * 1024;
+
+const GRAPHIQL_QUERY = `# Paste your token into the Authorization header below, then run this.
+query Peers {
+  thisServer { id name fingerprint addresses }
+  peerTrusts { edges { node { id status approvalRequired approvedByThisServer approvedByPeer
+    peer { id name fingerprint addresses status } } } }
+}
+`;
+
+interface InitialContext {
+  request?: Request;
+  connectionParams?: Record<string, unknown>;
+}
+
+export function createApp(config: AppConfig): App {
+  const log = config.logger.child({ server: config.name });
+  let scope: ServerScope | undefined;
+  let fingerprint = '';
+  let url = '';
+  let heartbeat: NodeJS.Timeout | undefined;
+
+  const armor = new EnvelopArmor({
+    maxDepth: { n: 12 },
+    maxAliases: { n: 15 },
+    maxTokens: { n: 2000 },
+    maxDirectives: { n: 20 },
+    costLimit: { maxCost: 5000 },
+    blockFieldSuggestion: { enabled: true },
+  });
+
+  const yoga = createYoga<InitialContext & YogaInitialContext, Context>({
+    schema,
+    graphqlEndpoint: '/graphql',
+    landingPage: false,
+    maskedErrors: true,
+    logging: {
+      debug: (...args) => log.debug(args),
+      info: (...args) => log.info(args),
+      warn: (...args) => log.warn(args),
+      error: (...args) => log.error(args),
+    },
+    renderGraphiQL,
+    graphiql: {
+      title: `peertrust: ${config.name}`,
+      defaultQuery: GRAPHIQL_QUERY,
+      headers: JSON.stringify({ Authorization: 'Bearer <your token>' }, null, 2),
+    },
+    plugins: [useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf'] }), ...armor.protect().plugins],
+    context: async (initial): Promise<Context> => {
+      if (!scope) throw new Error('the server is not started');
+      const authorization = initial.request?.headers.get('authorization') ?? initial.connectionParams?.['authorization'];
+      const auth = await authenticate(scope.db.prisma, authorization);
+      return {
+        scope,
+        viewer: auth.kind === 'user' ? auth.user : null,
+        authProblem:
+          auth.kind === 'invalid'
+            ? `${auth.reason}; send "Authorization: Bearer <token>" with a token from \`peertrust token create\``
+            : 'authentication required: send "Authorization: Bearer <token>" with a token from `peertrust token create`',
+      };
+    },
+  });
+
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
+    if (Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES) {
+      res.writeHead(413, { 'content-type': 'application/json', connection: 'close' });
+      res.end(JSON.stringify({ errors: [{ message: `request body larger than ${MAX_BODY_BYTES} bytes` }] }));
+      return;
+    }
+    void yoga(req, res);
+  };
+  const httpServer = createServer(handle);
+  const wsServer = new WebSocketServer({ server: httpServer, path: '/graphql', maxPayload: MAX_BODY_BYTES });
+  const wsHandle = useServer<Record<string, unknown>>(
+    {
+      execute: (args) => (args.rootValue as { execute: typeof import('graphql').execute }).execute(args),
+      subscribe: (args) => (args.rootValue as { subscribe: typeof import('graphql').subscribe }).subscribe(args),
+      onSubscribe: async (ctx, _id, params) => {
+        const enveloped = yoga.getEnveloped({ connectionParams: ctx.connectionParams ?? {}, params } as never);
+        const document = enveloped.parse(params.query);
+        const errors = enveloped.validate(enveloped.schema, document);
+        if (errors.length) return errors;
+        return {
+          schema: enveloped.schema,
+          operationName: params.operationName,
+          document,
+          variableValues: params.variables,
+          contextValue: await enveloped.contextFactory(),
+          rootValue: { execute: enveloped.execute, subscribe: enveloped.subscribe },
+        };
+      },
+    },
+    wsServer,
+  );
+
+  return {
+    get url() {
+      return url;
+    },
+    get serverId() {
+      if (!scope) throw new Error('the server is not started');
+      return scope.serverId;
+    },
+    get fingerprint() {
+      return fingerprint;
+    },
+    async start() {
+      const key = await loadOrCreateRootKey(config.identityDir);
+      fingerprint = key.fingerprint;
+      const serverId = await registerServer(config.database, {
+        name: config.name,
+        addresses: config.addresses,
+        publicKeyPem: key.publicKeyPem,
+        fingerprint: key.fingerprint,
+      });
+      scope = { db: config.database, serverId };
+      const liveScope = scope;
+      heartbeat = setInterval(() => {
+        recordHeartbeat(liveScope).catch((error: unknown) => log.warn({ err: error }, 'heartbeat failed'));
+      }, config.heartbeatSeconds * 1000);
+      heartbeat.unref();
+      await new Promise<void>((resolve, reject) => {
+        httpServer.once('error', reject);
+        httpServer.listen(config.port, config.host, () => {
+          httpServer.off('error', reject);
+          resolve();
+        });
+      });
+      const { port } = httpServer.address() as AddressInfo;
+      const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
+      url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/graphql`;
+      log.info({ url, serverId, fingerprint }, 'listening');
+    },
+    async stop() {
+      clearInterval(heartbeat);
+      await wsHandle.dispose();
+      for (const client of wsServer.clients) client.terminate();
+      await new Promise<void>((resolve) => wsServer.close(() => resolve()));
+      httpServer.closeAllConnections();
+      await new Promise<void>((resolve) => httpServer.close(() => resolve()));
+      await yoga.dispose();
+    },
+  };
+}

@@ -1,0 +1,42 @@
+// Users and their bearer tokens. A token is 32 random bytes shown once; only its
+// SHA-256 is stored, so a copy of the database cannot be used to call the API.
+import { createHash, randomBytes } from 'node:crypto';
+import type { PrismaClient, Role, User } from '../db/client.js';
+
+const TOKEN_PREFIX = 'ptk_';
+
+function hashToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+export class UserRoleConflictError extends Error {}
+
+/** Creates a token for the user of this name, creating the user if new. Returns the token: it is not stored. */
+export async function createApiToken(prisma: PrismaClient, input: { userName: string; role: Role }) {
+  const token = TOKEN_PREFIX + randomBytes(32).toString('base64url');
+  const user = await prisma.user.upsert({
+    where: { name: input.userName },
+    create: { name: input.userName, role: input.role },
+    update: {},
+  });
+  if (user.role !== input.role) {
+    throw new UserRoleConflictError(`the user ${user.name} already exists with the role ${user.role}, not ${input.role}`);
+  }
+  await prisma.apiToken.create({ data: { userId: user.id, tokenHash: hashToken(token) } });
+  return { token, user };
+}
+
+export type Authentication =
+  | { kind: 'anonymous' }
+  | { kind: 'invalid'; reason: string }
+  | { kind: 'user'; user: User };
+
+/** Who sent a request, from its `Authorization: Bearer <token>` value. */
+export async function authenticate(prisma: PrismaClient, authorization: unknown): Promise<Authentication> {
+  if (authorization === undefined || authorization === null || authorization === '') return { kind: 'anonymous' };
+  const match = typeof authorization === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(authorization) : null;
+  if (!match?.[1]) return { kind: 'invalid', reason: 'the authorization must be "Bearer <token>"' };
+  const found = await prisma.apiToken.findUnique({ where: { tokenHash: hashToken(match[1]) }, include: { user: true } });
+  if (!found || found.revokedAt) return { kind: 'invalid', reason: 'the token is not valid' };
+  return { kind: 'user', user: found.user };
+}

@@ -1,0 +1,61 @@
+import { allServers } from '../trust/servers.js';
+import { peerTrustsOf, peerTrustWith, trustHistoryOf } from '../trust/peer-trusts.js';
+import { builder, pageSize } from '../schema/builder.js';
+import { TrustStatusEnum } from '../schema/peer-trust.js';
+
+builder.queryType({
+  description: 'Reading the cluster and its trust. Any authenticated user may read.',
+  authScopes: { authenticated: true },
+});
+
+builder.queryFields((t) => ({
+  thisServer: t.prismaField({
+    type: 'Server',
+    description: 'The server whose API this is.',
+    resolve: (query, _root, _args, ctx) =>
+      ctx.scope.db.prisma.server.findUniqueOrThrow({ ...query, where: { id: ctx.scope.serverId } }),
+  }),
+  servers: t.prismaConnection({
+    type: 'Server',
+    cursor: 'id',
+    ...pageSize,
+    description: 'Every server instance registered in the shared database, oldest first, this one included.',
+    resolve: (query, _root, _args, ctx) => ctx.scope.db.prisma.server.findMany({ ...query, ...allServers() }),
+  }),
+  peerTrusts: t.prismaConnection({
+    type: 'PeerTrust',
+    cursor: 'id',
+    ...pageSize,
+    description: "This server's trust with each peer, oldest pair first.",
+    args: { status: t.arg({ type: [TrustStatusEnum], required: false, description: 'Only pairs in these states.' }) },
+    resolve: (query, _root, args, ctx) =>
+      ctx.scope.db.prisma.peerTrust.findMany({ ...query, ...peerTrustsOf(ctx.scope, args.status) }),
+  }),
+  peerTrust: t.prismaField({
+    type: 'PeerTrust',
+    nullable: true,
+    description: "This server's trust with one peer; null when no server has that id.",
+    args: { peerId: t.arg.id({ required: true, description: 'The id of the peer server.' }) },
+    resolve: (query, _root, args, ctx) =>
+      ctx.scope.db.prisma.peerTrust.findFirst({ ...query, ...peerTrustWith(ctx.scope, String(args.peerId)) }),
+  }),
+  trustHistory: t.prismaConnection({
+    type: 'TrustEvent',
+    cursor: 'id',
+    ...pageSize,
+    description: "The Trust History of this server's pairs, oldest first; of one pair with peerId.",
+    args: { peerId: t.arg.id({ required: false, description: 'Only the history with this peer.' }) },
+    resolve: (query, _root, args, ctx) =>
+      ctx.scope.db.prisma.trustEvent.findMany({
+        ...query,
+        ...trustHistoryOf(ctx.scope, args.peerId === null || args.peerId === undefined ? null : String(args.peerId)),
+      }),
+  }),
+  viewer: t.prismaField({
+    type: 'User',
+    nullable: true,
+    description: 'The user the token belongs to.',
+    resolve: (query, _root, _args, ctx) =>
+      ctx.viewer ? ctx.scope.db.prisma.user.findUnique({ ...query, where: { id: ctx.viewer.id } }) : null,
+  }),
+}));

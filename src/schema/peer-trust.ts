@@ -1,0 +1,59 @@
+import { TrustStatus } from '../db/generated/prisma/enums.js';
+import { approvalRequired, approvedByPeer, approvedByThisServer, pairWithServers, peerOf } from '../trust/peer-trusts.js';
+import { builder } from './builder.js';
+import { ServerRef } from './server.js';
+
+export const TrustStatusEnum = builder.enumType(TrustStatus, {
+  name: 'TrustStatus',
+  description: 'The state of trust between two server instances.',
+  values: {
+    PENDING: { description: 'Neither or only one server has approved in the current round.' },
+    TRUSTED: { description: "Both servers approved, each against the other's current root key fingerprint." },
+    REVOKED: { description: 'One server revoked trust; approving again starts a new round.' },
+    DENIED: { description: 'One server denied the other: final for this pair of instances.' },
+  },
+});
+
+export const PeerTrustRef = builder.prismaObject('PeerTrust', {
+  description: 'Trust between the server whose API you call and one peer, as this server sees it.',
+  fields: (t) => ({
+    id: t.exposeID('id', { description: 'Stable identifier of the pair.' }),
+    peer: t.field({
+      type: ServerRef,
+      description: 'The other server of the pair.',
+      select: (_args, _ctx, nestedSelection) => ({ serverA: nestedSelection(true), serverB: nestedSelection(true) }),
+      resolve: (pair, _args, ctx) => peerOf(ctx.scope, pair),
+    }),
+    status: t.expose('status', { type: TrustStatusEnum, description: 'The state of trust.' }),
+    approvedByThisServer: t.boolean({
+      description: "Whether this server's administrator approved the peer in the current round.",
+      resolve: (pair, _args, ctx) => approvedByThisServer(ctx.scope, pair),
+    }),
+    approvedByPeer: t.boolean({
+      description: "Whether the peer's administrator approved this server in the current round.",
+      resolve: (pair, _args, ctx) => approvedByPeer(ctx.scope, pair),
+    }),
+    approvalRequired: t.boolean({
+      description:
+        "Whether this server's administrator is asked to approve: PENDING, not yet approved here, and the peer is active.",
+      select: pairWithServers,
+      resolve: (pair, _args, ctx) => approvalRequired(ctx.scope, pair, peerOf(ctx.scope, pair).status),
+    }),
+    createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When the two servers first saw each other.' }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime', description: 'When the state last changed.' }),
+  }),
+});
+
+export const TrustApprovalRequiredRef = builder.objectRef<{ peerTrustId: string }>('TrustApprovalRequired');
+
+builder.objectType(TrustApprovalRequiredRef, {
+  description: "A peer awaits this server's approval: verify its fingerprint and addresses, then approve or deny.",
+  fields: (t) => ({
+    peerTrust: t.prismaField({
+      type: 'PeerTrust',
+      description: 'The pair that awaits approval.',
+      resolve: (query, notice, _args, ctx) =>
+        ctx.scope.db.prisma.peerTrust.findUniqueOrThrow({ ...query, where: { id: notice.peerTrustId } }),
+    }),
+  }),
+});

@@ -1,0 +1,38 @@
+import { ServerStatus } from '../db/generated/prisma/enums.js';
+import { currentRootKey } from '../trust/servers.js';
+import { builder } from './builder.js';
+
+export const ServerStatusEnum = builder.enumType(ServerStatus, {
+  name: 'ServerStatus',
+  description: 'Whether a server instance takes part in the cluster.',
+  values: {
+    ACTIVE: { description: 'Registered and taking part; its trust can be approved.' },
+    DECOMMISSIONED: { description: 'Taken out of the cluster: its trusts were revoked and it cannot be approved again.' },
+  },
+});
+
+export const ServerRef = builder.prismaObject('Server', {
+  description:
+    'One installed server instance of the cluster. Reinstalling a server makes a new instance with a new id and root key.',
+  fields: (t) => ({
+    id: t.exposeID('id', { description: 'Stable identifier of this server instance.' }),
+    name: t.exposeString('name', { description: 'The name the server was started with.' }),
+    addresses: t.exposeStringList('addresses', { description: 'The IP addresses the server reported: verify them.' }),
+    fingerprint: t.string({
+      description: "The current root key's SHA-256 fingerprint: verify it before approving trust.",
+      select: { rootKeys: currentRootKey },
+      resolve: (server) => server.rootKeys[0]?.fingerprint ?? '',
+    }),
+    rootKeys: t.relation('rootKeys', {
+      description: "The server's root public keys, newest first.",
+      query: { orderBy: { createdAt: 'desc' } },
+    }),
+    status: t.expose('status', { type: ServerStatusEnum, description: 'Whether the server takes part in the cluster.' }),
+    registeredAt: t.expose('registeredAt', { type: 'DateTime', description: 'When the instance first registered.' }),
+    lastSeenAt: t.expose('lastSeenAt', { type: 'DateTime', description: 'The last heartbeat of the server.' }),
+    isThisServer: t.boolean({
+      description: 'Whether this is the server whose API you are calling.',
+      resolve: (server, _args, ctx) => server.id === ctx.scope.serverId,
+    }),
+  }),
+});

@@ -1,0 +1,29 @@
+import { TrustEventKind } from '../db/generated/prisma/enums.js';
+import { builder } from './builder.js';
+
+export const TrustEventKindEnum = builder.enumType(TrustEventKind, {
+  name: 'TrustEventKind',
+  description: 'What changed.',
+  values: {
+    TRUST_APPROVED: { description: "One server's administrator approved the peer." },
+    TRUST_ENABLED: { description: 'Both servers approved: the pair became TRUSTED.' },
+    TRUST_DENIED: { description: "One server's administrator denied the peer: final." },
+    TRUST_REVOKED: { description: 'Trust was revoked, by an administrator or by a decommission.' },
+    SERVER_DECOMMISSIONED: { description: 'The peer was decommissioned.' },
+  },
+});
+
+builder.prismaObject('TrustEvent', {
+  description: 'One entry of the Trust History: append-only, never changed or deleted.',
+  fields: (t) => ({
+    id: t.exposeID('id', { description: 'Position in the history: later events have larger ids.' }),
+    kind: t.expose('kind', { type: TrustEventKindEnum, description: 'What changed.' }),
+    at: t.expose('at', { type: 'DateTime', description: 'When it changed.' }),
+    actor: t.relation('actor', { description: 'The administrator whose action made the change.' }),
+    server: t.relation('server', { description: 'The server through whose API the change was made.' }),
+    peerTrust: t.relation('peerTrust', { description: 'The pair that changed.' }),
+    fingerprints: t.exposeStringList('fingerprints', {
+      description: 'The root key fingerprints the change was made against.',
+    }),
+  }),
+});

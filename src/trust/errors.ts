@@ -1,0 +1,70 @@
+// Errors an administrator can act on. The API returns them as data (typed members of
+// each mutation's result union); anything else is a bug and is masked.
+
+export class TrustError extends Error {
+  override name = 'TrustError';
+}
+
+export class NotFoundError extends TrustError {
+  override name = 'NotFoundError';
+  constructor(readonly what: string, readonly id: string) {
+    super(`no ${what} has the id ${JSON.stringify(id)}`);
+  }
+}
+
+export class InvalidFingerprintError extends TrustError {
+  override name = 'InvalidFingerprintError';
+  constructor(readonly input: string) {
+    super(
+      `${JSON.stringify(input.slice(0, 100))} is not a root key fingerprint: expected 64 hexadecimal characters ` +
+        `(SHA-256), optionally separated by ':' or spaces and prefixed with 'SHA256:'`,
+    );
+  }
+}
+
+export class FingerprintMismatchError extends TrustError {
+  override name = 'FingerprintMismatchError';
+  constructor(readonly peerName: string, readonly expected: string, readonly given: string) {
+    super(
+      `the fingerprint you verified (${given}) is not the current root key fingerprint of ${peerName} (${expected}); ` +
+        `nothing was recorded. Check that you are looking at the right server, and that it was not reinstalled.`,
+    );
+  }
+}
+
+export class TrustDeniedError extends TrustError {
+  override name = 'TrustDeniedError';
+  constructor(readonly peerName: string) {
+    super(
+      `trust with ${peerName} was denied, which is final for this server instance; ` +
+        `a reinstalled server appears as a new instance that can be approved`,
+    );
+  }
+}
+
+export class SelfTrustError extends TrustError {
+  override name = 'SelfTrustError';
+  constructor() {
+    super('a server cannot approve, deny, revoke or decommission itself; do it from the other server');
+  }
+}
+
+export class ServerDecommissionedError extends TrustError {
+  override name = 'ServerDecommissionedError';
+  constructor(readonly serverName: string, readonly isThisServer: boolean) {
+    super(
+      isThisServer
+        ? `this server (${serverName}) is decommissioned and cannot approve trust`
+        : `${serverName} is decommissioned and cannot be approved; it can still be denied`,
+    );
+  }
+}
+
+export const trustErrorClasses = [
+  NotFoundError,
+  InvalidFingerprintError,
+  FingerprintMismatchError,
+  TrustDeniedError,
+  SelfTrustError,
+  ServerDecommissionedError,
+] as const;

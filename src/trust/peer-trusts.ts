@@ -1,0 +1,81 @@
+// Reading trust as one server sees it: which pairs are its own, which side it is on,
+// and whether a pair needs this server's administrator.
+import type { Prisma, ServerStatus, TrustStatus } from '../db/generated/prisma/client.js';
+import { isId, orderedPair, type ServerScope } from './scope.js';
+
+export interface PairRow {
+  serverAId: string;
+  serverBId: string;
+  status: TrustStatus;
+  acceptedByA: boolean;
+  acceptedByB: boolean;
+}
+
+export function isThisServerA(scope: ServerScope, pair: PairRow): boolean {
+  return pair.serverAId === scope.serverId;
+}
+
+export function peerIdOf(scope: ServerScope, pair: PairRow): string {
+  return isThisServerA(scope, pair) ? pair.serverBId : pair.serverAId;
+}
+
+export function approvedByThisServer(scope: ServerScope, pair: PairRow): boolean {
+  return isThisServerA(scope, pair) ? pair.acceptedByA : pair.acceptedByB;
+}
+
+export function approvedByPeer(scope: ServerScope, pair: PairRow): boolean {
+  return isThisServerA(scope, pair) ? pair.acceptedByB : pair.acceptedByA;
+}
+
+/**
+ * Whether this server's administrator is asked to approve: the pair is PENDING, this
+ * server has not accepted and the peer is active. REVOKED and DENIED pairs never ask:
+ * approving a REVOKED pair again is a deliberate act, not a reminder.
+ */
+export function approvalRequired(scope: ServerScope, pair: PairRow, peerStatus: ServerStatus): boolean {
+  return pair.status === 'PENDING' && !approvedByThisServer(scope, pair) && peerStatus === 'ACTIVE';
+}
+
+/** Where-clause for this server's pairs. */
+export function ownPairs(scope: ServerScope): Prisma.PeerTrustWhereInput {
+  return { OR: [{ serverAId: scope.serverId }, { serverBId: scope.serverId }] };
+}
+
+/** Query arguments for this server's pairs, optionally in some states, oldest first. */
+export function peerTrustsOf(scope: ServerScope, statuses?: readonly TrustStatus[] | null) {
+  return {
+    where: { ...ownPairs(scope), ...(statuses?.length ? { status: { in: [...statuses] } } : {}) },
+    orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
+  } satisfies Prisma.PeerTrustFindManyArgs;
+}
+
+/** Query arguments for this server's pair with one peer (matching nothing for an unknown id). */
+export function peerTrustWith(scope: ServerScope, peerId: string) {
+  const id = peerId.toLowerCase();
+  return { where: isId(id) ? orderedPair(scope.serverId, id) : { serverAId: scope.serverId, serverBId: scope.serverId } };
+}
+
+/** Query arguments for the Trust History of this server, or of its pair with one peer, in order. */
+export function trustHistoryOf(scope: ServerScope, peerId?: string | null) {
+  const peerTrust = peerId ? peerTrustWith(scope, peerId).where : ownPairs(scope);
+  return { where: { peerTrust }, orderBy: { id: 'asc' } } satisfies Prisma.TrustEventFindManyArgs;
+}
+
+/** Select this server's pair needs to decide approvalRequired. */
+export const pairWithServers = {
+  serverA: { select: { status: true } },
+  serverB: { select: { status: true } },
+} satisfies Prisma.PeerTrustInclude;
+
+/** The pairs that await this server's approval now. */
+export async function pendingApprovals(scope: ServerScope) {
+  const pairs = await scope.db.prisma.peerTrust.findMany({
+    ...peerTrustsOf(scope, ['PENDING']),
+    include: pairWithServers,
+  });
+  return pairs.filter((pair) => approvalRequired(scope, pair, peerOf(scope, pair).status));
+}
+
+export function peerOf<T>(scope: ServerScope, pair: PairRow & { serverA: T; serverB: T }): T {
+  return isThisServerA(scope, pair) ? pair.serverB : pair.serverA;
+}

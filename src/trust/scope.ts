@@ -1,0 +1,23 @@
+import type { Database } from '../db/client.js';
+
+/** Everything in src/trust runs on behalf of one server instance: the one whose API was called. */
+export interface ServerScope {
+  readonly db: Database;
+  readonly serverId: string;
+}
+
+/** Who made a change: an authenticated user. */
+export interface Actor {
+  readonly id: string;
+}
+
+/** A pair is stored once, its lower id first. */
+export function orderedPair(x: string, y: string): { serverAId: string; serverBId: string } {
+  return x < y ? { serverAId: x, serverBId: y } : { serverAId: y, serverBId: x };
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** Ids are UUIDs; anything else names nothing (and must not reach a uuid column). */
+export function isId(value: string): boolean {
+  return UUID.test(value);
+}
