@@ -1,0 +1,174 @@
+// Test harness: real servers on port 0 sharing a fresh embedded database, and typed
+// clients that use them as any client would.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import type { AnyVariables, OperationResult, TypedDocumentNode } from '@urql/core';
+import { onTestFinished } from 'vitest';
+import { createPeertrustClient, type PeertrustClient } from '../client/index.js';
+import { createApp, type App } from '../src/app.js';
+import { createApiToken } from '../src/auth/tokens.js';
+import { openEmbeddedDatabase, type Database } from '../src/db/client.js';
+import { createLogger } from '../src/logger.js';
+
+let template: Promise<PGlite> | undefined;
+
+/** A migrated embedded database, cloned from one migrated template per test file. */
+export async function freshPGlite(): Promise<PGlite> {
+  template ??= (async () => {
+    const pglite = new PGlite();
+    const db = await openEmbeddedDatabase({ pglite });
+    await db.close();
+    return pglite;
+  })();
+  return (await template).clone();
+}
+
+export async function tempDir(prefix = 'peertrust-test-'): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), prefix));
+  onTestFinished(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export interface TestServer {
+  app: App;
+  name: string;
+  id: string;
+  fingerprint: string;
+  identityDir: string;
+  admin: PeertrustClient;
+  reader: PeertrustClient;
+  anonymous: PeertrustClient;
+}
+
+export interface TestCluster {
+  db: Database;
+  adminToken: string;
+  readerToken: string;
+  servers: TestServer[];
+  /** Starts one more server on the cluster's database (a new instance unless identityDir is reused). */
+  addServer(name: string, identityDir?: string): Promise<TestServer>;
+  /** Stops one server (and closes its clients). */
+  stopServer(server: TestServer): Promise<void>;
+}
+
+export const silentLogger = createLogger('silent');
+
+/** Starts servers that share one fresh database; everything is stopped when the test ends. */
+export async function startCluster(names: string[] = ['alpha', 'bravo']): Promise<TestCluster> {
+  const pglite = await freshPGlite();
+  const db = await openEmbeddedDatabase({ pglite });
+  const running = new Set<TestServer>();
+  onTestFinished(async () => {
+    for (const server of running) await stopServer(server);
+    await db.close();
+    await pglite.close();
+  });
+  const { token: adminToken } = await createApiToken(db.prisma, { userName: 'admin', role: 'ADMINISTRATOR' });
+  const { token: readerToken } = await createApiToken(db.prisma, { userName: 'reader', role: 'READ_ONLY' });
+
+  async function stopServer(server: TestServer) {
+    if (!running.delete(server)) return;
+    await Promise.all([server.admin.close(), server.reader.close(), server.anonymous.close()]);
+    await server.app.stop();
+  }
+
+  async function addServer(name: string, identityDir?: string): Promise<TestServer> {
+    const dir = identityDir ?? (await tempDir());
+    const app = createApp({
+      name,
+      host: '127.0.0.1',
+      port: 0,
+      identityDir: dir,
+      addresses: ['192.0.2.10'],
+      database: db,
+      logger: silentLogger,
+      heartbeatSeconds: 60,
+    });
+    await app.start();
+    const server: TestServer = {
+      app,
+      name,
+      id: app.serverId,
+      fingerprint: app.fingerprint,
+      identityDir: dir,
+      admin: createPeertrustClient({ url: app.url, token: adminToken }),
+      reader: createPeertrustClient({ url: app.url, token: readerToken }),
+      anonymous: createPeertrustClient({ url: app.url }),
+    };
+    running.add(server);
+    return server;
+  }
+
+  const servers: TestServer[] = [];
+  for (const name of names) servers.push(await addServer(name));
+  return { db, adminToken, readerToken, servers, addServer, stopServer };
+}
+
+/** Runs a query or mutation; fails the test on a transport or GraphQL error. */
+export async function run<Data, Variables extends AnyVariables>(
+  client: PeertrustClient,
+  document: TypedDocumentNode<Data, Variables>,
+  variables: Variables,
+): Promise<Data> {
+  const result = await request(client, document, variables);
+  if (result.error) throw result.error;
+  if (!result.data) throw new Error('no data');
+  return result.data;
+}
+
+/** Runs a query or mutation and returns the whole result, errors included. */
+export function request<Data, Variables extends AnyVariables>(
+  client: PeertrustClient,
+  document: TypedDocumentNode<Data, Variables>,
+  variables: Variables,
+): Promise<OperationResult<Data, Variables>> {
+  const isMutation = document.definitions.some((d) => d.kind === 'OperationDefinition' && d.operation === 'mutation');
+  return (isMutation ? client.urql.mutation(document, variables) : client.urql.query(document, variables)).toPromise();
+}
+
+/** A live subscription whose results a test awaits one at a time. */
+export interface Subscription<Data> {
+  next(timeoutMs?: number): Promise<OperationResult<Data>>;
+  /** Resolves when nothing arrives within the window; fails if something does. */
+  expectSilence(ms: number): Promise<void>;
+  unsubscribe(): void;
+}
+
+export function subscribe<Data, Variables extends AnyVariables>(
+  client: PeertrustClient,
+  document: TypedDocumentNode<Data, Variables>,
+  variables: Variables,
+): Subscription<Data> {
+  const queue: OperationResult<Data>[] = [];
+  const waiting: ((result: OperationResult<Data>) => void)[] = [];
+  const { unsubscribe } = client.urql.subscription(document, variables).subscribe((result) => {
+    const waiter = waiting.shift();
+    if (waiter) waiter(result);
+    else queue.push(result);
+  });
+  onTestFinished(unsubscribe);
+  return {
+    next(timeoutMs = 10_000) {
+      const queued = queue.shift();
+      if (queued) return Promise.resolve(queued);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waiting.splice(waiting.indexOf(deliver), 1);
+          reject(new Error(`no subscription result within ${timeoutMs} ms`));
+        }, timeoutMs);
+        const deliver = (result: OperationResult<Data>) => {
+          clearTimeout(timer);
+          resolve(result);
+        };
+        waiting.push(deliver);
+      });
+    },
+    async expectSilence(ms) {
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      if (queue.length) throw new Error(`unexpected subscription result: ${JSON.stringify(queue[0]?.data)}`);
+    },
+    unsubscribe,
+  };
+}
