@@ -1,0 +1,133 @@
+// Rule 7: only administrators change trust, any authenticated user reads, anonymous
+// requests get nothing but a clear error. Tokens are stored hashed.
+import { createHash } from 'node:crypto';
+import { describe, expect, test } from 'vitest';
+import type { CombinedError } from '@urql/core';
+import {
+  ApproveTrustDocument,
+  DecommissionServerDocument,
+  DenyTrustDocument,
+  PeerTrustChangedDocument,
+  PeerTrustDocument,
+  PeerTrustsDocument,
+  RevokeTrustDocument,
+  ServersDocument,
+  ThisServerDocument,
+  TrustApprovalRequiredDocument,
+  TrustHistoryDocument,
+  ViewerDocument,
+} from '../client/index.js';
+import { createPeertrustClient } from '../client/index.js';
+import { request, run, startCluster, subscribe, type TestServer } from './helpers.js';
+
+const codeOf = (error: CombinedError | undefined) => error?.graphQLErrors[0]?.extensions['code'];
+
+function mutations(alpha: TestServer, bravo: TestServer) {
+  const fingerprinted = { input: { peerId: bravo.id, fingerprint: bravo.fingerprint } };
+  return {
+    approveTrust: (client: TestServer['admin']) => request(client, ApproveTrustDocument, fingerprinted),
+    denyTrust: (client: TestServer['admin']) => request(client, DenyTrustDocument, fingerprinted),
+    revokeTrust: (client: TestServer['admin']) => request(client, RevokeTrustDocument, { input: { peerId: bravo.id } }),
+    decommissionServer: (client: TestServer['admin']) =>
+      request(client, DecommissionServerDocument, { input: { serverId: bravo.id } }),
+  };
+}
+
+describe('mutations', () => {
+  test.each(['approveTrust', 'denyTrust', 'revokeTrust', 'decommissionServer'] as const)(
+    '%s: anonymous is UNAUTHENTICATED, READ_ONLY is FORBIDDEN, and nothing changes',
+    async (name) => {
+      const { servers: [alpha, bravo] } = await startCluster();
+      const mutation = mutations(alpha!, bravo!)[name];
+
+      const anonymous = await mutation(alpha!.anonymous);
+      expect(anonymous.data).toBeFalsy();
+      expect(codeOf(anonymous.error)).toBe('UNAUTHENTICATED');
+      expect(anonymous.error?.graphQLErrors[0]?.message).toContain('Authorization: Bearer');
+
+      const reader = await mutation(alpha!.reader);
+      expect(reader.data).toBeFalsy();
+      expect(codeOf(reader.error)).toBe('FORBIDDEN');
+      expect(reader.error?.graphQLErrors[0]?.message).toContain('only an ADMINISTRATOR');
+
+      const state = await run(alpha!.admin, PeerTrustDocument, { peerId: bravo!.id });
+      expect(state.peerTrust).toMatchObject({ status: 'PENDING', approvedByThisServer: false, peer: { status: 'ACTIVE' } });
+      expect((await run(alpha!.admin, TrustHistoryDocument, {})).trustHistory.edges).toEqual([]);
+
+      const admin = await mutation(alpha!.admin);
+      expect(admin.error).toBeUndefined();
+    },
+  );
+});
+
+describe('queries', () => {
+  test('anonymous and bad tokens get a clear UNAUTHENTICATED error and no data', async () => {
+    const { servers: [alpha] } = await startCluster();
+    for (const document of [ThisServerDocument, ServersDocument, PeerTrustsDocument, TrustHistoryDocument, ViewerDocument]) {
+      const result = await request(alpha!.anonymous, document, {});
+      expect(Object.values(result.data ?? {}).filter((value) => value !== null)).toEqual([]);
+      expect(codeOf(result.error)).toBe('UNAUTHENTICATED');
+    }
+    const forged = createPeertrustClient({ url: alpha!.app.url, token: 'ptk_not-a-real-token' });
+    const result = await request(forged, ThisServerDocument, {});
+    expect(codeOf(result.error)).toBe('UNAUTHENTICATED');
+    expect(result.error?.graphQLErrors[0]?.message).toContain('the token is not valid');
+    await forged.close();
+
+    const response = await fetch(alpha!.app.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'Basic YWRtaW46YWRtaW4=' },
+      body: JSON.stringify({ query: '{ viewer { name } }' }),
+    });
+    const body = (await response.json()) as { data?: { viewer: unknown }; errors: { message: string }[] };
+    expect(body.data?.viewer ?? null).toBeNull();
+    expect(body.errors[0]?.message).toContain('must be "Bearer <token>"');
+  });
+
+  test('any authenticated user may read; viewer says who and with which role', async () => {
+    const { servers: [alpha] } = await startCluster();
+    expect((await run(alpha!.reader, ViewerDocument, {})).viewer).toMatchObject({ name: 'reader', role: 'READ_ONLY' });
+    expect((await run(alpha!.admin, ViewerDocument, {})).viewer).toMatchObject({ name: 'admin', role: 'ADMINISTRATOR' });
+  });
+
+  test('tokens are stored only as their SHA-256', async () => {
+    const { db, adminToken } = await startCluster();
+    const rows = await db.prisma.apiToken.findMany();
+    expect(rows).toHaveLength(2);
+    expect(JSON.stringify(rows)).not.toContain(adminToken);
+    expect(rows.map((r) => r.tokenHash)).toContain(createHash('sha256').update(adminToken).digest('hex'));
+  });
+
+  test('a revoked token no longer works', async () => {
+    const { db, adminToken, servers: [alpha] } = await startCluster();
+    await db.prisma.apiToken.updateMany({
+      where: { tokenHash: createHash('sha256').update(adminToken).digest('hex') },
+      data: { revokedAt: new Date() },
+    });
+    expect(codeOf((await request(alpha!.admin, ViewerDocument, {})).error)).toBe('UNAUTHENTICATED');
+  });
+});
+
+describe('subscriptions', () => {
+  test.each([
+    ['trustApprovalRequired', TrustApprovalRequiredDocument],
+    ['peerTrustChanged', PeerTrustChangedDocument],
+  ] as const)('%s: anonymous is UNAUTHENTICATED over graphql-ws', async (_name, document) => {
+    const { servers: [alpha] } = await startCluster();
+    const anonymous = await subscribe(alpha!.anonymous, document, {}).next();
+    expect(anonymous.data ?? null).toBeNull();
+    expect(codeOf(anonymous.error)).toBe('UNAUTHENTICATED');
+  });
+
+  test('anonymous is UNAUTHENTICATED over server-sent events', async () => {
+    const { servers: [alpha] } = await startCluster();
+    const response = await fetch(alpha!.app.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+      body: JSON.stringify({ query: 'subscription { peerTrustChanged { id } }' }),
+    });
+    const text = await response.text();
+    expect(text).toContain('UNAUTHENTICATED');
+    expect(text).not.toContain('"data":{');
+  });
+});
