@@ -1,0 +1,110 @@
+// Bad input gets a clear error, changes nothing and never takes a server down.
+import { randomUUID } from 'node:crypto';
+import { expect, test } from 'vitest';
+import { ApproveTrustDocument, DenyTrustDocument, PeerTrustDocument, RevokeTrustDocument, ThisServerDocument, TrustHistoryDocument } from '../client/index.js';
+import { request, run, startCluster } from './helpers.js';
+
+async function post(url: string, token: string, body: unknown, headers: Record<string, string> = {}) {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await response.text();
+  return { status: response.status, text, json: () => JSON.parse(text) as { data?: unknown; errors?: { message: string; extensions?: Record<string, unknown> }[] } };
+}
+
+test('unknown and malformed ids are NotFoundError; a malformed fingerprint is InvalidFingerprintError', async () => {
+  const { servers: [alpha, bravo] } = await startCluster();
+  for (const peerId of [randomUUID(), 'not-an-id', '', "'; DROP TABLE \"Server\"; --"]) {
+    const approved = await run(alpha!.admin, ApproveTrustDocument, { input: { peerId, fingerprint: bravo!.fingerprint } });
+    expect(approved.approveTrust).toMatchObject({ __typename: 'NotFoundError' });
+    expect(approved.approveTrust.__typename === 'NotFoundError' && approved.approveTrust.message).toContain('no server has the id');
+    expect((await run(alpha!.admin, RevokeTrustDocument, { input: { peerId } })).revokeTrust.__typename).toBe('NotFoundError');
+    expect((await run(alpha!.reader, PeerTrustDocument, { peerId })).peerTrust).toBeNull();
+  }
+  for (const fingerprint of ['', 'abc', bravo!.fingerprint.slice(1), `${bravo!.fingerprint}00`, 'z'.repeat(64), 'x'.repeat(100_00)]) {
+    const denied = await run(alpha!.admin, DenyTrustDocument, { input: { peerId: bravo!.id, fingerprint } });
+    expect(denied.denyTrust).toMatchObject({ __typename: 'InvalidFingerprintError' });
+    expect(denied.denyTrust.__typename === 'InvalidFingerprintError' && denied.denyTrust.message).toContain('64 hexadecimal characters');
+  }
+  expect((await run(alpha!.reader, PeerTrustDocument, { peerId: bravo!.id })).peerTrust?.status).toBe('PENDING');
+  expect((await run(alpha!.reader, TrustHistoryDocument, {})).trustHistory.edges).toEqual([]);
+});
+
+test('wrong variable types and unknown fields are GraphQL errors, not crashes', async () => {
+  const { adminToken, servers: [alpha] } = await startCluster();
+  const typed = await post(alpha!.app.url, adminToken, {
+    query: 'mutation($input: ApproveTrustInput!) { approveTrust(input: $input) { __typename } }',
+    variables: { input: { peerId: 42 } },
+  });
+  expect(typed.json().errors?.[0]?.message).toMatch(/fingerprint/);
+  const unknown = await post(alpha!.app.url, adminToken, { query: '{ thisServer { privateKey } }' });
+  expect(unknown.json().errors?.[0]?.message).toContain('Cannot query field "privateKey"');
+  // No hints about other field names to someone probing the schema.
+  expect(unknown.text).not.toContain('Did you mean');
+  const garbage = await post(alpha!.app.url, adminToken, '{"query": ');
+  expect(garbage.status).toBe(400);
+  expect((await run(alpha!.admin, ThisServerDocument, {})).thisServer.name).toBe('alpha');
+});
+
+test('deep, wide, aliased and huge queries are refused before they run', async () => {
+  const { adminToken, servers: [alpha] } = await startCluster();
+  const deep = `{ peerTrusts { edges { node { peer { rootKeys { id } } } } } trustHistory { edges { node { peerTrust { peer { rootKeys { id } } } } } } }`;
+  expect((await post(alpha!.app.url, adminToken, { query: deep })).json().errors).toBeUndefined();
+
+  let nested = 'id';
+  for (let i = 0; i < 10; i++) nested = `peerTrust { peer { ${nested} } }`;
+  const tooDeep = await post(alpha!.app.url, adminToken, { query: `{ trustHistory { edges { node { ${nested} } } } }` });
+  expect(tooDeep.json().errors?.[0]?.message).toMatch(/depth|cost/i);
+  expect(tooDeep.json().data).toBeUndefined();
+
+  const aliases = Array.from({ length: 50 }, (_, i) => `a${i}: thisServer { id }`).join(' ');
+  expect((await post(alpha!.app.url, adminToken, { query: `{ ${aliases} }` })).json().errors?.[0]?.message).toMatch(/alias/i);
+
+  const tokens = `{ thisServer { ${'id '.repeat(3000)} } }`;
+  expect((await post(alpha!.app.url, adminToken, { query: tokens })).json().errors?.[0]?.message).toMatch(/token/i);
+
+  const huge = await post(alpha!.app.url, adminToken, { query: `{ thisServer { id } } # ${'x'.repeat(100_000)}` });
+  expect(huge.status).toBe(413);
+  expect(huge.text).toContain('request body larger than');
+
+  expect((await run(alpha!.admin, ThisServerDocument, {})).thisServer.name).toBe('alpha');
+});
+
+test('a GET without the CSRF header is refused; POST with JSON is not', async () => {
+  const { adminToken, servers: [alpha] } = await startCluster();
+  const url = `${alpha!.app.url}?query=${encodeURIComponent('{ viewer { name } }')}`;
+  const refused = await fetch(url, { headers: { authorization: `Bearer ${adminToken}` } });
+  expect(refused.status).toBe(403);
+  const allowed = await fetch(url, { headers: { authorization: `Bearer ${adminToken}`, 'x-graphql-yoga-csrf': '1' } });
+  expect(await allowed.json()).toEqual({ data: { viewer: { name: 'admin' } } });
+});
+
+test('GraphiQL is served on GET /graphql with nothing loaded from another host', async () => {
+  const { servers: [alpha] } = await startCluster();
+  const response = await fetch(alpha!.app.url, { headers: { accept: 'text/html' } });
+  expect(response.status).toBe(200);
+  const html = await response.text();
+  expect(html).toContain('GraphiQL');
+  expect(html).toContain('peertrust: alpha');
+  expect(html).not.toMatch(/<(script|link)[^>]+(src|href)="https?:\/\//);
+  expect(html).not.toMatch(/unpkg\.com|jsdelivr|cdn\./);
+});
+
+test('internal errors are masked', async () => {
+  const { db, adminToken, servers: [alpha, bravo] } = await startCluster();
+  // Break the database under the server: the client must learn nothing about why.
+  await db.prisma.$executeRawUnsafe('ALTER TABLE "TrustDecision" RENAME TO "TrustDecisionGone"');
+  const result = await post(alpha!.app.url, adminToken, {
+    query: 'mutation($input: ApproveTrustInput!) { approveTrust(input: $input) { __typename } }',
+    variables: { input: { peerId: bravo!.id, fingerprint: bravo!.fingerprint } },
+  });
+  const error = result.json().errors?.[0];
+  expect(error?.message).toBe('Unexpected error.');
+  expect(result.text).not.toMatch(/TrustDecision|prisma|stack/i);
+  await db.prisma.$executeRawUnsafe('ALTER TABLE "TrustDecisionGone" RENAME TO "TrustDecision"');
+  // The failed transaction left nothing half-written.
+  expect((await request(alpha!.reader, PeerTrustDocument, { peerId: bravo!.id })).data?.peerTrust?.approvedByThisServer).toBe(false);
+  expect((await run(alpha!.reader, TrustHistoryDocument, {})).trustHistory.edges).toEqual([]);
+});
