@@ -12,7 +12,7 @@ const port = z.coerce
   .min(0, 'must be from 0 to 65535')
   .max(65535, 'must be from 0 to 65535');
 
-export const serverName = z
+const serverName = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'must be 1 to 63 letters, digits, ".", "_" or "-", starting with a letter or digit');
 
@@ -39,6 +39,8 @@ const ClusterConfig = z.object({
   servers: z.coerce.number().int('must be a whole number').min(1, 'must be from 1 to 10').max(10, 'must be from 1 to 10'),
   port,
 });
+
+const DatabaseConfig = z.object({ dataDir: common.dataDir, databaseUrl });
 
 export type ServeConfig = z.infer<typeof ServeConfig>;
 export type ClusterConfig = z.infer<typeof ClusterConfig>;
@@ -76,6 +78,10 @@ export function serveConfig(flags: Record<string, unknown>, env = process.env): 
 
 export function clusterConfig(flags: Record<string, unknown>, env = process.env): ClusterConfig {
   return parse(ClusterConfig, { ...fromEnvironment(env), ...flags });
+}
+
+export function databaseConfig(flags: Record<string, unknown>, env = process.env): z.infer<typeof DatabaseConfig> {
+  return parse(DatabaseConfig, { ...fromEnvironment(env), ...flags });
 }
 
 /** The addresses a server reports when none are given: every external IP of this host. */

@@ -2,7 +2,7 @@
 // requests get nothing but a clear error. Tokens are stored hashed.
 import { createHash } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
-import type { CombinedError } from '@urql/core';
+import type { CombinedError, TypedDocumentNode } from '@urql/core';
 import {
   ApproveTrustDocument,
   DecommissionServerDocument,
@@ -22,7 +22,7 @@ import { request, run, startCluster, subscribe, type TestServer } from './helper
 
 const codeOf = (error: CombinedError | undefined) => error?.graphQLErrors[0]?.extensions['code'];
 
-function mutations(alpha: TestServer, bravo: TestServer) {
+function mutations(bravo: TestServer) {
   const fingerprinted = { input: { peerId: bravo.id, fingerprint: bravo.fingerprint } };
   return {
     approveTrust: (client: TestServer['admin']) => request(client, ApproveTrustDocument, fingerprinted),
@@ -38,7 +38,7 @@ describe('mutations', () => {
     '%s: anonymous is UNAUTHENTICATED, READ_ONLY is FORBIDDEN, and nothing changes',
     async (name) => {
       const { servers: [alpha, bravo] } = await startCluster();
-      const mutation = mutations(alpha!, bravo!)[name];
+      const mutation = mutations(bravo!)[name];
 
       const anonymous = await mutation(alpha!.anonymous);
       expect(anonymous.data).toBeFalsy();
@@ -63,7 +63,8 @@ describe('mutations', () => {
 describe('queries', () => {
   test('anonymous and bad tokens get a clear UNAUTHENTICATED error and no data', async () => {
     const { servers: [alpha] } = await startCluster();
-    for (const document of [ThisServerDocument, ServersDocument, PeerTrustsDocument, TrustHistoryDocument, ViewerDocument]) {
+    const documents = [ThisServerDocument, ServersDocument, PeerTrustsDocument, TrustHistoryDocument, ViewerDocument];
+    for (const document of documents as TypedDocumentNode<Record<string, unknown>, Record<string, never>>[]) {
       const result = await request(alpha!.anonymous, document, {});
       expect(Object.values(result.data ?? {}).filter((value) => value !== null)).toEqual([]);
       expect(codeOf(result.error)).toBe('UNAUTHENTICATED');
@@ -112,9 +113,9 @@ describe('subscriptions', () => {
   test.each([
     ['trustApprovalRequired', TrustApprovalRequiredDocument],
     ['peerTrustChanged', PeerTrustChangedDocument],
-  ] as const)('%s: anonymous is UNAUTHENTICATED over graphql-ws', async (_name, document) => {
+  ])('%s: anonymous is UNAUTHENTICATED over graphql-ws', async (_name, document) => {
     const { servers: [alpha] } = await startCluster();
-    const anonymous = await subscribe(alpha!.anonymous, document, {}).next();
+    const anonymous = await subscribe(alpha!.anonymous, document as TypedDocumentNode<unknown, Record<string, never>>, {}).next();
     expect(anonymous.data ?? null).toBeNull();
     expect(codeOf(anonymous.error)).toBe('UNAUTHENTICATED');
   });

@@ -22,7 +22,8 @@ export async function freshPGlite(): Promise<PGlite> {
     await db.close();
     return pglite;
   })();
-  return (await template).clone();
+  // clone() is typed as the interface but returns a PGlite.
+  return (await (await template).clone()) as PGlite;
 }
 
 export async function tempDir(prefix = 'peertrust-test-'): Promise<string> {

@@ -1,0 +1,188 @@
+// The `peertrust` command line. It parses flags, opens the database and starts servers;
+// everything else lives in createApp and src/trust.
+import path from 'node:path';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import type { App } from './app.js';
+import type { Database } from './db/client.js';
+import { clusterConfig, ConfigError, databaseConfig, detectAddresses, serveConfig } from './env.js';
+import { formatFingerprint } from './identity/fingerprint.js';
+import { loadRootKey, RootKeyError } from './identity/root-key.js';
+import type { Logger } from './logger.js';
+
+// The server modules (schema, Prisma, PGlite) take seconds to load: only commands that
+// run a server or open the database load them, so that --help and fingerprint are quick.
+const serverModules = async () => {
+  const [{ createApp }, { createApiToken }, { openDatabase }, { createLogger }] = await Promise.all([
+    import('./app.js'),
+    import('./auth/tokens.js'),
+    import('./db/client.js'),
+    import('./logger.js'),
+  ]);
+  return { createApp, createApiToken, openDatabase, createLogger };
+};
+
+/** Servers of `peertrust cluster`, in order. */
+const CLUSTER_NAMES = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel', 'india', 'juliett'];
+
+const program = new Command('peertrust')
+  .description('Trust between the servers of an active-active high-availability cluster.')
+  .showHelpAfterError('(run with --help for usage)')
+  .exitOverride();
+
+/** Stops everything on SIGINT or SIGTERM, then exits. */
+function stopOnSignal(apps: App[], db: Database, log: Logger) {
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    await Promise.allSettled(apps.map((app) => app.stop()));
+    await db.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+function describeServer(app: App, name: string, addresses: string[]): string {
+  return [
+    `${name}`,
+    `  GraphiQL     ${app.url}`,
+    `  id           ${app.serverId}`,
+    `  fingerprint  ${formatFingerprint(app.fingerprint)}`,
+    `  addresses    ${addresses.join(', ')}`,
+  ].join('\n');
+}
+
+const elapsed = () => `${(performance.now() / 1000).toFixed(1)} s`;
+
+program
+  .command('serve')
+  .description('Run one server. Uses PostgreSQL when DATABASE_URL is set, else an embedded database in the data directory.')
+  .requiredOption('--name <name>', 'the server name people see')
+  .option('--port <port>', 'port for the API', '4000')
+  .option('--host <host>', 'interface to listen on', '0.0.0.0')
+  .option('--data-dir <dir>', "the server's data directory: root key, and the embedded database", './data')
+  .option('--address <ip>', 'an IP address to report to administrators (repeat for several; default: this host\'s)', (value: string, previous: string[] = []) => [...previous, value])
+  .addHelpText('after', '\nEnvironment: DATABASE_URL (postgresql://...), LOG_LEVEL (info), PEERTRUST_HEARTBEAT_SECONDS (10).')
+  .action(async (flags: { name: string; port: string; host: string; dataDir: string; address?: string[] }) => {
+    const config = serveConfig({ ...flags, addresses: flags.address });
+    const { createApp, openDatabase, createLogger } = await serverModules();
+    const log = createLogger(config.logLevel);
+    const db = await openDatabase(config);
+    const addresses = config.addresses ?? detectAddresses();
+    const app = createApp({
+      name: config.name,
+      host: config.host,
+      port: config.port,
+      identityDir: config.dataDir,
+      addresses,
+      database: db,
+      logger: log,
+      heartbeatSeconds: config.heartbeatSeconds,
+    });
+    stopOnSignal([app], db, log);
+    await app.start();
+    console.log(`peertrust serving on the ${db.description} (ready in ${elapsed()})\n\n${describeServer(app, config.name, addresses)}`);
+  });
+
+program
+  .command('cluster')
+  .description('Run several servers in one process on one embedded database, for trying peertrust out.')
+  .option('--servers <n>', 'how many servers (1 to 10)', '2')
+  .option('--port <port>', 'port of the first server; the others follow', '4000')
+  .option('--host <host>', 'interface to listen on', '127.0.0.1')
+  .option('--data-dir <dir>', 'data directory: the embedded database, and one directory per server', './data')
+  .action(async (flags: { servers: string; port: string; host: string; dataDir: string }) => {
+    const config = clusterConfig(flags);
+    const { createApp, createApiToken, openDatabase, createLogger } = await serverModules();
+    const log = createLogger(config.logLevel);
+    const db = await openDatabase(config);
+    const addresses = detectAddresses();
+    const names = CLUSTER_NAMES.slice(0, config.servers);
+    const apps = names.map((name, index) =>
+      createApp({
+        name,
+        host: config.host,
+        port: config.port === 0 ? 0 : config.port + index,
+        identityDir: path.join(config.dataDir, name),
+        addresses,
+        database: db,
+        logger: log,
+        heartbeatSeconds: config.heartbeatSeconds,
+      }),
+    );
+    stopOnSignal(apps, db, log);
+    for (const app of apps) await app.start();
+    const { token } = await createApiToken(db.prisma, { userName: 'admin', role: 'ADMINISTRATOR' });
+    console.log(
+      [
+        `peertrust cluster: ${apps.length} servers on the ${db.description} (ready in ${elapsed()})`,
+        '',
+        ...apps.map((app, index) => describeServer(app, names[index] ?? '', addresses)),
+        '',
+        'Open a GraphiQL URL and put this administrator token in the Authorization header,',
+        'as "Bearer <token>". It is shown only now; every start prints a new one.',
+        token,
+      ].join('\n'),
+    );
+  });
+
+program
+  .command('fingerprint')
+  .description("Print this server's root key fingerprint, to compare with what a peer shows.")
+  .option('--data-dir <dir>', "the server's data directory", './data')
+  .action(async (flags: { dataDir: string }) => {
+    const key = await loadRootKey(flags.dataDir);
+    if (!key) throw new ConfigError(`${flags.dataDir} has no root key: start the server once to create it`);
+    console.log(key.fingerprint);
+  });
+
+const token = program.command('token').description('Manage API tokens.');
+token
+  .command('create')
+  .description('Create a bearer token for a user (created if new). The token is printed once, alone on the last line.')
+  .requiredOption('--name <name>', 'the user the token is for')
+  .requiredOption('--role <role>', 'ADMINISTRATOR or READ_ONLY', (value: string) => {
+    const role = value.toUpperCase().replace('-', '_');
+    if (role !== 'ADMINISTRATOR' && role !== 'READ_ONLY') {
+      throw new InvalidArgumentError('must be ADMINISTRATOR or READ_ONLY.');
+    }
+    return role;
+  })
+  .option('--data-dir <dir>', 'data directory of the embedded database (ignored with DATABASE_URL)', './data')
+  .addHelpText('after', '\nEnvironment: DATABASE_URL (postgresql://...) to use PostgreSQL.')
+  .action(async (flags: { name: string; role: 'ADMINISTRATOR' | 'READ_ONLY'; dataDir: string }) => {
+    const config = databaseConfig({ dataDir: flags.dataDir });
+    const { createApiToken, openDatabase } = await serverModules();
+    const db = await openDatabase(config);
+    try {
+      const created = await createApiToken(db.prisma, { userName: flags.name, role: flags.role });
+      console.error(`token for ${created.user.name} (${created.user.role}); it is not stored and cannot be shown again:`);
+      console.log(created.token);
+    } finally {
+      await db.close();
+    }
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof CommanderError) {
+    // Commander already printed its one-line message (or the help).
+    process.exit(error.exitCode);
+  }
+  // Problems the person running the command can fix get one line; anything else is a bug.
+  const [{ DatabaseUnavailableError }, { MigrationError }, { UserRoleConflictError }] = await Promise.all([
+    import('./db/client.js'),
+    import('./db/migrate.js'),
+    import('./auth/tokens.js'),
+  ]);
+  const actionable = [ConfigError, DatabaseUnavailableError, RootKeyError, MigrationError, UserRoleConflictError];
+  const code = (error as NodeJS.ErrnoException).code;
+  if (actionable.some((kind) => error instanceof kind) || code === 'EADDRINUSE' || code === 'EACCES') {
+    console.error(`peertrust: ${(error as Error).message}`);
+    process.exit(2);
+  }
+  throw error;
+}

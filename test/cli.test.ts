@@ -1,0 +1,127 @@
+// The `peertrust` command as people run it: real processes, real data directories.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, test, onTestFinished } from 'vitest';
+import { createPeertrustClient, ThisServerDocument, ViewerDocument } from '../client/index.js';
+import { run, tempDir } from './helpers.js';
+
+const bin = path.resolve(import.meta.dirname, '../bin/peertrust.js');
+const env = { ...process.env, DATABASE_URL: '', LOG_LEVEL: 'warn' };
+
+function peertrust(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [bin, ...args], { env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** Starts a long-running command and resolves once it printed a line matching `ready`. */
+async function start(args: string[], ready: RegExp): Promise<{ child: ChildProcess; output: string }> {
+  const child = spawn(process.execPath, [bin, ...args], { env });
+  onTestFinished(() => {
+    child.kill('SIGKILL');
+  });
+  let output = '';
+  return new Promise((resolve, reject) => {
+    child.stdout!.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      if (ready.test(output)) resolve({ child, output });
+    });
+    child.on('exit', (code) => reject(new Error(`exited with ${code} before it was ready:\n${output}`)));
+  });
+}
+
+async function stop(child: ChildProcess) {
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  return exited;
+}
+
+describe('usage', () => {
+  test.each([[[]], [['serve']], [['cluster']], [['fingerprint']], [['token', 'create']]])('--help for %j', async (args) => {
+    const result = await peertrust([...args, '--help']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('Usage: peertrust');
+  });
+
+  test.each([
+    [['serve', '--name', 'a', '--port', 'eighty'], '--port "eighty" must be a number'],
+    [['serve', '--name', 'not a name'], '--name "not a name" must be 1 to 63 letters'],
+    [['serve', '--name', 'a', '--address', 'example.com'], '--address "example.com" must be an IP address'],
+    [['cluster', '--servers', '11'], '--servers "11" must be from 1 to 10'],
+    [['serve'], "required option '--name <name>' not specified"],
+    [['token', 'create', '--name', 'ops', '--role', 'root'], 'must be ADMINISTRATOR or READ_ONLY'],
+    [['frobnicate'], "unknown command 'frobnicate'"],
+    [['fingerprint', '--data-dir', '/nonexistent/peertrust'], 'has no root key'],
+  ])('%j exits non-zero with one clear line', async (args, message) => {
+    const result = await peertrust(args);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain(message);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  test('a bad DATABASE_URL is one clear line', async () => {
+    const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [bin, 'serve', '--name', 'a'], { env: { ...env, DATABASE_URL: 'mysql://x' } });
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      child.on('close', (code) => resolve({ code, stderr }));
+    });
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim()).toBe('peertrust: DATABASE_URL "mysql://x" must be a postgresql:// URL');
+  });
+});
+
+test('serve, token create and fingerprint on one embedded data directory; a second process is refused', async () => {
+  const dataDir = await tempDir();
+  const created = await peertrust(['token', 'create', '--name', 'ops', '--role', 'administrator', '--data-dir', dataDir]);
+  expect(created.code).toBe(0);
+  const token = created.stdout.trim().split('\n').at(-1)!;
+  expect(token).toMatch(/^ptk_[A-Za-z0-9_-]{43}$/);
+  expect(created.stderr).toContain('ops (ADMINISTRATOR)');
+
+  const server = await start(['serve', '--name', 'solo', '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, '--address', '198.51.100.7'], /GraphiQL\s+(\S+)[\s\S]*addresses/);
+  const url = /GraphiQL\s+(\S+)/.exec(server.output)![1]!;
+  const client = createPeertrustClient({ url, token });
+  onTestFinished(() => client.close());
+  expect((await run(client, ViewerDocument, {})).viewer).toMatchObject({ name: 'ops', role: 'ADMINISTRATOR' });
+  const me = (await run(client, ThisServerDocument, {})).thisServer;
+  expect(me).toMatchObject({ name: 'solo', addresses: ['198.51.100.7'] });
+
+  const fingerprint = await peertrust(['fingerprint', '--data-dir', dataDir]);
+  expect(fingerprint.stdout.trim()).toBe(me.fingerprint);
+  expect((await stat(path.join(dataDir, 'root-key.pem'))).mode & 0o777).toBe(0o600);
+
+  const second = await peertrust(['serve', '--name', 'other', '--port', '0', '--data-dir', dataDir]);
+  expect(second.code).toBe(2);
+  expect(second.stderr).toMatch(/^peertrust: the embedded database in .* is in use by another peertrust process/);
+
+  // Restarting on the same directory is the same server, with everything kept.
+  await stop(server.child);
+  const again = await start(['serve', '--name', 'solo', '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir], /GraphiQL\s+(\S+)[\s\S]*addresses/);
+  const client2 = createPeertrustClient({ url: /GraphiQL\s+(\S+)/.exec(again.output)![1]!, token });
+  onTestFinished(() => client2.close());
+  expect((await run(client2, ThisServerDocument, {})).thisServer.id).toBe(me.id);
+  await stop(again.child);
+});
+
+test('cluster starts named servers on one embedded database and prints an administrator token', async () => {
+  const dataDir = await tempDir();
+  const cluster = await start(['cluster', '--servers', '3', '--port', '0', '--data-dir', dataDir], /ptk_\S+\n/);
+  const urls = [...cluster.output.matchAll(/GraphiQL\s+(http\S+)/g)].map((m) => m[1]!);
+  expect(urls).toHaveLength(3);
+  expect(cluster.output).toMatch(/^alpha$/m);
+  expect(cluster.output).toMatch(/^charlie$/m);
+  const token = cluster.output.trim().split('\n').at(-1)!;
+  const client = createPeertrustClient({ url: urls[2]!, token });
+  onTestFinished(() => client.close());
+  const me = (await run(client, ThisServerDocument, {})).thisServer;
+  expect(me.name).toBe('charlie');
+  expect(cluster.output).toContain(me.fingerprint.match(/.{4}/g)!.join(':'));
+  await stop(cluster.child);
+});
