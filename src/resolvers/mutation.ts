@@ -68,7 +68,7 @@ builder.mutationFields((t) => ({
     description:
       "Approves trust in a peer after you verified its fingerprint and addresses. The pair is TRUSTED once the peer's administrator approved this server too.",
     authScopes: { administrator: true },
-    args: { input: t.arg({ type: ApproveTrustInput, required: true }) },
+    args: { input: t.arg({ type: ApproveTrustInput, required: true, description: 'What to do it to.' }) },
     errors: resultOf('ApproveTrust', 'peerTrust', [...decisionErrors, ServerDecommissionedError]),
     resolve: (_root, { input }, ctx) =>
       approveTrust(ctx.scope, actorOf(ctx), { peerId: String(input.peerId), fingerprint: input.fingerprint }),
@@ -77,7 +77,7 @@ builder.mutationFields((t) => ({
     type: PeerTrustRef,
     description: 'Denies a peer instance. This is final: only a reinstalled server (a new instance) can be trusted again.',
     authScopes: { administrator: true },
-    args: { input: t.arg({ type: DenyTrustInput, required: true }) },
+    args: { input: t.arg({ type: DenyTrustInput, required: true, description: 'What to do it to.' }) },
     errors: resultOf('DenyTrust', 'peerTrust', decisionErrors),
     resolve: (_root, { input }, ctx) =>
       denyTrust(ctx.scope, actorOf(ctx), { peerId: String(input.peerId), fingerprint: input.fingerprint }),
@@ -86,7 +86,7 @@ builder.mutationFields((t) => ({
     type: PeerTrustRef,
     description: 'Ends trust with a peer, for example before it is replaced. Approving again later starts a new round.',
     authScopes: { administrator: true },
-    args: { input: t.arg({ type: RevokeTrustInput, required: true }) },
+    args: { input: t.arg({ type: RevokeTrustInput, required: true, description: 'What to do it to.' }) },
     errors: resultOf('RevokeTrust', 'peerTrust', [NotFoundError, SelfTrustError, TrustDeniedError]),
     resolve: (_root, { input }, ctx) => revokeTrust(ctx.scope, actorOf(ctx), { peerId: String(input.peerId) }),
   }),
@@ -95,7 +95,7 @@ builder.mutationFields((t) => ({
     description:
       'Takes a peer out of the cluster: marks it DECOMMISSIONED and revokes its pending and trusted pairs. It can still be denied.',
     authScopes: { administrator: true },
-    args: { input: t.arg({ type: DecommissionServerInput, required: true }) },
+    args: { input: t.arg({ type: DecommissionServerInput, required: true, description: 'What to do it to.' }) },
     errors: resultOf('DecommissionServer', 'server', [NotFoundError, SelfTrustError]),
     resolve: (_root, { input }, ctx) =>
       decommissionServer(ctx.scope, actorOf(ctx), { serverId: String(input.serverId) }),

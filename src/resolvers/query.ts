@@ -1,6 +1,6 @@
 import { allServers } from '../trust/servers.js';
 import { peerTrustsOf, peerTrustWith, trustHistoryOf } from '../trust/peer-trusts.js';
-import { builder, pageSize } from '../schema/builder.js';
+import { builder, connectionTypes, pageSize } from '../schema/builder.js';
 import { TrustStatusEnum } from '../schema/peer-trust.js';
 
 builder.queryType({
@@ -21,7 +21,7 @@ builder.queryFields((t) => ({
     ...pageSize,
     description: 'Every server instance registered in the shared database, oldest first, this one included.',
     resolve: (query, _root, _args, ctx) => ctx.scope.db.prisma.server.findMany({ ...query, ...allServers() }),
-  }),
+  }, ...connectionTypes('Server', 'servers')),
   peerTrusts: t.prismaConnection({
     type: 'PeerTrust',
     cursor: 'id',
@@ -30,7 +30,7 @@ builder.queryFields((t) => ({
     args: { status: t.arg({ type: [TrustStatusEnum], required: false, description: 'Only pairs in these states.' }) },
     resolve: (query, _root, args, ctx) =>
       ctx.scope.db.prisma.peerTrust.findMany({ ...query, ...peerTrustsOf(ctx.scope, args.status) }),
-  }),
+  }, ...connectionTypes('PeerTrust', 'trust with peers')),
   peerTrust: t.prismaField({
     type: 'PeerTrust',
     nullable: true,
@@ -50,7 +50,7 @@ builder.queryFields((t) => ({
         ...query,
         ...trustHistoryOf(ctx.scope, args.peerId === null || args.peerId === undefined ? null : String(args.peerId)),
       }),
-  }),
+  }, ...connectionTypes('TrustEvent', 'Trust History events')),
   viewer: t.prismaField({
     type: 'User',
     nullable: true,

@@ -43,8 +43,29 @@ export const builder = new SchemaBuilder<{
     cursorType: 'String',
     nodeQueryOptions: false,
     nodesQueryOptions: false,
+    pageInfoTypeOptions: { description: 'Where a page of a list stands in the whole list.' },
+    hasNextPageFieldOptions: { description: 'Whether there are items after this page.' },
+    hasPreviousPageFieldOptions: { description: 'Whether there are items before this page.' },
+    startCursorFieldOptions: { description: 'The cursor of the first item of this page.' },
+    endCursorFieldOptions: { description: 'The cursor of the last item of this page: pass it as `after` for the next page.' },
+    edgesFieldOptions: { description: 'The items of this page, each with its cursor.' },
+    pageInfoFieldOptions: { description: 'Where this page stands in the whole list.' },
+    cursorFieldOptions: { description: 'Pass as `after` to list the items after this one.' },
+    nodeFieldOptions: { description: 'The item.' },
+    firstArgOptions: { description: 'At most this many items (default 50, at most 200).' },
+    afterArgOptions: { description: 'Items after this cursor.' },
+    lastArgOptions: { description: 'At most this many items, from the end.' },
+    beforeArgOptions: { description: 'Items before this cursor.' },
   },
 });
 
 /** Page sizes of every connection: nothing loads an unbounded list. */
 export const pageSize = { defaultSize: 50, maxSize: 200 } as const;
+
+/** The Connection and Edge type names and descriptions of a list of `items` of type `type`. */
+export function connectionTypes(type: string, items: string) {
+  return [
+    { name: `${type}Connection`, description: `A page of ${items}.` },
+    { name: `${type}Edge`, description: `One of ${items}, with its cursor.` },
+  ] as const;
+}
