@@ -9,7 +9,8 @@ import { onTestFinished } from 'vitest';
 import { createPeertrustClient, type PeertrustClient } from '../client/index.js';
 import { createApp, type App } from '../src/app.js';
 import { createApiToken } from '../src/auth/tokens.js';
-import { openEmbeddedDatabase, type Database } from '../src/db/client.js';
+import pg from 'pg';
+import { openEmbeddedDatabase, openPostgresDatabase, type Database } from '../src/db/client.js';
 import { createLogger } from '../src/logger.js';
 
 let template: Promise<PGlite> | undefined;
@@ -56,15 +57,59 @@ export interface TestCluster {
 
 export const silentLogger = createLogger('silent');
 
-/** Starts servers that share one fresh database; everything is stopped when the test ends. */
-export async function startCluster(names: string[] = ['alpha', 'bravo']): Promise<TestCluster> {
+/** PostgreSQL for the PostgreSQL suite; unset, that suite is skipped. */
+export const testDatabaseUrl = process.env['TEST_DATABASE_URL'] || undefined;
+
+/** A new, empty PostgreSQL database on the TEST_DATABASE_URL server, dropped when the test ends. */
+export async function freshPostgresUrl(): Promise<string> {
+  if (!testDatabaseUrl) throw new Error('TEST_DATABASE_URL is not set');
+  const name = `peertrust_test_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
+  const admin = new pg.Client({ connectionString: testDatabaseUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  onTestFinished(async () => {
+    const dropper = new pg.Client({ connectionString: testDatabaseUrl });
+    await dropper.connect();
+    await dropper.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await dropper.end();
+  });
+  const url = new URL(testDatabaseUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+/** A fresh migrated database, embedded or PostgreSQL, and how to close it. */
+async function freshDatabase(postgres: boolean): Promise<{ db: Database; close(): Promise<void> }> {
+  if (postgres) {
+    const db = await openPostgresDatabase(await freshPostgresUrl());
+    return { db, close: () => db.close() };
+  }
   const pglite = await freshPGlite();
   const db = await openEmbeddedDatabase({ pglite });
+  return {
+    db,
+    async close() {
+      await db.close();
+      await pglite.close();
+    },
+  };
+}
+
+/**
+ * Starts servers that share one fresh database (PostgreSQL with `{ postgres: true }`);
+ * everything is stopped when the test ends.
+ */
+export async function startCluster(
+  names: string[] = ['alpha', 'bravo'],
+  options: { postgres?: boolean } = {},
+): Promise<TestCluster> {
+  const database = await freshDatabase(options.postgres ?? false);
+  const db = database.db;
   const running = new Set<TestServer>();
   onTestFinished(async () => {
     for (const server of running) await stopServer(server);
-    await db.close();
-    await pglite.close();
+    await database.close();
   });
   const { token: adminToken } = await createApiToken(db.prisma, { userName: 'admin', role: 'ADMINISTRATOR' });
   const { token: readerToken } = await createApiToken(db.prisma, { userName: 'reader', role: 'READ_ONLY' });

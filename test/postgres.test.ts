@@ -1,0 +1,83 @@
+// The same trust service on PostgreSQL, where transactions really run in parallel.
+// Runs when TEST_DATABASE_URL is set (.ci/run sets it); each test on its own database.
+import { describe, expect, test } from 'vitest';
+import {
+  ApproveTrustDocument,
+  DenyTrustDocument,
+  PeerTrustDocument,
+  TrustApprovalRequiredDocument,
+  TrustHistoryDocument,
+} from '../client/index.js';
+import { notifyPeerTrustChanged } from '../src/db/events.js';
+import { run, startCluster, subscribe, testDatabaseUrl, type TestServer } from './helpers.js';
+
+if (!testDatabaseUrl) {
+  console.warn('PostgreSQL suite SKIPPED: set TEST_DATABASE_URL=postgresql://... to run it.');
+}
+
+const approve = (on: TestServer, peer: TestServer) =>
+  run(on.admin, ApproveTrustDocument, { input: { peerId: peer.id, fingerprint: peer.fingerprint } }).then((d) => d.approveTrust.__typename);
+const deny = (on: TestServer, peer: TestServer) =>
+  run(on.admin, DenyTrustDocument, { input: { peerId: peer.id, fingerprint: peer.fingerprint } }).then((d) => d.denyTrust.__typename);
+const kinds = async (on: TestServer, peer: TestServer) =>
+  (await run(on.reader, TrustHistoryDocument, { peerId: peer.id, first: 200 })).trustHistory.edges.map((e) => e.node.kind);
+
+describe.skipIf(!testDatabaseUrl)('PostgreSQL (TEST_DATABASE_URL)', () => {
+  test('the workflow, with notices delivered through LISTEN/NOTIFY', async () => {
+    const cluster = await startCluster(['alpha', 'bravo'], { postgres: true });
+    const [alpha, bravo] = cluster.servers;
+    const notices = subscribe(alpha!.reader, TrustApprovalRequiredDocument, {});
+    expect((await notices.next()).data?.trustApprovalRequired.peerTrust.peer.name).toBe('bravo');
+    const charlie = await cluster.addServer('charlie');
+    expect((await notices.next()).data?.trustApprovalRequired.peerTrust.peer.id).toBe(charlie.id);
+
+    expect(await approve(alpha!, bravo!)).toBe('ApproveTrustSuccess');
+    expect(await approve(bravo!, alpha!)).toBe('ApproveTrustSuccess');
+    expect((await run(alpha!.reader, PeerTrustDocument, { peerId: bravo!.id })).peerTrust?.status).toBe('TRUSTED');
+    expect(await kinds(alpha!, bravo!)).toEqual(['TRUST_APPROVED', 'TRUST_APPROVED', 'TRUST_ENABLED']);
+  });
+
+  test('a rolled-back change sends no notice; a committed one does', async () => {
+    const { db } = await startCluster(['alpha'], { postgres: true });
+    const seen: string[] = [];
+    db.changes.on('peerTrustChanged', (change) => seen.push(change.peerTrustId));
+    await db.prisma
+      .$transaction(async (tx) => {
+        await notifyPeerTrustChanged(tx, { peerTrustId: 'rolled-back', serverIds: ['a', 'b'] });
+        throw new Error('roll back');
+      })
+      .catch(() => {});
+    await db.prisma.$transaction((tx) => notifyPeerTrustChanged(tx, { peerTrustId: 'committed', serverIds: ['a', 'b'] }));
+    await expect.poll(() => seen).toEqual(['committed']);
+  });
+
+  test('parallel decisions on many pairs end consistent, one event per change (rule 5)', async () => {
+    const { servers } = await startCluster(['s1', 's2', 's3', 's4', 's5'], { postgres: true });
+    const pairs = servers.flatMap((a, i) => servers.slice(i + 1).map((b) => [a, b] as const));
+    const started = performance.now();
+    const operations = pairs.flatMap(([a, b], index) =>
+      Array.from({ length: 8 }, (_, i) =>
+        // Even pairs: both sides approve at once. Odd pairs: approve races deny.
+        index % 2 === 0 ? (i % 2 ? approve(a, b) : approve(b, a)) : i % 4 === 0 ? deny(b, a) : approve(a, b),
+      ),
+    );
+    const results = await Promise.all(operations);
+    const elapsed = performance.now() - started;
+    const allowed = ['ApproveTrustSuccess', 'DenyTrustSuccess', 'TrustDeniedError'];
+    expect(results.filter((result) => !allowed.includes(result))).toEqual([]);
+    for (const [index, [a, b]] of pairs.entries()) {
+      const history = await kinds(a, b);
+      const state = (await run(a.reader, PeerTrustDocument, { peerId: b.id })).peerTrust?.status;
+      if (index % 2 === 0) {
+        expect(state).toBe('TRUSTED');
+        expect(history).toEqual(['TRUST_APPROVED', 'TRUST_APPROVED', 'TRUST_ENABLED']);
+      } else {
+        expect(state).toBe('DENIED');
+        expect(history.filter((k) => k === 'TRUST_DENIED')).toHaveLength(1);
+        expect(history.at(-1)).toBe('TRUST_DENIED');
+        expect(history.filter((k) => k === 'TRUST_APPROVED').length).toBeLessThanOrEqual(1);
+      }
+    }
+    console.info(`PostgreSQL: ${operations.length} parallel decisions on ${pairs.length} pairs in ${Math.round(elapsed)} ms`);
+  });
+});
