@@ -16,5 +16,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Tests mostly wait on servers and WebAssembly Postgres; two workers use both cores.
+    maxWorkers: 2,
   },
 });
