@@ -44,11 +44,48 @@ export interface App {
 /** Larger request bodies are refused before they are read. */
 const MAX_BODY_BYTES = 64 * 1024;
 
-const GRAPHIQL_QUERY = `# Paste your token into the Authorization header below, then run this.
+const GRAPHIQL_QUERY = `# peertrust. Put your token in the Headers tab below:
+#   { "Authorization": "Bearer <your token>" }
+# then run Peers. Check each peer's fingerprint and addresses against the peer itself
+# (its own thisServer, or \`peertrust fingerprint\` there), then approve or deny it.
+# Trust becomes TRUSTED once the peer's administrator approves this server too.
+
 query Peers {
   thisServer { id name fingerprint addresses }
   peerTrusts { edges { node { id status approvalRequired approvedByThisServer approvedByPeer
     peer { id name fingerprint addresses status } } } }
+}
+
+mutation Approve($peerId: ID!, $fingerprint: String!) {
+  approveTrust(input: { peerId: $peerId, fingerprint: $fingerprint }) {
+    __typename
+    ... on ApproveTrustSuccess { peerTrust { status approvedByPeer } }
+    ... on Error { message }
+  }
+}
+
+mutation Deny($peerId: ID!, $fingerprint: String!) {
+  denyTrust(input: { peerId: $peerId, fingerprint: $fingerprint }) {
+    __typename
+    ... on DenyTrustSuccess { peerTrust { status } }
+    ... on Error { message }
+  }
+}
+
+mutation Revoke($peerId: ID!) {
+  revokeTrust(input: { peerId: $peerId }) {
+    __typename
+    ... on RevokeTrustSuccess { peerTrust { status } }
+    ... on Error { message }
+  }
+}
+
+query History {
+  trustHistory { edges { node { id kind at actor { name } server { name } fingerprints peerTrust { peer { name } } } } }
+}
+
+subscription TrustApprovalRequired {
+  trustApprovalRequired { peerTrust { id peer { id name fingerprint addresses } approvedByPeer } }
 }
 `;
 

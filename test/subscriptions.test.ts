@@ -13,16 +13,19 @@ test('trustApprovalRequired sends the pending peers first, then each new one as 
   const cluster = await startCluster();
   const [alpha, bravo] = cluster.servers;
   const notices = subscribe(alpha!.reader, TrustApprovalRequiredDocument, {});
+  const onBravo = subscribe(bravo!.reader, TrustApprovalRequiredDocument, {});
   const replayed = await notices.next();
   expect(replayed.data?.trustApprovalRequired.peerTrust).toMatchObject({
     approvalRequired: true,
     peer: { id: bravo!.id, name: 'bravo', fingerprint: bravo!.fingerprint },
   });
+  expect((await onBravo.next()).data?.trustApprovalRequired.peerTrust.peer.id).toBe(alpha!.id);
 
   // A new server registers: a new notice, on every server.
   const charlie = await cluster.addServer('charlie');
   const appeared = await notices.next();
   expect(appeared.data?.trustApprovalRequired.peerTrust.peer).toMatchObject({ id: charlie.id, name: 'charlie' });
+  expect((await onBravo.next()).data?.trustApprovalRequired.peerTrust.peer.id).toBe(charlie.id);
 
   // The peer approves this server first: the notice comes again, now saying so.
   await run(bravo!.admin, ApproveTrustDocument, { input: { peerId: alpha!.id, fingerprint: alpha!.fingerprint } });
