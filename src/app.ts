@@ -8,6 +8,7 @@ import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { createYoga, type YogaInitialContext } from 'graphql-yoga';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
+import { useRequireAuthentication } from './auth/graphql-errors.js';
 import { authenticate } from './auth/tokens.js';
 import type { Database } from './db/client.js';
 import { loadOrCreateRootKey } from './identity/root-key.js';
@@ -127,7 +128,11 @@ export function createApp(config: AppConfig): App {
       defaultQuery: GRAPHIQL_QUERY,
       headers: JSON.stringify({ Authorization: 'Bearer <your token>' }, null, 2),
     },
-    plugins: [useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf'] }), ...armor.protect().plugins],
+    plugins: [
+      useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf'] }),
+      ...armor.protect().plugins,
+      useRequireAuthentication(),
+    ],
     context: async (initial): Promise<Context> => {
       if (!scope) throw new Error('the server is not started');
       const authorization = initial.request?.headers.get('authorization') ?? initial.connectionParams?.['authorization'];

@@ -21,7 +21,7 @@ const databaseUrl = z
   .regex(/^postgres(ql)?:\/\/.+/, 'must be a postgresql:// URL')
   .optional();
 
-const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info');
+const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
 const address = z.string().refine((value) => isIP(value) !== 0, 'must be an IP address');
 
@@ -29,13 +29,15 @@ const common = {
   host: z.string().min(1, 'must not be empty'),
   dataDir: z.string().min(1, 'must not be empty'),
   databaseUrl,
-  logLevel,
+  logLevel: logLevel.default('info'),
   heartbeatSeconds: z.coerce.number().positive('must be more than 0').default(10),
 };
 
 const ServeConfig = z.object({ ...common, name: serverName, port, addresses: z.array(address).optional() });
 const ClusterConfig = z.object({
   ...common,
+  // A try-out: its own summary says what matters; logs only for problems.
+  logLevel: logLevel.default('warn'),
   servers: z.coerce.number().int('must be a whole number').min(1, 'must be from 1 to 10').max(10, 'must be from 1 to 10'),
   port,
 });

@@ -66,7 +66,8 @@ describe('queries', () => {
     const documents = [ThisServerDocument, ServersDocument, PeerTrustsDocument, TrustHistoryDocument, ViewerDocument];
     for (const document of documents as TypedDocumentNode<Record<string, unknown>, Record<string, never>>[]) {
       const result = await request(alpha!.anonymous, document, {});
-      expect(Object.values(result.data ?? {}).filter((value) => value !== null)).toEqual([]);
+      expect(result.data ?? null).toBeNull();
+      expect(result.error?.graphQLErrors).toHaveLength(1);
       expect(codeOf(result.error)).toBe('UNAUTHENTICATED');
     }
     const forged = createPeertrustClient({ url: alpha!.app.url, token: 'ptk_not-a-real-token' });
@@ -80,9 +81,26 @@ describe('queries', () => {
       headers: { 'content-type': 'application/json', authorization: 'Basic YWRtaW46YWRtaW4=' },
       body: JSON.stringify({ query: '{ viewer { name } }' }),
     });
-    const body = (await response.json()) as { data?: { viewer: unknown }; errors: { message: string }[] };
-    expect(body.data?.viewer ?? null).toBeNull();
+    expect(response.status).toBe(401);
+    const body = (await response.json()) as { data?: unknown; errors: { message: string }[] };
+    expect(body.data).toBeUndefined();
     expect(body.errors[0]?.message).toContain('must be "Bearer <token>"');
+  });
+
+  test('anonymous introspection is allowed: the schema is public, and GraphiQL loads it before a token is set', async () => {
+    const { servers: [alpha] } = await startCluster();
+    const response = await fetch(alpha!.app.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query: '{ __schema { queryType { name } } }' }),
+    });
+    expect(await response.json()).toEqual({ data: { __schema: { queryType: { name: 'Query' } } } });
+    const mixed = await fetch(alpha!.app.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query: '{ __typename thisServer { id } }' }),
+    });
+    expect(mixed.status).toBe(401);
   });
 
   test('any authenticated user may read; viewer says who and with which role', async () => {

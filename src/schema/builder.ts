@@ -3,7 +3,7 @@ import ErrorsPlugin from '@pothos/plugin-errors';
 import PrismaPlugin from '@pothos/plugin-prisma';
 import RelayPlugin from '@pothos/plugin-relay';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
-import { GraphQLError } from 'graphql';
+import { forbiddenError, unauthenticatedError } from '../auth/graphql-errors.js';
 import type PrismaTypes from '../db/generated/pothos-types.js';
 import { getDatamodel } from '../db/generated/pothos-types.js';
 import type { Context } from './context.js';
@@ -25,11 +25,7 @@ export const builder = new SchemaBuilder<{
     }),
     authorizeOnSubscribe: true,
     unauthorizedError: (_parent, ctx) =>
-      ctx.viewer
-        ? new GraphQLError(`${ctx.viewer.name} is ${ctx.viewer.role}; only an ADMINISTRATOR may change trust`, {
-            extensions: { code: 'FORBIDDEN', http: { status: 403 } },
-          })
-        : new GraphQLError(ctx.authProblem, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } }),
+      ctx.viewer ? forbiddenError(ctx.viewer) : unauthenticatedError(ctx.authProblem),
   },
   errors: { defaultTypes: [] },
   prisma: {
