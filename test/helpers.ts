@@ -102,7 +102,7 @@ async function freshDatabase(postgres: boolean): Promise<{ db: Database; close()
  */
 export async function startCluster(
   names: string[] = ['alpha', 'bravo'],
-  options: { postgres?: boolean } = {},
+  options: { postgres?: boolean; heartbeatSeconds?: number } = {},
 ): Promise<TestCluster> {
   const database = await freshDatabase(options.postgres ?? false);
   const db = database.db;
@@ -130,7 +130,7 @@ export async function startCluster(
       addresses: ['192.0.2.10'],
       database: db,
       logger: silentLogger,
-      heartbeatSeconds: 60,
+      heartbeatSeconds: options.heartbeatSeconds ?? 60,
     });
     await app.start();
     const server: TestServer = {

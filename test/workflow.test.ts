@@ -234,6 +234,16 @@ describe('decommissioning (rule 4)', () => {
   });
 });
 
+describe('liveness', () => {
+  test("each server's heartbeat keeps its lastSeenAt fresh", async () => {
+    const { servers: [alpha, bravo] } = await startCluster(['alpha', 'bravo'], { heartbeatSeconds: 0.2 });
+    const seen = async () => (await run(alpha!.reader, PeerTrustDocument, { peerId: bravo!.id })).peerTrust!.peer.lastSeenAt;
+    const first = await seen();
+    await expect.poll(seen, { timeout: 5_000 }).not.toBe(first);
+    expect(Date.parse(await seen())).toBeGreaterThan(Date.parse(first));
+  });
+});
+
 describe('lists', () => {
   test('are Relay connections with cursors and bounded pages', async () => {
     const { servers } = await startCluster(['s1', 's2', 's3', 's4']);
