@@ -12,14 +12,17 @@ import type { Logger } from './logger.js';
 // The server modules (schema, Prisma, PGlite) take seconds to load: only commands that
 // run a server or open the database load them, so that --help and fingerprint are quick.
 const serverModules = async () => {
-  const [{ createApp }, { createApiToken }, { openDatabase }, { createLogger }] = await Promise.all([
+  const [{ createApp }, tokens, { openDatabase }, { createLogger }] = await Promise.all([
     import('./app.js'),
     import('./auth/tokens.js'),
     import('./db/client.js'),
     import('./logger.js'),
   ]);
-  return { createApp, createApiToken, openDatabase, createLogger };
+  return { createApp, ...tokens, openDatabase, createLogger };
 };
+
+/** The user `peertrust cluster` prints a token for. */
+const CLUSTER_USER = 'cluster-admin';
 
 /** Servers of `peertrust cluster`, in order. */
 const CLUSTER_NAMES = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel', 'india', 'juliett'];
@@ -95,7 +98,7 @@ program
   .option('--data-dir <dir>', 'data directory: the embedded database, and one directory per server', './data')
   .action(async (flags: { servers: string; port: string; host: string; dataDir: string }) => {
     const config = clusterConfig(flags);
-    const { createApp, createApiToken, openDatabase, createLogger } = await serverModules();
+    const { createApp, createApiToken, revokeApiTokens, openDatabase, createLogger } = await serverModules();
     const log = createLogger(config.logLevel);
     const db = await openDatabase(config);
     const addresses = detectAddresses();
@@ -114,7 +117,9 @@ program
     );
     stopOnSignal(apps, db, log);
     for (const app of apps) await app.start();
-    const { token } = await createApiToken(db.prisma, { userName: 'admin', role: 'ADMINISTRATOR' });
+    // One live try-out token at a time: the one printed by the previous start stops working.
+    await revokeApiTokens(db.prisma, CLUSTER_USER);
+    const { token } = await createApiToken(db.prisma, { userName: CLUSTER_USER, role: 'ADMINISTRATOR' });
     console.log(
       [
         `peertrust cluster: ${apps.length} servers on the ${db.description} (ready in ${elapsed()})`,
@@ -122,7 +127,7 @@ program
         ...apps.map((app, index) => describeServer(app, names[index] ?? '', addresses)),
         '',
         'Open a GraphiQL URL and put this administrator token in the Authorization header,',
-        'as "Bearer <token>". It is shown only now; every start prints a new one.',
+        'as "Bearer <token>". It is shown only now; the next start replaces it.',
         token,
       ].join('\n'),
     );
@@ -138,7 +143,25 @@ program
     console.log(key.fingerprint);
   });
 
-const token = program.command('token').description('Manage API tokens.');
+/** Runs `work` on the database a token command names, and closes it. */
+async function withDatabase(
+  dataDir: string,
+  work: (db: Database, modules: Awaited<ReturnType<typeof serverModules>>) => Promise<void>,
+) {
+  const config = databaseConfig({ dataDir });
+  const modules = await serverModules();
+  const db = await modules.openDatabase(config);
+  try {
+    await work(db, modules);
+  } finally {
+    await db.close();
+  }
+}
+
+const dataDirOption = ['--data-dir <dir>', 'data directory of the embedded database (ignored with DATABASE_URL)', './data'] as const;
+const token = program
+  .command('token')
+  .description('Manage API tokens. With an embedded database, stop the server first: one process owns it.');
 token
   .command('create')
   .description('Create a bearer token for a user (created if new). The token is printed once, alone on the last line.')
@@ -150,20 +173,38 @@ token
     }
     return role;
   })
-  .option('--data-dir <dir>', 'data directory of the embedded database (ignored with DATABASE_URL)', './data')
+  .option(...dataDirOption)
   .addHelpText('after', '\nEnvironment: DATABASE_URL (postgresql://...) to use PostgreSQL.')
-  .action(async (flags: { name: string; role: 'ADMINISTRATOR' | 'READ_ONLY'; dataDir: string }) => {
-    const config = databaseConfig({ dataDir: flags.dataDir });
-    const { createApiToken, openDatabase } = await serverModules();
-    const db = await openDatabase(config);
-    try {
+  .action((flags: { name: string; role: 'ADMINISTRATOR' | 'READ_ONLY'; dataDir: string }) =>
+    withDatabase(flags.dataDir, async (db, { createApiToken }) => {
       const created = await createApiToken(db.prisma, { userName: flags.name, role: flags.role });
       console.error(`token for ${created.user.name} (${created.user.role}); it is not stored and cannot be shown again:`);
       console.log(created.token);
-    } finally {
-      await db.close();
-    }
-  });
+    }),
+  );
+token
+  .command('list')
+  .description('List tokens: owner, role, created, revoked. Tokens themselves are not stored.')
+  .option(...dataDirOption)
+  .action((flags: { dataDir: string }) =>
+    withDatabase(flags.dataDir, async (db, { listApiTokens }) => {
+      for (const row of await listApiTokens(db.prisma)) {
+        const state = row.revokedAt ? `revoked ${row.revokedAt.toISOString()}` : 'active';
+        console.log(`${row.id}  ${row.user.name}  ${row.user.role}  created ${row.createdAt.toISOString()}  ${state}`);
+      }
+    }),
+  );
+token
+  .command('revoke')
+  .description("Revoke every token of a user. Requests with them are refused from then on.")
+  .requiredOption('--name <name>', 'the user whose tokens to revoke')
+  .option(...dataDirOption)
+  .action((flags: { name: string; dataDir: string }) =>
+    withDatabase(flags.dataDir, async (db, { revokeApiTokens }) => {
+      const count = await revokeApiTokens(db.prisma, flags.name);
+      console.log(`revoked ${count} token${count === 1 ? '' : 's'} of ${flags.name}`);
+    }),
+  );
 
 try {
   await program.parseAsync(process.argv);

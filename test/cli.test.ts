@@ -4,7 +4,7 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, test, onTestFinished } from 'vitest';
 import { createPeertrustClient, ThisServerDocument, ViewerDocument } from '../client/index.js';
-import { run, tempDir } from './helpers.js';
+import { request, run, tempDir } from './helpers.js';
 
 const bin = path.resolve(import.meta.dirname, '../bin/peertrust.js');
 const env = { ...process.env, DATABASE_URL: '', LOG_LEVEL: 'warn' };
@@ -110,6 +110,19 @@ test('serve, token create and fingerprint on one embedded data directory; a seco
   await stop(again.child);
 });
 
+test('token create, list and revoke', async () => {
+  const dataDir = await tempDir();
+  expect((await peertrust(['token', 'create', '--name', 'ops', '--role', 'ADMINISTRATOR', '--data-dir', dataDir])).code).toBe(0);
+  const reader = await peertrust(['token', 'create', '--name', 'auditor', '--role', 'read-only', '--data-dir', dataDir]);
+  expect(reader.stderr).toContain('auditor (READ_ONLY)');
+  const listed = await peertrust(['token', 'list', '--data-dir', dataDir]);
+  expect(listed.stdout).toMatch(/ auditor {2}READ_ONLY {2}created \S+ {2}active\n/);
+  expect(listed.stdout).toMatch(/ ops {2}ADMINISTRATOR {2}created \S+ {2}active\n/);
+  expect(listed.stdout).not.toContain('ptk_');
+  expect((await peertrust(['token', 'revoke', '--name', 'ops', '--data-dir', dataDir])).stdout).toBe('revoked 1 token of ops\n');
+  expect((await peertrust(['token', 'list', '--data-dir', dataDir])).stdout).toMatch(/ ops {2}ADMINISTRATOR {2}created \S+ {2}revoked \S+\n/);
+});
+
 test('cluster starts named servers on one embedded database and prints an administrator token', async () => {
   const dataDir = await tempDir();
   const cluster = await start(['cluster', '--servers', '3', '--port', '0', '--data-dir', dataDir], /ptk_\S+\n/);
@@ -124,4 +137,17 @@ test('cluster starts named servers on one embedded database and prints an admini
   expect(me.name).toBe('charlie');
   expect(cluster.output).toContain(me.fingerprint.match(/.{4}/g)!.join(':'));
   await stop(cluster.child);
+
+  // A restart keeps the servers and replaces the token it printed.
+  const again = await start(['cluster', '--servers', '3', '--port', '0', '--data-dir', dataDir], /ptk_\S+\n/);
+  const url = [...again.output.matchAll(/GraphiQL\s+(http\S+)/g)].map((m) => m[1]!)[2]!;
+  const stale = createPeertrustClient({ url, token });
+  const fresh = createPeertrustClient({ url, token: again.output.trim().split('\n').at(-1)! });
+  onTestFinished(async () => {
+    await stale.close();
+    await fresh.close();
+  });
+  expect((await run(fresh, ThisServerDocument, {})).thisServer.id).toBe(me.id);
+  expect((await request(stale, ThisServerDocument, {})).error?.graphQLErrors[0]?.extensions['code']).toBe('UNAUTHENTICATED');
+  await stop(again.child);
 });

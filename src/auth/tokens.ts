@@ -40,3 +40,21 @@ export async function authenticate(prisma: PrismaClient, authorization: unknown)
   if (!found || found.revokedAt) return { kind: 'invalid', reason: 'the token is not valid' };
   return { kind: 'user', user: found.user };
 }
+
+/** Revokes every active token of a user; returns how many. The user stays, with its history. */
+export async function revokeApiTokens(prisma: PrismaClient, userName: string): Promise<number> {
+  const { count } = await prisma.apiToken.updateMany({
+    where: { user: { name: userName }, revokedAt: null },
+    data: { revokedAt: new Date() },
+  });
+  return count;
+}
+
+/** Every token's owner and dates, newest first; never the token, which is not stored. */
+export function listApiTokens(prisma: PrismaClient) {
+  return prisma.apiToken.findMany({
+    orderBy: { createdAt: 'desc' },
+    take: 1000,
+    select: { id: true, createdAt: true, revokedAt: true, user: { select: { name: true, role: true } } },
+  });
+}
