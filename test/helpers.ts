@@ -55,7 +55,7 @@ export interface TestCluster {
   stopServer(server: TestServer): Promise<void>;
 }
 
-export const silentLogger = createLogger('silent');
+const silentLogger = createLogger('silent');
 
 /** PostgreSQL for the PostgreSQL suite; unset, that suite is skipped. */
 export const testDatabaseUrl = process.env['TEST_DATABASE_URL'] || undefined;

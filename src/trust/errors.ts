@@ -59,12 +59,3 @@ export class ServerDecommissionedError extends TrustError {
     );
   }
 }
-
-export const trustErrorClasses = [
-  NotFoundError,
-  InvalidFingerprintError,
-  FingerprintMismatchError,
-  TrustDeniedError,
-  SelfTrustError,
-  ServerDecommissionedError,
-] as const;

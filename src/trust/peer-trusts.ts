@@ -11,12 +11,8 @@ export interface PairRow {
   acceptedByB: boolean;
 }
 
-export function isThisServerA(scope: ServerScope, pair: PairRow): boolean {
+function isThisServerA(scope: ServerScope, pair: PairRow): boolean {
   return pair.serverAId === scope.serverId;
-}
-
-export function peerIdOf(scope: ServerScope, pair: PairRow): string {
-  return isThisServerA(scope, pair) ? pair.serverBId : pair.serverAId;
 }
 
 export function approvedByThisServer(scope: ServerScope, pair: PairRow): boolean {
@@ -37,7 +33,7 @@ export function approvalRequired(scope: ServerScope, pair: PairRow, peerStatus: 
 }
 
 /** Where-clause for this server's pairs. */
-export function ownPairs(scope: ServerScope): Prisma.PeerTrustWhereInput {
+function ownPairs(scope: ServerScope): Prisma.PeerTrustWhereInput {
   return { OR: [{ serverAId: scope.serverId }, { serverBId: scope.serverId }] };
 }
 
