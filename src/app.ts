@@ -90,6 +90,15 @@ subscription TrustApprovalRequired {
 }
 `;
 
+/** Yoga logs like console; pino wants an Error under `err` to keep its stack. */
+function forwardTo(log: Logger, level: 'debug' | 'info' | 'warn' | 'error') {
+  return (...args: unknown[]) => {
+    const [first, ...rest] = args;
+    if (first instanceof Error) log[level]({ err: first }, first.message);
+    else log[level](rest.length ? { details: rest } : {}, String(first));
+  };
+}
+
 interface InitialContext {
   request?: Request;
   connectionParams?: Record<string, unknown>;
@@ -117,10 +126,10 @@ export function createApp(config: AppConfig): App {
     landingPage: false,
     maskedErrors: true,
     logging: {
-      debug: (...args) => log.debug(args),
-      info: (...args) => log.info(args),
-      warn: (...args) => log.warn(args),
-      error: (...args) => log.error(args),
+      debug: forwardTo(log, 'debug'),
+      info: forwardTo(log, 'info'),
+      warn: forwardTo(log, 'warn'),
+      error: forwardTo(log, 'error'),
     },
     renderGraphiQL,
     graphiql: {

@@ -1,5 +1,6 @@
 // Bad input gets a clear error, changes nothing and never takes a server down.
 import { randomUUID } from 'node:crypto';
+import { pino } from 'pino';
 import { expect, test } from 'vitest';
 import { ApproveTrustDocument, DenyTrustDocument, PeerTrustDocument, RevokeTrustDocument, ThisServerDocument, TrustHistoryDocument } from '../client/index.js';
 import { request, run, startCluster } from './helpers.js';
@@ -92,8 +93,10 @@ test('GraphiQL is served on GET /graphql with nothing loaded from another host',
   expect(html).not.toMatch(/unpkg\.com|jsdelivr|cdn\./);
 });
 
-test('internal errors are masked', async () => {
-  const { db, adminToken, servers: [alpha, bravo] } = await startCluster();
+test('internal errors are masked for the client and logged for the operator', async () => {
+  const logged: string[] = [];
+  const logger = pino({ level: 'error' }, { write: (line: string) => logged.push(line) });
+  const { db, adminToken, servers: [alpha, bravo] } = await startCluster(['alpha', 'bravo'], { logger });
   // Break the database under the server: the client must learn nothing about why.
   await db.prisma.$executeRawUnsafe('ALTER TABLE "TrustDecision" RENAME TO "TrustDecisionGone"');
   const result = await post(alpha!.app.url, adminToken, {
@@ -103,6 +106,8 @@ test('internal errors are masked', async () => {
   const error = result.json().errors?.[0];
   expect(error?.message).toBe('Unexpected error.');
   expect(result.text).not.toMatch(/TrustDecision|prisma|stack/i);
+  expect(logged).toHaveLength(1);
+  expect(JSON.parse(logged[0]!)).toMatchObject({ level: 50, server: 'alpha', err: { stack: expect.stringContaining('TrustDecision') } });
   await db.prisma.$executeRawUnsafe('ALTER TABLE "TrustDecisionGone" RENAME TO "TrustDecision"');
   // The failed transaction left nothing half-written.
   expect((await request(alpha!.reader, PeerTrustDocument, { peerId: bravo!.id })).data?.peerTrust?.approvedByThisServer).toBe(false);

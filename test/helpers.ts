@@ -11,7 +11,7 @@ import { createApp, type App } from '../src/app.js';
 import { createApiToken } from '../src/auth/tokens.js';
 import pg from 'pg';
 import { openEmbeddedDatabase, openPostgresDatabase, type Database } from '../src/db/client.js';
-import { createLogger } from '../src/logger.js';
+import { createLogger, type Logger } from '../src/logger.js';
 
 let template: Promise<PGlite> | undefined;
 
@@ -102,7 +102,7 @@ async function freshDatabase(postgres: boolean): Promise<{ db: Database; close()
  */
 export async function startCluster(
   names: string[] = ['alpha', 'bravo'],
-  options: { postgres?: boolean; heartbeatSeconds?: number } = {},
+  options: { postgres?: boolean; heartbeatSeconds?: number; logger?: Logger } = {},
 ): Promise<TestCluster> {
   const database = await freshDatabase(options.postgres ?? false);
   const db = database.db;
@@ -129,7 +129,7 @@ export async function startCluster(
       identityDir: dir,
       addresses: ['192.0.2.10'],
       database: db,
-      logger: silentLogger,
+      logger: options.logger ?? silentLogger,
       heartbeatSeconds: options.heartbeatSeconds ?? 60,
     });
     await app.start();
