@@ -43,11 +43,11 @@ describe.skipIf(!testDatabaseUrl)('PostgreSQL (TEST_DATABASE_URL)', () => {
     db.changes.on('peerTrustChanged', (change) => seen.push(change.peerTrustId));
     await db.prisma
       .$transaction(async (tx) => {
-        await notifyPeerTrustChanged(tx, { peerTrustId: 'rolled-back', serverIds: ['a', 'b'] });
+        await notifyPeerTrustChanged(tx, { id: 'rolled-back', serverAId: 'a', serverBId: 'b' });
         throw new Error('roll back');
       })
       .catch(() => {});
-    await db.prisma.$transaction((tx) => notifyPeerTrustChanged(tx, { peerTrustId: 'committed', serverIds: ['a', 'b'] }));
+    await db.prisma.$transaction((tx) => notifyPeerTrustChanged(tx, { id: 'committed', serverAId: 'a', serverBId: 'b' }));
     await expect.poll(() => seen).toEqual(['committed']);
   });
 

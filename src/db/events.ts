@@ -13,7 +13,12 @@ const PeerTrustChangedSchema = z.object({
 });
 export type PeerTrustChanged = z.infer<typeof PeerTrustChangedSchema>;
 
-export async function notifyPeerTrustChanged(tx: TransactionClient, change: PeerTrustChanged): Promise<void> {
+/** Announces that this pair changed, once the transaction `tx` commits. */
+export async function notifyPeerTrustChanged(
+  tx: TransactionClient,
+  pair: { id: string; serverAId: string; serverBId: string },
+): Promise<void> {
+  const change: PeerTrustChanged = { peerTrustId: pair.id, serverIds: [pair.serverAId, pair.serverBId] };
   await tx.$executeRaw`SELECT pg_notify(${CHANNEL}, ${JSON.stringify(change)})`;
 }
 

@@ -37,7 +37,7 @@ export const PeerTrustRef = builder.prismaObject('PeerTrust', {
       description:
         "Whether this server's administrator is asked to approve: PENDING, not yet approved here, and the peer is active.",
       select: pairWithServers,
-      resolve: (pair, _args, ctx) => approvalRequired(ctx.scope, pair, peerOf(ctx.scope, pair).status),
+      resolve: (pair, _args, ctx) => approvalRequired(ctx.scope, pair),
     }),
     createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When the two servers first saw each other.' }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime', description: 'When the state last changed.' }),

@@ -8,13 +8,12 @@ import {
   FingerprintMismatchError,
   InvalidFingerprintError,
   NotFoundError,
-  SelfTrustError,
   ServerDecommissionedError,
   TrustDeniedError,
 } from './errors.js';
 import { decide } from './state-machine.js';
 import { currentRootKey } from './servers.js';
-import { isId, orderedPair, type Actor, type ServerScope } from './scope.js';
+import { orderedPair, peerIdFor, type Actor, type ServerScope } from './scope.js';
 import { inTransaction } from './transaction.js';
 
 export interface FingerprintedInput {
@@ -45,9 +44,7 @@ async function recordDecision(
   peerIdInput: string,
   fingerprintInput: string | undefined,
 ) {
-  const peerId = peerIdInput.toLowerCase();
-  if (!isId(peerId)) throw new NotFoundError('server', peerIdInput);
-  if (peerId === scope.serverId) throw new SelfTrustError();
+  const peerId = peerIdFor(scope, peerIdInput);
   let verified: string | undefined;
   if (fingerprintInput !== undefined) {
     verified = canonicalFingerprint(fingerprintInput);
@@ -101,7 +98,7 @@ async function recordDecision(
         },
       });
     }
-    await notifyPeerTrustChanged(tx, { peerTrustId: pair.id, serverIds: [pair.serverAId, pair.serverBId] });
+    await notifyPeerTrustChanged(tx, pair);
     return updated;
   });
 }

@@ -2,13 +2,13 @@
 // pairs changed. They yield pair ids; the API fetches the current row for each.
 import { on } from 'node:events';
 import type { PeerTrustChanged } from '../db/events.js';
-import { approvalRequired, approvedByPeer, pairWithServers, peerOf, pendingApprovals } from './peer-trusts.js';
+import { approvalRequired, approvedByPeer, pairWithServers, pendingApprovals } from './peer-trusts.js';
 import type { ServerScope } from './scope.js';
 
 /** Every change to one of this server's pairs, committed from now on by any process. */
-export async function* peerTrustChanges(scope: ServerScope, signal?: AbortSignal): AsyncGenerator<string> {
+export async function* peerTrustChanges(scope: ServerScope): AsyncGenerator<string> {
   // Subscribed before the caller reads anything, so nothing committed in between is lost.
-  const changes = on(scope.db.changes, 'peerTrustChanged', signal ? { signal } : undefined);
+  const changes = on(scope.db.changes, 'peerTrustChanged');
   try {
     for await (const [change] of changes as AsyncIterable<[PeerTrustChanged]>) {
       if (change.serverIds.includes(scope.serverId)) yield change.peerTrustId;
@@ -23,8 +23,8 @@ export async function* peerTrustChanges(scope: ServerScope, signal?: AbortSignal
  * then each pair as it comes to need it (a new server registers, a revoked peer asks
  * again) and again when the peer approves this server first.
  */
-export async function* approvalRequests(scope: ServerScope, signal?: AbortSignal): AsyncGenerator<string> {
-  const changes = peerTrustChanges(scope, signal);
+export async function* approvalRequests(scope: ServerScope): AsyncGenerator<string> {
+  const changes = peerTrustChanges(scope);
   // Started now, so that it buffers changes while we read the current state.
   const next = changes.next();
   /** For each pair announced and still waiting: whether the peer had approved then. */
@@ -36,7 +36,7 @@ export async function* approvalRequests(scope: ServerScope, signal?: AbortSignal
     }
     for (let result = await next; !result.done; result = await changes.next()) {
       const pair = await scope.db.prisma.peerTrust.findUnique({ where: { id: result.value }, include: pairWithServers });
-      if (!pair || !approvalRequired(scope, pair, peerOf(scope, pair).status)) {
+      if (!pair || !approvalRequired(scope, pair)) {
         announced.delete(result.value);
         continue;
       }

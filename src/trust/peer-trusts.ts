@@ -28,8 +28,8 @@ export function approvedByPeer(scope: ServerScope, pair: PairRow): boolean {
  * server has not accepted and the peer is active. REVOKED and DENIED pairs never ask:
  * approving a REVOKED pair again is a deliberate act, not a reminder.
  */
-export function approvalRequired(scope: ServerScope, pair: PairRow, peerStatus: ServerStatus): boolean {
-  return pair.status === 'PENDING' && !approvedByThisServer(scope, pair) && peerStatus === 'ACTIVE';
+export function approvalRequired(scope: ServerScope, pair: PairWithServers): boolean {
+  return pair.status === 'PENDING' && !approvedByThisServer(scope, pair) && peerOf(scope, pair).status === 'ACTIVE';
 }
 
 /** Where-clause for this server's pairs. */
@@ -57,11 +57,13 @@ export function trustHistoryOf(scope: ServerScope, peerId?: string | null) {
   return { where: { peerTrust }, orderBy: { id: 'asc' } } satisfies Prisma.TrustEventFindManyArgs;
 }
 
-/** Select this server's pair needs to decide approvalRequired. */
+/** What of its servers a pair needs to decide approvalRequired. */
 export const pairWithServers = {
   serverA: { select: { status: true } },
   serverB: { select: { status: true } },
 } satisfies Prisma.PeerTrustInclude;
+
+type PairWithServers = PairRow & { serverA: { status: ServerStatus }; serverB: { status: ServerStatus } };
 
 /** The pairs that await this server's approval now. */
 export async function pendingApprovals(scope: ServerScope) {
@@ -69,7 +71,7 @@ export async function pendingApprovals(scope: ServerScope) {
     ...peerTrustsOf(scope, ['PENDING']),
     include: pairWithServers,
   });
-  return pairs.filter((pair) => approvalRequired(scope, pair, peerOf(scope, pair).status));
+  return pairs.filter((pair) => approvalRequired(scope, pair));
 }
 
 export function peerOf<T>(scope: ServerScope, pair: PairRow & { serverA: T; serverB: T }): T {

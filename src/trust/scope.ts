@@ -1,4 +1,5 @@
 import type { Database } from '../db/client.js';
+import { NotFoundError, SelfTrustError } from './errors.js';
 
 /** Everything in src/trust runs on behalf of one server instance: the one whose API was called. */
 export interface ServerScope {
@@ -20,4 +21,12 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Ids are UUIDs; anything else names nothing (and must not reach a uuid column). */
 export function isId(value: string): boolean {
   return UUID.test(value);
+}
+
+/** The canonical id of the peer a change names: another server, never this one. */
+export function peerIdFor(scope: ServerScope, input: string): string {
+  const peerId = input.toLowerCase();
+  if (!isId(peerId)) throw new NotFoundError('server', input);
+  if (peerId === scope.serverId) throw new SelfTrustError();
+  return peerId;
 }

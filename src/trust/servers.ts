@@ -2,9 +2,9 @@
 // database, stay visibly alive, and are decommissioned.
 import type { Database, Prisma } from '../db/client.js';
 import { notifyPeerTrustChanged } from '../db/events.js';
-import { NotFoundError, SelfTrustError } from './errors.js';
+import { NotFoundError } from './errors.js';
 import { decide } from './state-machine.js';
-import { isId, orderedPair, type Actor, type ServerScope } from './scope.js';
+import { orderedPair, peerIdFor, type Actor, type ServerScope } from './scope.js';
 import { inTransaction } from './transaction.js';
 
 /** Serialises registrations so that two servers starting together still see each other. */
@@ -46,7 +46,7 @@ export async function registerServer(db: Database, registration: Registration): 
       ON CONFLICT ("serverAId", "serverBId") DO NOTHING
       RETURNING "id", "serverAId", "serverBId"`;
     for (const pair of created) {
-      await notifyPeerTrustChanged(tx, { peerTrustId: pair.id, serverIds: [pair.serverAId, pair.serverBId] });
+      await notifyPeerTrustChanged(tx, pair);
     }
     return server.id;
   });
@@ -70,9 +70,7 @@ export const currentRootKey = { orderBy: { createdAt: 'desc' }, take: 1 } satisf
  * decommissioned server can no longer be approved, but it can be denied.
  */
 export async function decommissionServer(scope: ServerScope, actor: Actor, input: { serverId: string }) {
-  const peerId = input.serverId.toLowerCase();
-  if (!isId(peerId)) throw new NotFoundError('server', input.serverId);
-  if (peerId === scope.serverId) throw new SelfTrustError();
+  const peerId = peerIdFor(scope, input.serverId);
   return inTransaction(scope.db, async (tx) => {
     await tx.$executeRaw`SELECT 1 FROM "Server" WHERE "id" = ${peerId}::uuid FOR UPDATE`;
     const peer = await tx.server.findUnique({ where: { id: peerId }, include: { rootKeys: currentRootKey } });
@@ -84,7 +82,7 @@ export async function decommissionServer(scope: ServerScope, actor: Actor, input
       data: { status: 'DECOMMISSIONED', decommissionedAt: now },
     });
     const fingerprints = peer.rootKeys.map((k) => k.fingerprint);
-    // Lock in id order, as every other transaction does, so that two never wait on each other.
+    // Lock in id order, as every other transaction does, so that two cannot deadlock.
     await tx.$executeRaw`SELECT 1 FROM "PeerTrust" WHERE "serverAId" = ${peerId}::uuid OR "serverBId" = ${peerId}::uuid ORDER BY "id" FOR UPDATE`;
     const pairs = await tx.peerTrust.findMany({
       where: { OR: [{ serverAId: peerId }, { serverBId: peerId }] },
@@ -101,7 +99,7 @@ export async function decommissionServer(scope: ServerScope, actor: Actor, input
       }
       if (isOwnPair) await tx.trustEvent.create({ data: { kind: 'SERVER_DECOMMISSIONED', ...event } });
       // Every pair of the peer changes meaning (its approval is no longer asked for).
-      await notifyPeerTrustChanged(tx, { peerTrustId: pair.id, serverIds: [pair.serverAId, pair.serverBId] });
+      await notifyPeerTrustChanged(tx, pair);
     }
     return decommissioned;
   });
