@@ -2,7 +2,8 @@
 // with the SQL that takes the current migration history to schema.prisma.
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { migrationsDir, pendingSchemaChange } from './lib/schema-engine.js';
+import { migrationsDir } from '../src/db/migrate.js';
+import { pendingSchemaChange } from './lib/schema-engine.js';
 
 const name = process.argv[2];
 if (!name || !/^[a-z0-9_]+$/.test(name)) {

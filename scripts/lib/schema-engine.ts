@@ -1,22 +1,21 @@
 // Prisma's schema engine compiled to WebAssembly, driven over an in-memory PGlite.
 // The native engine that `prisma migrate` downloads cannot be fetched on our machines
-// (see README "Migrations"); this engine computes the same diffs with no server.
-import { readFile, readdir } from 'node:fs/promises';
+// (see the README, "Development"); this engine computes the same diffs with no server.
+import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { bindMigrationAwareSqlAdapterFactory } from '@prisma/driver-adapter-utils';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import type * as Engine from '@prisma/schema-engine-wasm';
+import { migrationsDir, readMigrations } from '../../src/db/migrate.js';
 
 // @types/node 20 does not declare the WebAssembly global that Node 20 has.
 declare const WebAssembly: {
   instantiate(bytes: Uint8Array, imports: object): Promise<{ instance: { exports: object } }>;
 };
 
-const projectRoot = path.resolve(import.meta.dirname, '../..');
-export const schemaPath = path.join(projectRoot, 'prisma/schema.prisma');
-export const migrationsDir = path.join(projectRoot, 'prisma/migrations');
+export const schemaPath = path.resolve(import.meta.dirname, '../../prisma/schema.prisma');
 
 async function loadEngineModule(): Promise<typeof Engine> {
   const require = createRequire(import.meta.url);
@@ -30,8 +29,7 @@ async function loadEngineModule(): Promise<typeof Engine> {
 }
 
 async function migrationsList() {
-  const entries = await readdir(migrationsDir, { withFileTypes: true });
-  const names = entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  const migrations = await readMigrations();
   return {
     baseDir: migrationsDir,
     lockfile: {
@@ -39,18 +37,10 @@ async function migrationsList() {
       content: await readFile(path.join(migrationsDir, 'migration_lock.toml'), 'utf8'),
     },
     shadowDbInitScript: '',
-    migrationDirectories: await Promise.all(
-      names.map(async (name) => ({
-        path: name,
-        migrationFile: {
-          path: 'migration.sql',
-          content: {
-            tag: 'ok' as const,
-            value: await readFile(path.join(migrationsDir, name, 'migration.sql'), 'utf8'),
-          },
-        },
-      })),
-    ),
+    migrationDirectories: migrations.map(({ name, sql }) => ({
+      path: name,
+      migrationFile: { path: 'migration.sql', content: { tag: 'ok' as const, value: sql } },
+    })),
   };
 }
 

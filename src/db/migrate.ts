@@ -19,15 +19,18 @@ export interface MigrationSession {
   exec(sql: string): Promise<void>;
 }
 
-interface Migration {
+export interface Migration {
+  /** The directory name: a timestamp, then what it does. */
   name: string;
   sql: string;
+  /** sha256 of migration.sql, as Prisma records it. */
   checksum: string;
 }
 
 export class MigrationError extends Error {}
 
-async function readMigrations(): Promise<Migration[]> {
+/** prisma/migrations, in the order they apply. */
+export async function readMigrations(): Promise<Migration[]> {
   const entries = await readdir(migrationsDir, { withFileTypes: true });
   const names = entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
   return Promise.all(
