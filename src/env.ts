@@ -3,8 +3,9 @@
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { z } from 'zod';
+import { OperatorError } from './operator-error.js';
 
-export class ConfigError extends Error {}
+export class ConfigError extends OperatorError {}
 
 const port = z.coerce
   .number({ message: 'must be a number' })

@@ -6,8 +6,9 @@ import type { App } from './app.js';
 import type { Database } from './db/client.js';
 import { clusterConfig, ConfigError, databaseConfig, detectAddresses, serveConfig } from './env.js';
 import { formatFingerprint } from './identity/fingerprint.js';
-import { loadRootKey, RootKeyError } from './identity/root-key.js';
+import { loadRootKey } from './identity/root-key.js';
 import type { Logger } from './logger.js';
+import { OperatorError } from './operator-error.js';
 
 // The server modules (schema, Prisma, PGlite) take seconds to load: only commands that
 // run a server or open the database load them, so that --help and fingerprint are quick.
@@ -214,14 +215,8 @@ try {
     process.exit(error.exitCode);
   }
   // Problems the person running the command can fix get one line; anything else is a bug.
-  const [{ DatabaseUnavailableError }, { MigrationError }, { UserRoleConflictError }] = await Promise.all([
-    import('./db/client.js'),
-    import('./db/migrate.js'),
-    import('./auth/tokens.js'),
-  ]);
-  const actionable = [ConfigError, DatabaseUnavailableError, RootKeyError, MigrationError, UserRoleConflictError];
   const code = (error as NodeJS.ErrnoException).code;
-  if (actionable.some((kind) => error instanceof kind) || code === 'EADDRINUSE' || code === 'EACCES') {
+  if (error instanceof OperatorError || code === 'EADDRINUSE' || code === 'EACCES') {
     console.error(`peertrust: ${(error as Error).message}`);
     process.exit(2);
   }

@@ -2,6 +2,7 @@
 // SHA-256 is stored, so a copy of the database cannot be used to call the API.
 import { createHash, randomBytes } from 'node:crypto';
 import type { PrismaClient, Role, User } from '../db/client.js';
+import { OperatorError } from '../operator-error.js';
 
 const TOKEN_PREFIX = 'ptk_';
 
@@ -9,7 +10,7 @@ function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
 }
 
-export class UserRoleConflictError extends Error {}
+export class UserRoleConflictError extends OperatorError {}
 
 /** Creates a token for the user of this name, creating the user if new. Returns the token: it is not stored. */
 export async function createApiToken(prisma: PrismaClient, input: { userName: string; role: Role }) {

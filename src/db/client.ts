@@ -10,6 +10,7 @@ import lockfile from 'proper-lockfile';
 import { CHANNEL, ChangeFeed } from './events.js';
 import { Prisma, PrismaClient } from './generated/prisma/client.js';
 import { applyMigrations, type MigrationSession } from './migrate.js';
+import { OperatorError } from '../operator-error.js';
 
 export { Prisma, PrismaClient };
 export type { Role, User } from './generated/prisma/client.js';
@@ -25,7 +26,7 @@ export interface Database {
 }
 
 /** A problem with where the data is that the person starting peertrust must fix. */
-export class DatabaseUnavailableError extends Error {}
+export class DatabaseUnavailableError extends OperatorError {}
 
 const transactionOptions = { maxWait: 10_000, timeout: 30_000 };
 

@@ -6,6 +6,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
+import { OperatorError } from '../operator-error.js';
 
 export const migrationsDir = path.resolve(import.meta.dirname, '../../prisma/migrations');
 
@@ -27,7 +28,7 @@ export interface Migration {
   checksum: string;
 }
 
-export class MigrationError extends Error {}
+export class MigrationError extends OperatorError {}
 
 /** prisma/migrations, in the order they apply. */
 export async function readMigrations(): Promise<Migration[]> {

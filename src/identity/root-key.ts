@@ -5,6 +5,7 @@ import { generateKeyPairSync, createPrivateKey, createPublicKey, type KeyObject 
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fingerprintOf } from './fingerprint.js';
+import { OperatorError } from '../operator-error.js';
 
 const PRIVATE_KEY_FILE = 'root-key.pem';
 
@@ -15,7 +16,7 @@ export interface RootKeyPair {
 }
 
 /** The data directory's key is unusable: the operator must look at it. */
-export class RootKeyError extends Error {}
+export class RootKeyError extends OperatorError {}
 
 function fromPrivateKey(privateKey: KeyObject): RootKeyPair {
   if (privateKey.asymmetricKeyType !== 'ed25519') {
