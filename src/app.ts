@@ -149,10 +149,7 @@ export function createApp(config: AppConfig): App {
       return {
         scope,
         viewer: auth.kind === 'user' ? auth.user : null,
-        authProblem:
-          auth.kind === 'invalid'
-            ? `${auth.reason}; send "Authorization: Bearer <token>" with a token from \`peertrust token create\``
-            : 'authentication required: send "Authorization: Bearer <token>" with a token from `peertrust token create`',
+        authProblem: `${auth.kind === 'invalid' ? auth.reason : 'authentication required'}; send "Authorization: Bearer <token>" with a token from \`peertrust token create\``,
       };
     },
   });
