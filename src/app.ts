@@ -5,18 +5,19 @@ import type { AddressInfo } from 'node:net';
 import { EnvelopArmor } from '@escape.tech/graphql-armor';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
-import { createYoga, type YogaInitialContext } from 'graphql-yoga';
+import { createGraphQLError, createYoga, maskError, type YogaInitialContext } from 'graphql-yoga';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import { useRequireAuthentication } from './auth/graphql-errors.js';
 import { authenticate } from './auth/tokens.js';
-import type { Database } from './db/client.js';
+import { isDatabaseUnavailable, type Database } from './db/client.js';
 import { loadOrCreateRootKey } from './identity/root-key.js';
 import type { Logger } from './logger.js';
 import type { Context } from './schema/context.js';
 import { schema } from './schema/index.js';
 import type { ServerScope } from './trust/scope.js';
-import { recordHeartbeat, registerServer } from './trust/servers.js';
+import { Liveness } from './trust/liveness.js';
+import { registerServer } from './trust/servers.js';
 
 export interface AppConfig {
   name: string;
@@ -90,11 +91,22 @@ subscription TrustApprovalRequired {
 }
 `;
 
-/** Yoga logs like console; pino wants an Error under `err` to keep its stack. */
+/** What a request gets while the database cannot be reached: a reason, and a status to retry on. */
+function databaseUnavailable() {
+  return createGraphQLError('database unavailable: this server cannot reach its database right now; retry shortly', {
+    extensions: { code: 'DATABASE_UNAVAILABLE', http: { status: 503 } },
+  });
+}
+
+/**
+ * Yoga logs like console; pino wants an Error under `err` to keep its stack. An outage
+ * fails every request: those get one short line each, not a stack.
+ */
 function forwardTo(log: Logger, level: 'debug' | 'info' | 'warn' | 'error') {
   return (...args: unknown[]) => {
     const [first, ...rest] = args;
-    if (first instanceof Error) log[level]({ err: first }, first.message);
+    if (first instanceof Error && isDatabaseUnavailable(first)) log.warn({ reason: first.message }, 'request failed: database unavailable');
+    else if (first instanceof Error) log[level]({ err: first }, first.message);
     else log[level](rest.length ? { details: rest } : {}, String(first));
   };
 }
@@ -107,9 +119,10 @@ interface InitialContext {
 export function createApp(config: AppConfig): App {
   const log = config.logger.child({ server: config.name });
   let scope: ServerScope | undefined;
+  let liveness: Liveness | undefined;
   let fingerprint = '';
   let url = '';
-  let heartbeat: NodeJS.Timeout | undefined;
+  const heartbeatIntervalMs = Math.round(config.heartbeatSeconds * 1000);
 
   const armor = new EnvelopArmor({
     maxDepth: { n: 12 },
@@ -124,7 +137,9 @@ export function createApp(config: AppConfig): App {
     schema,
     graphqlEndpoint: '/graphql',
     landingPage: false,
-    maskedErrors: true,
+    maskedErrors: {
+      maskError: (error, message, isDev) => (isDatabaseUnavailable(error) ? databaseUnavailable() : maskError(error, message, isDev)),
+    },
     logging: {
       debug: forwardTo(log, 'debug'),
       info: forwardTo(log, 'info'),
@@ -143,11 +158,12 @@ export function createApp(config: AppConfig): App {
       useRequireAuthentication(),
     ],
     context: async (initial): Promise<Context> => {
-      if (!scope) throw new Error('the server is not started');
+      if (!scope || !liveness) throw new Error('the server is not started');
       const authorization = initial.request?.headers.get('authorization') ?? initial.connectionParams?.['authorization'];
       const auth = await authenticate(scope.db.prisma, authorization);
       return {
         scope,
+        liveness,
         viewer: auth.kind === 'user' ? auth.user : null,
         authProblem: `${auth.kind === 'invalid' ? auth.reason : 'authentication required'}; send "Authorization: Bearer <token>" with a token from \`peertrust token create\``,
       };
@@ -173,12 +189,20 @@ export function createApp(config: AppConfig): App {
         const document = enveloped.parse(params.query);
         const errors = enveloped.validate(enveloped.schema, document);
         if (errors.length) return errors;
+        let contextValue: Context;
+        try {
+          contextValue = await enveloped.contextFactory();
+        } catch (error) {
+          // Without the database a subscriber cannot even be authenticated: say so.
+          if (isDatabaseUnavailable(error)) return [databaseUnavailable()];
+          throw error;
+        }
         return {
           schema: enveloped.schema,
           operationName: params.operationName,
           document,
           variableValues: params.variables,
-          contextValue: await enveloped.contextFactory(),
+          contextValue,
           rootValue: { execute: enveloped.execute, subscribe: enveloped.subscribe },
         };
       },
@@ -205,13 +229,11 @@ export function createApp(config: AppConfig): App {
         addresses: config.addresses,
         publicKeyPem: key.publicKeyPem,
         fingerprint: key.fingerprint,
+        heartbeatIntervalMs,
       });
       scope = { db: config.database, serverId };
-      const liveScope = scope;
-      heartbeat = setInterval(() => {
-        recordHeartbeat(liveScope).catch((error: unknown) => log.warn({ err: error }, 'heartbeat failed'));
-      }, config.heartbeatSeconds * 1000);
-      heartbeat.unref();
+      liveness = new Liveness(scope, heartbeatIntervalMs, log.child({ component: 'liveness' }));
+      await liveness.start();
       await new Promise<void>((resolve, reject) => {
         httpServer.once('error', reject);
         httpServer.listen(config.port, config.host, () => {
@@ -225,7 +247,7 @@ export function createApp(config: AppConfig): App {
       log.info({ url, serverId, fingerprint }, 'listening');
     },
     async stop() {
-      clearInterval(heartbeat);
+      await liveness?.stop();
       await wsHandle.dispose();
       for (const client of wsServer.clients) client.terminate();
       await new Promise<void>((resolve) => wsServer.close(() => resolve()));

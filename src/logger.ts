@@ -6,3 +6,6 @@ export type { Logger };
 export function createLogger(level: string): Logger {
   return pino({ level, base: { service: 'peertrust' } }, pino.destination(2));
 }
+
+/** For callers that have nowhere to log to. */
+export const silentLogger: Logger = pino({ level: 'silent' });

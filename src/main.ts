@@ -73,7 +73,7 @@ program
     const config = serveConfig({ ...flags, addresses: flags.address });
     const { createApp, openDatabase, createLogger } = await serverModules();
     const log = createLogger(config.logLevel);
-    const db = await openDatabase(config);
+    const db = await openDatabase(config, log);
     const addresses = config.addresses ?? detectAddresses();
     const app = createApp({
       name: config.name,
@@ -101,7 +101,7 @@ program
     const config = clusterConfig(flags);
     const { createApp, createApiToken, revokeApiTokens, openDatabase, createLogger } = await serverModules();
     const log = createLogger(config.logLevel);
-    const db = await openDatabase(config);
+    const db = await openDatabase(config, log);
     const addresses = detectAddresses();
     const names = CLUSTER_NAMES.slice(0, config.servers);
     const apps = names.map((name, index) =>

@@ -51,7 +51,7 @@ describe('mutations', () => {
       expect(reader.error?.graphQLErrors[0]?.message).toContain('only an ADMINISTRATOR');
 
       const state = await run(alpha!.admin, PeerTrustDocument, { peerId: bravo!.id });
-      expect(state.peerTrust).toMatchObject({ status: 'PENDING', approvedByThisServer: false, peer: { status: 'ACTIVE' } });
+      expect(state.peerTrust).toMatchObject({ status: 'PENDING', approvedByThisServer: false, peer: { status: 'ONLINE' } });
       expect((await run(alpha!.admin, TrustHistoryDocument, {})).trustHistory.edges).toEqual([]);
 
       const admin = await mutation(alpha!.admin);

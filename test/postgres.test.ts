@@ -40,7 +40,9 @@ describe.skipIf(!testDatabaseUrl)('PostgreSQL (TEST_DATABASE_URL)', () => {
   test('a rolled-back change sends no notice; a committed one does', async () => {
     const { db } = await startCluster(['alpha'], { postgres: true });
     const seen: string[] = [];
-    db.changes.on('peerTrustChanged', (change) => seen.push(change.peerTrustId));
+    db.changes.on('notice', (notice) => {
+      if (notice.kind === 'peerTrustChanged') seen.push(notice.peerTrustId);
+    });
     await db.prisma
       .$transaction(async (tx) => {
         await notifyPeerTrustChanged(tx, { id: 'rolled-back', serverAId: 'a', serverBId: 'b' });

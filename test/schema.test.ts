@@ -33,7 +33,7 @@ test('the API contract of DESIGN.md', () => {
   const fields = (name: string) => Object.keys((schema.getType(name) as { getFields(): object }).getFields()).sort();
   expect(fields('Query')).toEqual(['peerTrust', 'peerTrusts', 'servers', 'thisServer', 'trustHistory', 'viewer']);
   expect(fields('Mutation')).toEqual(['approveTrust', 'decommissionServer', 'denyTrust', 'revokeTrust']);
-  expect(fields('Subscription')).toEqual(['peerTrustChanged', 'trustApprovalRequired']);
+  expect(fields('Subscription')).toEqual(['peerTrustChanged', 'serverStatusChanged', 'trustApprovalRequired']);
   expect(fields('Server')).toEqual(expect.arrayContaining(['id', 'name', 'addresses', 'fingerprint', 'rootKeys', 'status', 'lastSeenAt', 'isThisServer']));
   expect(fields('PeerTrust')).toEqual(expect.arrayContaining(['id', 'peer', 'status', 'approvedByThisServer', 'approvedByPeer', 'approvalRequired', 'updatedAt']));
   expect(fields('TrustEvent')).toEqual(expect.arrayContaining(['id', 'kind', 'at', 'actor', 'peerTrust', 'fingerprints']));

@@ -9,10 +9,11 @@ import {
   PeerTrustsDocument,
   RevokeTrustDocument,
   ServersDocument,
+  ServerStatusChangedDocument,
   ThisServerDocument,
   TrustHistoryDocument,
 } from '../client/index.js';
-import { run, startCluster, type TestServer } from './helpers.js';
+import { run, startCluster, subscribe, type TestServer } from './helpers.js';
 
 const approve = (on: TestServer, peer: TestServer, fingerprint = peer.fingerprint) =>
   run(on.admin, ApproveTrustDocument, { input: { peerId: peer.id, fingerprint } }).then((d) => d.approveTrust);
@@ -230,7 +231,7 @@ describe('decommissioning (rule 4)', () => {
     expect(await decommission(alpha!, alpha!)).toMatchObject({ __typename: 'SelfTrustError' });
     expect(await history(alpha!)).toEqual([]);
     const me = await run(alpha!.reader, ThisServerDocument, {});
-    expect(me.thisServer.status).toBe('ACTIVE');
+    expect(me.thisServer.status).toBe('ONLINE');
   });
 });
 
@@ -241,6 +242,28 @@ describe('liveness', () => {
     const first = await seen();
     await expect.poll(seen, { timeout: 5_000 }).not.toBe(first);
     expect(Date.parse(await seen())).toBeGreaterThan(Date.parse(first));
+  });
+
+  test('a server that misses its heartbeats is OFFLINE, pushed to subscribers, and ONLINE again when back', async () => {
+    const cluster = await startCluster(['alpha', 'bravo', 'charlie'], { heartbeatSeconds: 0.2 });
+    const [alpha, bravo, charlie] = cluster.servers;
+    const statusOfBravo = async () => (await pair(alpha!, bravo!))?.peer.status;
+    expect(await statusOfBravo()).toBe('ONLINE');
+    const changes = subscribe(alpha!.reader, ServerStatusChangedDocument, {});
+    // Nothing changes while everyone heartbeats.
+    await changes.expectSilence(1_000);
+
+    await cluster.stopServer(bravo!);
+    const offline = (await changes.next(5_000)).data?.serverStatusChanged;
+    expect(offline).toMatchObject({ id: bravo!.id, status: 'OFFLINE' });
+    expect(await statusOfBravo()).toBe('OFFLINE');
+
+    // The same instance restarts from its data directory.
+    await cluster.addServer('bravo', bravo!.identityDir);
+    expect((await changes.next(5_000)).data?.serverStatusChanged).toMatchObject({ id: bravo!.id, status: 'ONLINE' });
+
+    expect(await decommission(alpha!, charlie!)).toMatchObject({ __typename: 'DecommissionServerSuccess' });
+    expect((await changes.next(5_000)).data?.serverStatusChanged).toMatchObject({ id: charlie!.id, status: 'DECOMMISSIONED' });
   });
 });
 

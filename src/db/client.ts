@@ -10,6 +10,7 @@ import lockfile from 'proper-lockfile';
 import { CHANNEL, ChangeFeed } from './events.js';
 import { Prisma, PrismaClient } from './generated/prisma/client.js';
 import { applyMigrations, type MigrationSession } from './migrate.js';
+import { silentLogger, type Logger } from '../logger.js';
 import { OperatorError } from '../operator-error.js';
 
 export { Prisma, PrismaClient };
@@ -27,6 +28,39 @@ export interface Database {
 
 /** A problem with where the data is that the person starting peertrust must fix. */
 export class DatabaseUnavailableError extends OperatorError {}
+
+/** Prisma's codes for "cannot reach", "timed out", "connection closed", "pool exhausted". */
+const UNAVAILABLE_PRISMA_CODES = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024']);
+/** The driver adapter's kinds of the same. */
+const UNAVAILABLE_ADAPTER_KINDS = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections']);
+/** PostgreSQL: connection exceptions (08), shutting down or starting up (57P0x), too many connections. */
+const UNAVAILABLE_SQLSTATE = /^(08...|57P0[1-3]|53300)$/;
+/** node-postgres says these in words only. */
+const UNAVAILABLE_MESSAGE = /Connection terminated|timeout exceeded when trying to connect|connection error|ECONNREFUSED|ECONNRESET/i;
+
+/**
+ * Whether an error means the database cannot be reached right now (it is down,
+ * restarting or out of connections), as opposed to a bug or a bad request.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  for (let cause = error, depth = 0; cause && typeof cause === 'object' && depth < 5; depth++) {
+    const e = cause as {
+      code?: unknown;
+      kind?: unknown;
+      originalCode?: unknown;
+      message?: unknown;
+      cause?: unknown;
+      meta?: { driverAdapterError?: { cause?: unknown } };
+    };
+    if (e instanceof DatabaseUnavailableError) return true;
+    if (typeof e.code === 'string' && (UNAVAILABLE_PRISMA_CODES.has(e.code) || UNAVAILABLE_SQLSTATE.test(e.code))) return true;
+    if (typeof e.kind === 'string' && UNAVAILABLE_ADAPTER_KINDS.has(e.kind)) return true;
+    if (typeof e.originalCode === 'string' && UNAVAILABLE_SQLSTATE.test(e.originalCode)) return true;
+    if (typeof e.message === 'string' && UNAVAILABLE_MESSAGE.test(e.message)) return true;
+    cause = e.meta?.driverAdapterError?.cause ?? e.cause;
+  }
+  return false;
+}
 
 const transactionOptions = { maxWait: 10_000, timeout: 30_000 };
 
@@ -125,13 +159,16 @@ function describeUrl(url: string): string {
 }
 
 /** Opens PostgreSQL, applies migrations and starts listening for changes. */
-export async function openPostgresDatabase(url: string): Promise<Database> {
+export async function openPostgresDatabase(url: string, log: Logger = silentLogger): Promise<Database> {
   const description = describeUrl(url);
   const connect = async () => {
-    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
+    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
+    // An error on an idle connection (the database restarted) must not crash the process.
+    client.on('error', () => {});
     try {
       await client.connect();
     } catch (error) {
+      await client.end().catch(() => {});
       throw new DatabaseUnavailableError(`cannot connect to ${description}: ${(error as Error).message}`);
     }
     return client;
@@ -155,27 +192,98 @@ export async function openPostgresDatabase(url: string): Promise<Database> {
   }
 
   const changes = new ChangeFeed();
-  const listener = await connect();
-  listener.on('notification', (message) => {
-    if (message.channel === CHANNEL && message.payload) changes.deliver(message.payload);
+  const listener = await listenForChanges(connect, changes, log.child({ component: 'listen' }));
+  const prisma = new PrismaClient({
+    adapter: new PrismaPg(
+      { connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS },
+      { onPoolError: (error) => log.debug({ err: error }, 'idle database connection closed') },
+    ),
+    transactionOptions,
+    errorFormat: 'minimal',
   });
-  // A lost LISTEN connection must not crash the server; recovery is the HA work's.
-  listener.on('error', (error) => process.emitWarning(`LISTEN connection lost: ${error.message}`));
-  await listener.query(`LISTEN ${CHANNEL}`);
-
-  const prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString: url }), transactionOptions });
   return {
     prisma,
     changes,
     description,
     async close() {
       await prisma.$disconnect();
-      await listener.end();
+      await listener.close();
+    },
+  };
+}
+
+/** A connection attempt that takes longer fails, so that no request waits on a dead database. */
+const CONNECT_TIMEOUT_MS = 5_000;
+/** Reconnect delays after a lost LISTEN connection: quick at first, then at most this. */
+const RECONNECT_MAX_DELAY_MS = 1_000;
+
+/**
+ * Keeps one connection LISTENing on the change channel. When it is lost (the database
+ * restarted, the network broke), it reconnects with backoff, then tells the feed to
+ * resync, since notices sent while it was away were not delivered to this process.
+ */
+async function listenForChanges(connect: () => Promise<pg.Client>, changes: ChangeFeed, log: Logger) {
+  let current: pg.Client | undefined;
+  let closed = false;
+  let lostAt: Date | undefined;
+  let retry: NodeJS.Timeout | undefined;
+
+  const open = async () => {
+    const client = await connect();
+    client.on('notification', (message) => {
+      if (message.channel === CHANNEL && message.payload) changes.deliver(message.payload);
+    });
+    client.on('error', (error) => lost(client, error));
+    client.on('end', () => lost(client));
+    try {
+      await client.query(`LISTEN ${CHANNEL}`);
+    } catch (error) {
+      await client.end().catch(() => {});
+      throw error;
+    }
+    current = client;
+  };
+
+  const lost = (client: pg.Client, error?: Error) => {
+    if (closed || client !== current) return;
+    current = undefined;
+    lostAt = new Date();
+    log.warn({ err: error }, 'LISTEN connection lost; reconnecting');
+    void client.end().catch(() => {});
+    reconnect(0);
+  };
+
+  const reconnect = (attempt: number) => {
+    retry = setTimeout(() => {
+      open().then(
+        () => {
+          const since = lostAt ?? new Date();
+          lostAt = undefined;
+          log.info({ downMs: Date.now() - since.getTime() }, 'LISTEN re-established');
+          changes.resync(since);
+        },
+        (error: unknown) => {
+          if (attempt === 0) log.warn({ err: error }, 'database unavailable; still trying');
+          if (!closed) reconnect(attempt + 1);
+        },
+      );
+    }, Math.min(100 * 2 ** attempt, RECONNECT_MAX_DELAY_MS));
+  };
+
+  await open();
+  return {
+    async close() {
+      closed = true;
+      clearTimeout(retry);
+      await current?.end().catch(() => {});
     },
   };
 }
 
 /** The database a configuration names: PostgreSQL when a URL is given, else embedded under dataDir. */
-export function openDatabase(config: { databaseUrl?: string | undefined; dataDir: string }): Promise<Database> {
-  return config.databaseUrl ? openPostgresDatabase(config.databaseUrl) : openEmbeddedDatabase({ dataDir: config.dataDir });
+export function openDatabase(
+  config: { databaseUrl?: string | undefined; dataDir: string },
+  log: Logger = silentLogger,
+): Promise<Database> {
+  return config.databaseUrl ? openPostgresDatabase(config.databaseUrl, log) : openEmbeddedDatabase({ dataDir: config.dataDir });
 }

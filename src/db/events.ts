@@ -13,6 +13,12 @@ const PeerTrustChangedSchema = z.object({
 });
 export type PeerTrustChanged = z.infer<typeof PeerTrustChangedSchema>;
 
+/**
+ * What the feed says: a committed change, or that LISTEN was re-established after a
+ * lost connection, so notices of changes committed since `since` may have been missed.
+ */
+export type FeedNotice = ({ kind: 'peerTrustChanged' } & PeerTrustChanged) | { kind: 'resync'; since: Date };
+
 /** Announces that this pair changed, once the transaction `tx` commits. */
 export async function notifyPeerTrustChanged(
   tx: TransactionClient,
@@ -22,8 +28,8 @@ export async function notifyPeerTrustChanged(
   await tx.$executeRaw`SELECT pg_notify(${CHANNEL}, ${JSON.stringify(change)})`;
 }
 
-/** The process-local side of LISTEN: emits 'peerTrustChanged' for every committed change. */
-export class ChangeFeed extends EventEmitter<{ peerTrustChanged: [PeerTrustChanged] }> {
+/** The process-local side of LISTEN: emits 'notice' for every committed change and every resync. */
+export class ChangeFeed extends EventEmitter<{ notice: [FeedNotice] }> {
   constructor() {
     super();
     // Every subscription of every server in this process listens here.
@@ -39,6 +45,11 @@ export class ChangeFeed extends EventEmitter<{ peerTrustChanged: [PeerTrustChang
       return;
     }
     const change = PeerTrustChangedSchema.safeParse(parsed);
-    if (change.success) this.emit('peerTrustChanged', change.data);
+    if (change.success) this.emit('notice', { kind: 'peerTrustChanged', ...change.data });
+  }
+
+  /** LISTEN is back after it was lost at `since`: listeners re-read what they may have missed. */
+  resync(since: Date): void {
+    this.emit('notice', { kind: 'resync', since });
   }
 }

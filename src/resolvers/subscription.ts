@@ -15,6 +15,13 @@ builder.subscriptionFields((t) => ({
     subscribe: (_root, _args, ctx) => approvalRequests(ctx.scope),
     resolve: (peerTrustId: string) => ({ peerTrustId }),
   }),
+  serverStatusChanged: t.prismaField({
+    type: 'Server',
+    description: 'Each server of the cluster whose status changes: it came online, went offline or was decommissioned.',
+    subscribe: (_root, _args, ctx) => ctx.liveness.changes(),
+    resolve: (query, serverId: string, _args, ctx) =>
+      ctx.scope.db.prisma.server.findUniqueOrThrow({ ...query, where: { id: serverId } }),
+  }),
   peerTrustChanged: t.prismaField({
     type: 'PeerTrust',
     description: "Each change to this server's trust with any peer, with the state after it.",

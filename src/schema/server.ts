@@ -1,14 +1,16 @@
-import { ServerStatus } from '../db/generated/prisma/enums.js';
+import { livenessFields, MISSED_HEARTBEATS_OFFLINE } from '../trust/liveness.js';
 import { currentRootKey } from '../trust/servers.js';
 import { builder } from './builder.js';
 
-export const ServerStatusEnum = builder.enumType(ServerStatus, {
-  name: 'ServerStatus',
-  description: 'Whether a server instance takes part in the cluster.',
+export const ServerStatusEnum = builder.enumType('ServerStatus', {
+  description: 'Whether a server instance takes part in the cluster and is alive.',
   values: {
-    ACTIVE: { description: 'Registered and taking part; its trust can be approved.' },
+    ONLINE: { description: 'Taking part, and heartbeating; its trust can be approved.' },
+    OFFLINE: {
+      description: `Taking part, but it missed ${MISSED_HEARTBEATS_OFFLINE} heartbeats in a row: stopped, crashed or cut off from the database.`,
+    },
     DECOMMISSIONED: { description: 'Taken out of the cluster: its trusts were revoked and it cannot be approved again.' },
-  },
+  } as const,
 });
 
 export const ServerRef = builder.prismaObject('Server', {
@@ -27,7 +29,12 @@ export const ServerRef = builder.prismaObject('Server', {
       description: "The server's root public keys, newest first.",
       query: { orderBy: { createdAt: 'desc' } },
     }),
-    status: t.expose('status', { type: ServerStatusEnum, description: 'Whether the server takes part in the cluster.' }),
+    status: t.field({
+      type: ServerStatusEnum,
+      description: 'Whether the server takes part in the cluster, and whether it is alive as this server sees it.',
+      select: livenessFields,
+      resolve: (server, _args, ctx) => ctx.liveness.statusOf(server),
+    }),
     registeredAt: t.expose('registeredAt', { type: 'DateTime', description: 'When the instance first registered.' }),
     lastSeenAt: t.expose('lastSeenAt', { type: 'DateTime', description: 'The last heartbeat of the server.' }),
     isThisServer: t.boolean({

@@ -1,43 +1,93 @@
 // Live notices for one server: which pairs need its administrator, and which of its
 // pairs changed. They yield pair ids; the API fetches the current row for each.
 import { on } from 'node:events';
-import type { PeerTrustChanged } from '../db/events.js';
-import { approvalRequired, approvedByPeer, pairWithServers, pendingApprovals } from './peer-trusts.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { FeedNotice } from '../db/events.js';
+import { approvalRequired, approvedByPeer, pairsChangedSince, pairWithServers, pendingApprovals } from './peer-trusts.js';
 import type { ServerScope } from './scope.js';
 
-/** Every change to one of this server's pairs, committed from now on by any process. */
-export async function* peerTrustChanges(scope: ServerScope): AsyncGenerator<string> {
+/**
+ * After LISTEN was lost, pairs changed this long before the loss are sent again too:
+ * their notices may have been in flight, and other hosts' clocks may run behind.
+ */
+const RESYNC_MARGIN_MS = 60_000;
+
+type ServerNotice = { kind: 'changed'; peerTrustId: string } | { kind: 'resync'; since: Date };
+
+/** This server's share of the change feed, from now on. */
+async function* noticesFor(scope: ServerScope): AsyncGenerator<ServerNotice> {
   // Subscribed before the caller reads anything, so nothing committed in between is lost.
-  const changes = on(scope.db.changes, 'peerTrustChanged');
+  const notices = on(scope.db.changes, 'notice');
   try {
-    for await (const [change] of changes as AsyncIterable<[PeerTrustChanged]>) {
-      if (change.serverIds.includes(scope.serverId)) yield change.peerTrustId;
+    for await (const [notice] of notices as AsyncIterable<[FeedNotice]>) {
+      if (notice.kind === 'resync') yield notice;
+      else if (notice.serverIds.includes(scope.serverId)) yield { kind: 'changed', peerTrustId: notice.peerTrustId };
     }
   } finally {
-    await changes.return?.();
+    await notices.return?.();
+  }
+}
+
+/**
+ * A read made right after the database came back may still meet a connection that
+ * died with it; it is tried again rather than ending the subscriber's stream.
+ */
+async function afterReconnect<T>(read: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await read();
+    } catch (error) {
+      if (attempt >= 10) throw error;
+      await sleep(500);
+    }
+  }
+}
+
+/**
+ * Every change to one of this server's pairs, committed from now on by any process.
+ * After a lost LISTEN connection, every pair changed around and since the loss.
+ */
+export async function* peerTrustChanges(scope: ServerScope): AsyncGenerator<string> {
+  for await (const notice of noticesFor(scope)) {
+    if (notice.kind === 'changed') {
+      yield notice.peerTrustId;
+    } else {
+      const since = new Date(notice.since.getTime() - RESYNC_MARGIN_MS);
+      yield* await afterReconnect(() => pairsChangedSince(scope, since));
+    }
   }
 }
 
 /**
  * "Trust approval required": first every pair that needs this server's approval now,
  * then each pair as it comes to need it (a new server registers, a revoked peer asks
- * again) and again when the peer approves this server first.
+ * again) and again when the peer approves this server first. After a lost LISTEN
+ * connection, every pair that needs approval is sent again: one may have come to.
  */
 export async function* approvalRequests(scope: ServerScope): AsyncGenerator<string> {
-  const changes = peerTrustChanges(scope);
+  const notices = noticesFor(scope);
   // Started now, so that it buffers changes while we read the current state.
-  const next = changes.next();
+  const next = notices.next();
   /** For each pair announced and still waiting: whether the peer had approved then. */
   const announced = new Map<string, boolean>();
-  try {
-    for (const pair of await pendingApprovals(scope)) {
+  async function* announcePending() {
+    announced.clear();
+    for (const pair of await afterReconnect(() => pendingApprovals(scope))) {
       announced.set(pair.id, approvedByPeer(scope, pair));
       yield pair.id;
     }
-    for (let result = await next; !result.done; result = await changes.next()) {
-      const pair = await scope.db.prisma.peerTrust.findUnique({ where: { id: result.value }, include: pairWithServers });
+  }
+  try {
+    yield* announcePending();
+    for (let result = await next; !result.done; result = await notices.next()) {
+      const notice = result.value;
+      if (notice.kind === 'resync') {
+        yield* announcePending();
+        continue;
+      }
+      const pair = await scope.db.prisma.peerTrust.findUnique({ where: { id: notice.peerTrustId }, include: pairWithServers });
       if (!pair || !approvalRequired(scope, pair)) {
-        announced.delete(result.value);
+        announced.delete(notice.peerTrustId);
         continue;
       }
       const peerApproved = approvedByPeer(scope, pair);
@@ -46,6 +96,6 @@ export async function* approvalRequests(scope: ServerScope): AsyncGenerator<stri
       yield pair.id;
     }
   } finally {
-    await changes.return(undefined);
+    await notices.return(undefined);
   }
 }

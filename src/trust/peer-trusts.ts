@@ -77,3 +77,13 @@ export async function pendingApprovals(scope: ServerScope) {
 export function peerOf<T>(scope: ServerScope, pair: PairRow & { serverA: T; serverB: T }): T {
   return isThisServerA(scope, pair) ? pair.serverB : pair.serverA;
 }
+
+/** Ids of this server's pairs that changed at or after `since`, oldest change first. */
+export async function pairsChangedSince(scope: ServerScope, since: Date): Promise<string[]> {
+  const pairs = await scope.db.prisma.peerTrust.findMany({
+    where: { ...ownPairs(scope), updatedAt: { gte: since } },
+    orderBy: [{ updatedAt: 'asc' }, { id: 'asc' }],
+    select: { id: true },
+  });
+  return pairs.map((pair) => pair.id);
+}

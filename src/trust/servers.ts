@@ -15,6 +15,8 @@ export interface Registration {
   addresses: string[];
   publicKeyPem: string;
   fingerprint: string;
+  /** How often it will heartbeat (see liveness.ts). */
+  heartbeatIntervalMs: number;
 }
 
 /**
@@ -26,16 +28,20 @@ export async function registerServer(db: Database, registration: Registration): 
   return inTransaction(db, async (tx) => {
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(${REGISTRATION_LOCK}::bigint)`;
     const key = await tx.rootKey.findUnique({ where: { fingerprint: registration.fingerprint } });
-    const now = new Date();
     const server = key
       ? await tx.server.update({
           where: { id: key.serverId },
-          data: { name: registration.name, addresses: registration.addresses, lastSeenAt: now },
+          data: {
+            name: registration.name,
+            addresses: registration.addresses,
+            heartbeatIntervalMs: registration.heartbeatIntervalMs,
+          },
         })
       : await tx.server.create({
           data: {
             name: registration.name,
             addresses: registration.addresses,
+            heartbeatIntervalMs: registration.heartbeatIntervalMs,
             rootKeys: { create: { publicKey: registration.publicKeyPem, fingerprint: registration.fingerprint } },
           },
         });
@@ -50,11 +56,6 @@ export async function registerServer(db: Database, registration: Registration): 
     }
     return server.id;
   });
-}
-
-/** Records that this server is alive. */
-export async function recordHeartbeat(scope: ServerScope): Promise<void> {
-  await scope.db.prisma.server.update({ where: { id: scope.serverId }, data: { lastSeenAt: new Date() } });
 }
 
 /** Query arguments for every server of the cluster, oldest first. */

@@ -1,0 +1,74 @@
+// A PostgreSQL server of the test's own, for faults a shared server must not suffer:
+// the test stops and starts it while its peertrust processes run. Built from the
+// machine's PostgreSQL binaries (initdb, pg_ctl) in a temporary directory.
+import { execFile } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { chown, mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { onTestFinished } from 'vitest';
+
+const exec = promisify(execFile);
+
+/** The newest installed PostgreSQL's binaries, or undefined. */
+export const postgresBinDir = (() => {
+  const root = '/usr/lib/postgresql';
+  if (!existsSync(root)) return undefined;
+  const versions = readdirSync(root).filter((v) => existsSync(path.join(root, v, 'bin', 'pg_ctl')));
+  const newest = versions.sort((a, b) => Number(b) - Number(a))[0];
+  return newest ? path.join(root, newest, 'bin') : undefined;
+})();
+
+export interface PrivatePostgres {
+  /** postgresql:// URL of its `postgres` database. */
+  url: string;
+  /** Stops the server the way a crash or a restart does: every connection is cut. */
+  stop(): Promise<void>;
+  start(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** PostgreSQL refuses to run as root: as root, its commands run as the `postgres` user. */
+async function asPostgresUser(command: string, args: string[]) {
+  const binary = path.join(postgresBinDir!, command);
+  return process.getuid?.() === 0 ? exec('runuser', ['-u', 'postgres', '--', binary, ...args]) : exec(binary, args);
+}
+
+/** Initialises and starts a private server; it is stopped and deleted when the test ends. */
+export async function startPrivatePostgres(): Promise<PrivatePostgres> {
+  if (!postgresBinDir) throw new Error('no PostgreSQL binaries under /usr/lib/postgresql');
+  const dir = await mkdtemp(path.join(tmpdir(), 'peertrust-pg-'));
+  if (process.getuid?.() === 0) {
+    const { stdout } = await exec('id', ['-u', 'postgres']);
+    const uid = Number(stdout.trim());
+    await chown(dir, uid, uid);
+  }
+  const data = path.join(dir, 'data');
+  const port = await freePort();
+  await asPostgresUser('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8']);
+  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`;
+  const start = async () => {
+    await asPostgresUser('pg_ctl', ['-D', data, '-l', path.join(dir, 'log'), '-o', options, '-w', 'start']);
+  };
+  const stop = async () => {
+    await asPostgresUser('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
+  };
+  await start();
+  onTestFinished(async () => {
+    await stop().catch(() => {});
+    await rm(dir, { recursive: true, force: true });
+  });
+  return { url: `postgresql://postgres@127.0.0.1:${port}/postgres`, start, stop };
+}
