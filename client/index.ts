@@ -1,42 +1,101 @@
 // The typed peertrust client: urql over HTTP for queries and mutations, graphql-ws for
-// subscriptions, with a bearer token on both.
-import { Client, fetchExchange, subscriptionExchange } from '@urql/core';
+// subscriptions, with a bearer token on both. Given several servers of one cluster, it
+// uses one at a time and moves to the next when that one stops answering.
+import { Client, fetchExchange, makeOperation, mapExchange, subscriptionExchange, type Operation } from '@urql/core';
+import { retryExchange } from '@urql/exchange-retry';
 import { createClient as createWsClient, type Client as WsClient } from 'graphql-ws';
 import WebSocket from 'ws';
+import { Endpoints } from './endpoints.js';
 
 export * from './gql/graphql.js';
 
 export interface PeertrustClientOptions {
-  /** The GraphQL endpoint, e.g. http://127.0.0.1:4000/graphql. */
-  url: string;
+  /**
+   * The GraphQL endpoint, e.g. http://127.0.0.1:4000/graphql, or several endpoints of
+   * one cluster in order of preference.
+   */
+  url: string | readonly string[];
   /** A token from `peertrust token create`; omit for anonymous requests. */
   token?: string;
+  /** Called with the new endpoint each time the client moves to another server. */
+  onFailover?: (url: string) => void;
 }
 
 export interface PeertrustClient {
   readonly urql: Client;
   readonly ws: WsClient;
-  /** Closes the WebSocket. */
+  /** The endpoint in use now. Its server is `thisServer`: the one that decides what you approve. */
+  readonly url: string;
+  /** Closes the WebSocket and stops reconnecting. */
   close(): Promise<void>;
 }
 
+/** Sent when no pong came back: the server is gone without closing the connection. */
+const PONG_TIMEOUT_MS = 5_000;
+const KEEP_ALIVE_MS = 10_000;
+
+/**
+ * What moves to another server and what does not: queries are retried there, and
+ * subscriptions re-subscribe there. A mutation is never sent again: it may have been
+ * committed before the connection broke, and on another server it would be that
+ * server's decision. It fails with a network error; the next request goes to the next server.
+ */
 export function createPeertrustClient(options: PeertrustClientOptions): PeertrustClient {
+  const endpoints = new Endpoints(typeof options.url === 'string' ? [options.url] : options.url, options.onFailover);
   const authorization = options.token ? `Bearer ${options.token}` : undefined;
+
+  let wsUrl = '';
+  let pongTimeout: NodeJS.Timeout | undefined;
   const ws = createWsClient({
-    url: options.url.replace(/^http/, 'ws'),
+    url: () => (wsUrl = endpoints.current.replace(/^http/, 'ws')),
     // Node 20 has no global WebSocket.
     webSocketImpl: WebSocket,
     connectionParams: authorization ? { authorization } : {},
     lazy: true,
-    retryAttempts: 5,
+    // A cluster outlives its servers: keep trying; active subscriptions are re-sent on reconnect.
+    retryAttempts: Infinity,
+    retryWait: (retries) => endpoints.retryDelay(retries),
+    keepAlive: KEEP_ALIVE_MS,
+    on: {
+      closed: (event) => {
+        clearTimeout(pongTimeout);
+        // 1000 is the client's own close (no subscription left); anything else is a lost server.
+        if ((event as { code?: number }).code !== 1000) endpoints.failed(wsUrl.replace(/^ws/, 'http'));
+      },
+      ping: (received) => {
+        if (!received) pongTimeout = setTimeout(() => ws.terminate(), PONG_TIMEOUT_MS);
+      },
+      pong: (received) => {
+        if (received) clearTimeout(pongTimeout);
+      },
+    },
   });
+
+  const toCurrent = (operation: Operation) =>
+    makeOperation(operation.kind, operation, { ...operation.context, url: endpoints.current });
   const urql = new Client({
-    url: options.url,
+    url: endpoints.current,
     // Yoga's CSRF prevention refuses GET without a custom header; POST needs none.
     preferGetMethod: false,
     requestPolicy: 'network-only',
     fetchOptions: () => (authorization ? { headers: { authorization } } : {}),
     exchanges: [
+      mapExchange({
+        onOperation: toCurrent,
+        onError: (error, operation) => {
+          if (error.networkError) endpoints.failed(operation.context.url);
+        },
+      }),
+      retryExchange({
+        initialDelayMs: 50,
+        maxDelayMs: 2_000,
+        maxNumberAttempts: endpoints.size * 2,
+        retryIf: (error, operation) => Boolean(error.networkError) && operation.kind === 'query',
+        retryWith: (_error, operation) => {
+          endpoints.failed(operation.context.url);
+          return toCurrent(operation);
+        },
+      }),
       fetchExchange,
       subscriptionExchange({
         forwardSubscription: (request) => ({
@@ -45,5 +104,15 @@ export function createPeertrustClient(options: PeertrustClientOptions): Peertrus
       }),
     ],
   });
-  return { urql, ws, close: async () => ws.dispose() };
+  return {
+    urql,
+    ws,
+    get url() {
+      return endpoints.current;
+    },
+    close: async () => {
+      clearTimeout(pongTimeout);
+      await ws.dispose();
+    },
+  };
 }

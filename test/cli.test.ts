@@ -1,46 +1,10 @@
 // The `peertrust` command as people run it: real processes, real data directories.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, test, onTestFinished } from 'vitest';
 import { createPeertrustClient, ThisServerDocument, ViewerDocument } from '../client/index.js';
 import { request, run, tempDir } from './helpers.js';
-
-const bin = path.resolve(import.meta.dirname, '../bin/peertrust.js');
-const env = { ...process.env, DATABASE_URL: '', LOG_LEVEL: 'warn' };
-
-function peertrust(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [bin, ...args], { env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-/** Starts a long-running command and resolves once it printed a line matching `ready`. */
-async function start(args: string[], ready: RegExp): Promise<{ child: ChildProcess; output: string }> {
-  const child = spawn(process.execPath, [bin, ...args], { env });
-  onTestFinished(() => {
-    child.kill('SIGKILL');
-  });
-  let output = '';
-  return new Promise((resolve, reject) => {
-    child.stdout!.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      if (ready.test(output)) resolve({ child, output });
-    });
-    child.on('exit', (code) => reject(new Error(`exited with ${code} before it was ready:\n${output}`)));
-  });
-}
-
-async function stop(child: ChildProcess) {
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  return exited;
-}
+import { peertrust, startProcess as start, stopProcess as stop } from './processes.js';
 
 describe('usage', () => {
   test.each([[[]], [['serve']], [['cluster']], [['fingerprint']], [['token', 'create']]])('--help for %j', async (args) => {
@@ -66,12 +30,7 @@ describe('usage', () => {
   });
 
   test('a bad DATABASE_URL is one clear line', async () => {
-    const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-      const child = spawn(process.execPath, [bin, 'serve', '--name', 'a'], { env: { ...env, DATABASE_URL: 'mysql://x' } });
-      let stderr = '';
-      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-      child.on('close', (code) => resolve({ code, stderr }));
-    });
+    const result = await peertrust(['serve', '--name', 'a'], { DATABASE_URL: 'mysql://x' });
     expect(result.code).toBe(2);
     expect(result.stderr.trim()).toBe('peertrust: DATABASE_URL "mysql://x" must be a postgresql:// URL');
   });

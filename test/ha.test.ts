@@ -1,0 +1,247 @@
+// High availability: several `peertrust serve` processes sharing one PostgreSQL
+// database, under concurrency and faults. Runs when TEST_DATABASE_URL is set.
+import pg from 'pg';
+import { describe, expect, test } from 'vitest';
+import {
+  ApproveTrustDocument,
+  createPeertrustClient,
+  DenyTrustDocument,
+  PeerTrustChangedDocument,
+  PeerTrustDocument,
+  RevokeTrustDocument,
+  ServersDocument,
+  ServerStatusChangedDocument,
+  TrustApprovalRequiredDocument,
+  TrustHistoryDocument,
+  type PeertrustClient,
+} from '../client/index.js';
+import { decide, type PairState, type Side } from '../src/trust/state-machine.js';
+import { freshPostgresUrl, request, run, subscribe, testDatabaseUrl } from './helpers.js';
+import { postgresBinDir, startPrivatePostgres } from './private-postgres.js';
+import { peertrust, serve, type ServeProcess } from './processes.js';
+import { onTestFinished } from 'vitest';
+import { readMigrations } from '../src/db/migrate.js';
+
+if (!testDatabaseUrl) console.warn('HA suite SKIPPED: set TEST_DATABASE_URL=postgresql://... to run it.');
+
+async function sql<Row>(url: string, text: string, params: unknown[] = []): Promise<Row[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query(text, params)).rows as Row[];
+  } finally {
+    await client.end();
+  }
+}
+
+/** An administrator token made with the CLI, as an operator would. */
+async function adminToken(databaseUrl: string): Promise<string> {
+  const created = await peertrust(['token', 'create', '--name', 'ops', '--role', 'administrator'], { DATABASE_URL: databaseUrl });
+  expect(created.code, created.stderr).toBe(0);
+  return created.stdout.trim().split('\n').at(-1)!;
+}
+
+function clientOf(url: string | string[], token: string, onFailover?: (url: string) => void): PeertrustClient {
+  const client = createPeertrustClient({ url, token, ...(onFailover ? { onFailover } : {}) });
+  onTestFinished(() => client.close());
+  return client;
+}
+
+/** Starts servers, one process each, at the same moment. */
+function serveAll(names: string[], databaseUrl: string, heartbeatSeconds?: number): Promise<ServeProcess[]> {
+  return Promise.all(names.map((name) => serve(name, databaseUrl, heartbeatSeconds ? { heartbeatSeconds } : {})));
+}
+
+type Kind = 'approve' | 'deny' | 'revoke';
+
+/** One decision through `on`'s API about `peer`; returns the result's type name or the transport/GraphQL error. */
+async function decideThrough(client: PeertrustClient, kind: Kind, peer: ServeProcess): Promise<string> {
+  const fingerprinted = { input: { peerId: peer.id, fingerprint: peer.fingerprint } };
+  const result =
+    kind === 'approve'
+      ? await request(client, ApproveTrustDocument, fingerprinted).then((r) => ({ error: r.error, type: r.data?.approveTrust.__typename }))
+      : kind === 'deny'
+        ? await request(client, DenyTrustDocument, fingerprinted).then((r) => ({ error: r.error, type: r.data?.denyTrust.__typename }))
+        : await request(client, RevokeTrustDocument, { input: { peerId: peer.id } }).then((r) => ({ error: r.error, type: r.data?.revokeTrust.__typename }));
+  return result.error ? `error: ${result.error.message}` : (result.type ?? 'no data');
+}
+
+const percentile = (values: number[], p: number) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+};
+
+const decisionOf = { TRUST_APPROVED: 'ACCEPT', TRUST_DENIED: 'DENY', TRUST_REVOKED: 'REVOKE' } as const;
+
+interface EventRow {
+  peerTrustId: string;
+  kind: keyof typeof decisionOf | 'TRUST_ENABLED' | 'SERVER_DECOMMISSIONED';
+  serverId: string;
+}
+interface PairRow extends PairState {
+  id: string;
+  serverAId: string;
+  serverBId: string;
+}
+
+/**
+ * Replays a pair's history, in the order it was appended, through the trust rules:
+ * each decision must be a legal change from the state before it, and the end must be
+ * the stored state. Returns the decisions, as "ACCEPT by A" and so on.
+ */
+function replay(pair: PairRow, events: EventRow[]): string[] {
+  let state: PairState = { status: 'PENDING', acceptedByA: false, acceptedByB: false };
+  const decisions: string[] = [];
+  for (let i = 0; i < events.length; ) {
+    const event = events[i]!;
+    expect(event.kind, 'an event that starts a decision').toBeOneOf(Object.keys(decisionOf));
+    const kind = decisionOf[event.kind as keyof typeof decisionOf];
+    const side: Side = event.serverId === pair.serverAId ? 'A' : 'B';
+    const decision = decide(state, side, kind);
+    if (decision.outcome !== 'changed') throw new Error(`history of ${pair.id} has ${kind} by ${side} in ${state.status}, which changes nothing`);
+    expect(events.slice(i, i + decision.events.length).map((e) => e.kind)).toEqual(decision.events);
+    state = decision.next;
+    decisions.push(`${kind} by ${side}`);
+    i += decision.events.length;
+  }
+  expect({ status: pair.status, acceptedByA: pair.acceptedByA, acceptedByB: pair.acceptedByB }).toEqual(state);
+  return decisions;
+}
+
+describe.skipIf(!testDatabaseUrl)('HA: several processes on one PostgreSQL (TEST_DATABASE_URL)', () => {
+  test('processes starting together on a fresh database apply each migration once and all see each other', async () => {
+    const url = await freshPostgresUrl();
+    const servers = await serveAll(['p1', 'p2', 'p3', 'p4'], url);
+    const applied = await sql<{ migration_name: string }>(url, 'SELECT migration_name FROM "_prisma_migrations" ORDER BY 1');
+    expect(applied.map((m) => m.migration_name)).toEqual((await readMigrations()).map((m) => m.name));
+    expect(await sql(url, 'SELECT 1 FROM "PeerTrust"')).toHaveLength(6);
+    const token = await adminToken(url);
+    const listed = await run(clientOf(servers[3]!.url, token), ServersDocument, {});
+    expect(listed.servers.edges.map((e) => e.node.status)).toEqual(['ONLINE', 'ONLINE', 'ONLINE', 'ONLINE']);
+  });
+
+  test.each([
+    ['an unreachable database', 'postgresql://postgres@127.0.0.1:1/postgres', /^peertrust: cannot connect to PostgreSQL at 127\.0\.0\.1:1\/postgres: connect ECONNREFUSED/],
+    ['a database that does not exist', 'DB/peertrust_no_such_database', /^peertrust: cannot connect to PostgreSQL at .*: database "peertrust_no_such_database" does not exist/],
+    ['a role that does not exist (as a wrong user or password is)', 'ROLE', /^peertrust: cannot connect to PostgreSQL at .*: role "peertrust_nobody" does not exist/],
+  ])('%s is one clear line and exit code 2', async (_what, given, message) => {
+    const base = new URL(testDatabaseUrl!);
+    let databaseUrl = given;
+    if (given.startsWith('DB/')) databaseUrl = Object.assign(new URL(base), { pathname: `/${given.slice(3)}` }).toString();
+    if (given === 'ROLE') databaseUrl = Object.assign(new URL(base), { username: 'peertrust_nobody' }).toString();
+    const result = await peertrust(['serve', '--name', 'a', '--port', '0'], { DATABASE_URL: databaseUrl });
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr.trim()).toMatch(message);
+  });
+
+  test('a change committed on one process reaches subscribers on the other: notice latency over 200 changes', async () => {
+    const url = await freshPostgresUrl();
+    const [alpha, bravo] = await serveAll(['alpha', 'bravo'], url);
+    const token = await adminToken(url);
+    const onAlpha = clientOf(alpha!.url, token);
+    const onBravo = clientOf(bravo!.url, token);
+    const approvals = subscribe(onBravo, TrustApprovalRequiredDocument, {});
+    expect((await approvals.next()).data?.trustApprovalRequired.peerTrust.peer.id).toBe(alpha!.id);
+
+    const arrivals: number[] = [];
+    const changes = onBravo.urql.subscription(PeerTrustChangedDocument, {}).subscribe((result) => {
+      expect(result.error).toBeUndefined();
+      arrivals.push(performance.now());
+    });
+    onTestFinished(changes.unsubscribe);
+    // The subscription is live once a change made now arrives.
+    expect(await decideThrough(onAlpha, 'revoke', bravo!)).toBe('RevokeTrustSuccess');
+    await expect.poll(() => arrivals.length).toBe(1);
+    arrivals.length = 0;
+
+    const fromCommit: number[] = [];
+    const fromRequest: number[] = [];
+    for (let i = 0; i < 200; i++) {
+      const sent = performance.now();
+      expect(await decideThrough(onAlpha, i % 2 === 0 ? 'approve' : 'revoke', bravo!)).toMatch(/Success$/);
+      const answered = performance.now();
+      await expect.poll(() => arrivals.length, { interval: 1 }).toBe(i + 1);
+      fromCommit.push(arrivals[i]! - answered);
+      fromRequest.push(arrivals[i]! - sent);
+    }
+    const ms = (v: number) => `${v.toFixed(1)} ms`;
+    console.log(
+      `notice latency, alpha's process to a subscriber on bravo's, 200 changes: ` +
+        `after alpha answered median ${ms(percentile(fromCommit, 50))}, worst ${ms(Math.max(...fromCommit))}; ` +
+        `from the request median ${ms(percentile(fromRequest, 50))}, worst ${ms(Math.max(...fromRequest))}`,
+    );
+    // Every approve by alpha asked bravo's administrator again.
+    for (let i = 0; i < 100; i++) expect((await approvals.next()).data?.trustApprovalRequired.peerTrust.approvedByPeer).toBe(true);
+  });
+
+  test('stress: hundreds of conflicting decisions through several processes end consistent (rule 5)', async () => {
+    const url = await freshPostgresUrl();
+    const names = ['s1', 's2', 's3', 's4', 's5'];
+    const servers = await serveAll(names, url);
+    const token = await adminToken(url);
+    const clients = new Map(servers.map((s) => [s, clientOf(s.url, token)]));
+    const pairs = servers.flatMap((x, i) => servers.slice(i + 1).map((y) => [x, y] as const));
+    // Pairs of the revoke-races-approve kind start TRUSTED.
+    const scenario = (index: number) => (['both approve', 'approve races deny', 'revoke races approve'] as const)[index % 3]!;
+    await Promise.all(
+      pairs.flatMap(([x, y], index) =>
+        scenario(index) === 'revoke races approve'
+          ? [decideThrough(clients.get(x)!, 'approve', y), decideThrough(clients.get(y)!, 'approve', x)]
+          : [],
+      ),
+    );
+
+    const operations: { pair: number; on: ServeProcess; kind: Kind; peer: ServeProcess }[] = [];
+    pairs.forEach(([x, y], pair) => {
+      for (let i = 0; i < 40; i++) {
+        const [on, peer] = i % 2 === 0 ? [x, y] : [y, x];
+        const kind: Kind =
+          scenario(pair) === 'both approve' ? 'approve'
+          : scenario(pair) === 'approve races deny' ? (i % 5 === 1 ? 'deny' : 'approve')
+          : i % 2 === 0 ? 'revoke' : 'approve';
+        operations.push({ pair, on, kind, peer });
+      }
+    });
+    // Interleaved, so that every pair has decisions in flight at once.
+    operations.sort(() => Math.random() - 0.5);
+    const started = performance.now();
+    const outcomes = await Promise.all(operations.map((op) => decideThrough(clients.get(op.on)!, op.kind, op.peer)));
+    const seconds = (performance.now() - started) / 1000;
+    console.log(
+      `stress: ${operations.length} conflicting decisions on ${pairs.length} pairs through ${servers.length} processes in ${seconds.toFixed(2)} s ` +
+        `(${(operations.length / seconds).toFixed(0)}/s)`,
+    );
+
+    // Only results of the contract: a success, or TrustDeniedError once a pair is DENIED.
+    expect(new Set(outcomes)).toEqual(
+      new Set(outcomes.filter((o) => ['ApproveTrustSuccess', 'DenyTrustSuccess', 'RevokeTrustSuccess', 'TrustDeniedError'].includes(o))),
+    );
+
+    const rows = await sql<PairRow>(url, 'SELECT "id", "serverAId", "serverBId", "status", "acceptedByA", "acceptedByB" FROM "PeerTrust"');
+    const events = await sql<EventRow>(url, 'SELECT "peerTrustId", "kind", "serverId" FROM "TrustEvent" ORDER BY "id"');
+    const recorded = await sql<{ peerTrustId: string; kind: string; serverId: string }>(url, 'SELECT "peerTrustId", "kind", "serverId" FROM "TrustDecision"');
+    for (const [index, [x, y]] of pairs.entries()) {
+      const row = rows.find((r) => [r.serverAId, r.serverBId].sort().join() === [x.id, y.id].sort().join())!;
+      const history = events.filter((e) => e.peerTrustId === row.id);
+      const decisions = replay(row, history);
+      // One stored decision per change, and no change without one.
+      const stored = recorded.filter((d) => d.peerTrustId === row.id);
+      expect(stored.map((d) => `${d.kind} by ${d.serverId === row.serverAId ? 'A' : 'B'}`).sort()).toEqual([...decisions].sort());
+      // Each change was answered as a success: nothing happened that no one was told of.
+      const successes = operations.filter((op, i) => op.pair === index && outcomes[i]!.endsWith('Success')).length;
+      expect(successes).toBeGreaterThanOrEqual(decisions.length - (scenario(index) === 'revoke races approve' ? 2 : 0));
+      const expected = { 'both approve': 'TRUSTED', 'approve races deny': 'DENIED', 'revoke races approve': undefined }[scenario(index)];
+      if (expected) expect(row.status).toBe(expected);
+      if (expected === 'TRUSTED') expect(history.map((e) => e.kind).sort()).toEqual(['TRUST_APPROVED', 'TRUST_APPROVED', 'TRUST_ENABLED']);
+      if (expected === 'DENIED') expect(history.at(-1)?.kind).toBe('TRUST_DENIED');
+      // Both APIs show the stored state and the stored history.
+      for (const [on, peer] of [[x, y], [y, x]] as const) {
+        const client = clients.get(on)!;
+        expect((await run(client, PeerTrustDocument, { peerId: peer.id })).peerTrust?.status).toBe(row.status);
+        const api = await run(client, TrustHistoryDocument, { peerId: peer.id, first: 200 });
+        expect(api.trustHistory.edges.map((e) => e.node.kind)).toEqual(history.map((e) => e.kind));
+      }
+    }
+  });
+});

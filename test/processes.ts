@@ -1,0 +1,109 @@
+// The `peertrust` command run as people run it: real processes, real data directories.
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { onTestFinished } from 'vitest';
+import { tempDir } from './helpers.js';
+
+const bin = path.resolve(import.meta.dirname, '../bin/peertrust.js');
+/** Embedded database unless a test says otherwise; warnings only. */
+const baseEnv = { ...process.env, DATABASE_URL: '', LOG_LEVEL: 'warn' };
+
+export interface Finished {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command to its end. */
+export function peertrust(args: string[], env: Record<string, string> = {}): Promise<Finished> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [bin, ...args], { env: { ...baseEnv, ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+export interface Running {
+  child: ChildProcess;
+  /** stdout so far. */
+  output: string;
+  /** stderr so far: the logs. */
+  readonly logs: string;
+}
+
+/** Starts a long-running command and resolves once it printed a line matching `ready`; killed when the test ends. */
+export async function startProcess(args: string[], ready: RegExp, env: Record<string, string> = {}): Promise<Running> {
+  const child = spawn(process.execPath, [bin, ...args], { env: { ...baseEnv, ...env } });
+  onTestFinished(() => {
+    child.kill('SIGKILL');
+  });
+  let output = '';
+  let logs = '';
+  child.stderr!.on('data', (chunk: Buffer) => (logs += chunk.toString()));
+  return new Promise((resolve, reject) => {
+    child.stdout!.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      if (ready.test(output)) {
+        resolve({
+          child,
+          output,
+          get logs() {
+            return logs;
+          },
+        });
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`exited with ${code} before it was ready:\n${output}\n${logs}`)));
+  });
+}
+
+/** Stops a process the way an operator does, and waits for it to exit. */
+export async function stopProcess(child: ChildProcess) {
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  return exited;
+}
+
+/** A `peertrust serve` process and what it printed about its server. */
+export interface ServeProcess extends Running {
+  name: string;
+  url: string;
+  id: string;
+  fingerprint: string;
+  dataDir: string;
+  /** kill -9: no chance to clean up. */
+  kill(): Promise<void>;
+}
+
+/** The summary `serve` prints once it is ready. */
+const SERVE_READY = /GraphiQL\s+(\S+)\n\s+id\s+(\S+)\n\s+fingerprint\s+(\S+)\n\s+addresses.*\n/;
+
+/** Runs `peertrust serve` on a database URL with its own data directory. */
+export async function serve(
+  name: string,
+  databaseUrl: string,
+  options: { heartbeatSeconds?: number; dataDir?: string } = {},
+): Promise<ServeProcess> {
+  const dataDir = options.dataDir ?? (await tempDir());
+  const running = await startProcess(
+    ['serve', '--name', name, '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, '--address', '192.0.2.1'],
+    SERVE_READY,
+    { DATABASE_URL: databaseUrl, PEERTRUST_HEARTBEAT_SECONDS: String(options.heartbeatSeconds ?? 10) },
+  );
+  const [, url, id, fingerprint] = SERVE_READY.exec(running.output)!;
+  return Object.assign(running, {
+    name,
+    url: url!,
+    id: id!,
+    fingerprint: fingerprint!,
+    dataDir,
+    async kill() {
+      const exited = new Promise((resolve) => running.child.once('exit', resolve));
+      running.child.kill('SIGKILL');
+      await exited;
+    },
+  });
+}
