@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { EnvelopArmor } from '@escape.tech/graphql-armor';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
+import { GraphQLError } from 'graphql';
 import { createGraphQLError, createYoga, maskError, type YogaInitialContext } from 'graphql-yoga';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
@@ -193,7 +194,9 @@ export function createApp(config: AppConfig): App {
         try {
           contextValue = await enveloped.contextFactory();
         } catch (error) {
-          // Without the database a subscriber cannot even be authenticated: say so.
+          // Without the database a subscriber cannot even be authenticated. Yoga has
+          // already masked the error; it goes to the subscriber, not to the connection.
+          if (error instanceof GraphQLError) return [error];
           if (isDatabaseUnavailable(error)) return [databaseUnavailable()];
           throw error;
         }

@@ -360,7 +360,18 @@ describe.skipIf(!testDatabaseUrl)('HA: several processes on one PostgreSQL (TEST
     await sleep(500);
     const stoppedAt = performance.now();
     await database.stop();
-    await sleep(2_000);
+    const outageStarted = performance.now();
+    // Over HTTP: 503 with the code; a new subscriber: the same error, not a dropped connection.
+    const response = await fetch(alpha!.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ query: '{ thisServer { id } }' }),
+    });
+    expect(response.status).toBe(503);
+    expect((await response.json()).errors[0].extensions.code).toBe('DATABASE_UNAVAILABLE');
+    const late = subscribe(clientOf(bravo!.url, token), TrustApprovalRequiredDocument, {});
+    expect((await late.next()).error?.graphQLErrors[0]?.extensions['code']).toBe('DATABASE_UNAVAILABLE');
+    await sleep(2_000 - (performance.now() - outageStarted));
     await database.start();
     const startedAt = performance.now();
     // The re-sent approval notice says bravo's LISTEN is back.

@@ -62,7 +62,8 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   return false;
 }
 
-const transactionOptions = { maxWait: 10_000, timeout: 30_000 };
+/** For both databases. Errors without source excerpts: they reach operators' logs. */
+const clientOptions = { transactionOptions: { maxWait: 10_000, timeout: 30_000 }, errorFormat: 'minimal' } as const;
 
 function pgliteSession(tx: { query: PGlite['query']; exec: PGlite['exec'] }): MigrationSession {
   return {
@@ -110,7 +111,7 @@ export async function openEmbeddedDatabase(
   }
   const changes = new ChangeFeed();
   const unlisten = await pglite.listen(CHANNEL, (payload) => changes.deliver(payload));
-  const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite), transactionOptions });
+  const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite), ...clientOptions });
   return {
     prisma,
     changes,
@@ -198,8 +199,7 @@ export async function openPostgresDatabase(url: string, log: Logger = silentLogg
       { connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS },
       { onPoolError: (error) => log.debug({ err: error }, 'idle database connection closed') },
     ),
-    transactionOptions,
-    errorFormat: 'minimal',
+    ...clientOptions,
   });
   return {
     prisma,
