@@ -7,8 +7,7 @@ import type { Logger } from '../logger.js';
 import type { ServerScope } from './scope.js';
 
 /** What Server.status reports. */
-export const SERVER_STATUSES = ['ONLINE', 'OFFLINE', 'DECOMMISSIONED'] as const;
-export type ServerStatus = (typeof SERVER_STATUSES)[number];
+export type ServerStatus = 'ONLINE' | 'OFFLINE' | 'DECOMMISSIONED';
 
 /** A server that missed this many heartbeats in a row is offline. */
 export const MISSED_HEARTBEATS_OFFLINE = 3;
