@@ -3,7 +3,7 @@
 // machine's PostgreSQL binaries (initdb, pg_ctl) in a temporary directory.
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { chown, mkdtemp, rm } from 'node:fs/promises';
+import { chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -46,21 +46,34 @@ async function asPostgresUser(command: string, args: string[]) {
   return process.getuid?.() === 0 ? exec('runuser', ['-u', 'postgres', '--', binary, ...args]) : exec(binary, args);
 }
 
-/** Initialises and starts a private server; it is stopped and deleted when the test ends. */
-export async function startPrivatePostgres(): Promise<PrivatePostgres> {
+/** Who owns the server's files: the `postgres` user when we are root, else we. */
+async function postgresOwner(): Promise<[number, number]> {
+  if (process.getuid?.() !== 0) return [process.getuid?.() ?? 0, process.getgid?.() ?? 0];
+  const [uid, gid] = await Promise.all(['-u', '-g'].map(async (flag) => Number((await exec('id', [flag, 'postgres'])).stdout.trim())));
+  return [uid!, gid!];
+}
+
+/**
+ * Initialises and starts a private server; it is stopped and deleted when the test ends.
+ * With a password, TCP connections must give it (SCRAM); without, any connection is trusted.
+ */
+export async function startPrivatePostgres(options: { password?: string } = {}): Promise<PrivatePostgres> {
   if (!postgresBinDir) throw new Error('no PostgreSQL binaries under /usr/lib/postgresql');
   const dir = await mkdtemp(path.join(tmpdir(), 'peertrust-pg-'));
-  if (process.getuid?.() === 0) {
-    const { stdout } = await exec('id', ['-u', 'postgres']);
-    const uid = Number(stdout.trim());
-    await chown(dir, uid, uid);
-  }
+  await chown(dir, ...(await postgresOwner()));
   const data = path.join(dir, 'data');
   const port = await freePort();
-  await asPostgresUser('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8']);
-  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`;
+  const auth = ['-A', 'trust'];
+  if (options.password !== undefined) {
+    const passwordFile = path.join(dir, 'password');
+    await writeFile(passwordFile, options.password);
+    await chown(passwordFile, ...(await postgresOwner()));
+    auth.push('--auth-host=scram-sha-256', `--pwfile=${passwordFile}`);
+  }
+  await asPostgresUser('initdb', ['-D', data, ...auth, '-U', 'postgres', '--no-sync', '-E', 'UTF8']);
+  const serverOptions = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`;
   const start = async () => {
-    await asPostgresUser('pg_ctl', ['-D', data, '-l', path.join(dir, 'log'), '-o', options, '-w', 'start']);
+    await asPostgresUser('pg_ctl', ['-D', data, '-l', path.join(dir, 'log'), '-o', serverOptions, '-w', 'start']);
   };
   const stop = async () => {
     await asPostgresUser('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
@@ -70,5 +83,6 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
     await stop().catch(() => {});
     await rm(dir, { recursive: true, force: true });
   });
-  return { url: `postgresql://postgres@127.0.0.1:${port}/postgres`, start, stop };
+  const credentials = options.password === undefined ? 'postgres' : `postgres:${encodeURIComponent(options.password)}`;
+  return { url: `postgresql://${credentials}@127.0.0.1:${port}/postgres`, start, stop };
 }
