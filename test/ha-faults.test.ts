@@ -190,4 +190,30 @@ describe.skipIf(!testDatabaseUrl)('HA faults: several processes on one PostgreSQ
         `bravo's LISTEN back and pending approvals re-sent after ${listenBackAfter.toFixed(0)} ms`,
     );
   });
+
+  test.skipIf(!postgresBinDir)('a LISTEN connection that stops answering without closing is noticed, replaced, and missed notices re-sent', async () => {
+    const database = await startPrivatePostgres();
+    const [alpha, bravo] = await serveAll(['alpha', 'bravo'], database.url);
+    const token = await adminToken(database.url);
+    const approvals = subscribe(clientOf(bravo!.url, token), TrustApprovalRequiredDocument, {});
+    expect((await approvals.next()).data?.trustApprovalRequired.peerTrust.approvedByPeer).toBe(false);
+
+    // Freeze the backends that LISTEN, as a host cut off by the network would look: no
+    // error, no close, just silence. Notices sent now never reach the frozen listeners.
+    const listeners = await sql<{ pid: number }>(database.url, `SELECT pid FROM pg_stat_activity WHERE query = 'LISTEN peertrust_changes'`);
+    expect(listeners).toHaveLength(2);
+    for (const { pid } of listeners) process.kill(pid, 'SIGSTOP');
+    onTestFinished(() => {
+      for (const { pid } of listeners) process.kill(pid, 'SIGCONT');
+    });
+    const frozenAt = performance.now();
+    expect(await decideThrough(clientOf(alpha!.url, token), 'approve', bravo!)).toBe('ApproveTrustSuccess');
+
+    // The periodic check (every 10 s, 5 s to answer) replaces the connection and resyncs.
+    const resent = await approvals.next(25_000);
+    expect(resent.data?.trustApprovalRequired.peerTrust).toMatchObject({ approvedByPeer: true });
+    const replacedAfter = performance.now() - frozenAt;
+    expect(replacedAfter).toBeLessThan(20_000);
+    console.log(`a silent LISTEN connection was replaced and the approval re-sent after ${(replacedAfter / 1000).toFixed(1)} s`);
+  });
 });

@@ -36,7 +36,7 @@ const UNAVAILABLE_ADAPTER_KINDS = new Set(['DatabaseNotReachable', 'ConnectionCl
 /** PostgreSQL: connection exceptions (08), shutting down or starting up (57P0x), too many connections. */
 const UNAVAILABLE_SQLSTATE = /^(08...|57P0[1-3]|53300)$/;
 /** node-postgres says these in words only. */
-const UNAVAILABLE_MESSAGE = /Connection terminated|timeout exceeded when trying to connect|connection error|ECONNREFUSED|ECONNRESET/i;
+const UNAVAILABLE_MESSAGE = /Connection terminated|timeout exceeded when trying to connect|Query read timeout|connection error|ECONNREFUSED|ECONNRESET/i;
 
 /**
  * Whether an error means the database cannot be reached right now (it is down,
@@ -162,8 +162,13 @@ function describeUrl(url: string): string {
 /** Opens PostgreSQL, applies migrations and starts listening for changes. */
 export async function openPostgresDatabase(url: string, log: Logger = silentLogger): Promise<Database> {
   const description = describeUrl(url);
-  const connect = async () => {
-    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
+  const connect = async (queryTimeoutMs?: number) => {
+    const client = new pg.Client({
+      connectionString: url,
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+      keepAlive: true,
+      ...(queryTimeoutMs ? { query_timeout: queryTimeoutMs } : {}),
+    });
     // An error on an idle connection (the database restarted) must not crash the process.
     client.on('error', () => {});
     try {
@@ -196,7 +201,7 @@ export async function openPostgresDatabase(url: string, log: Logger = silentLogg
   const listener = await listenForChanges(connect, changes, log.child({ component: 'listen' }));
   const prisma = new PrismaClient({
     adapter: new PrismaPg(
-      { connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS },
+      { connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, query_timeout: QUERY_TIMEOUT_MS, keepAlive: true },
       { onPoolError: (error) => log.debug({ err: error }, 'idle database connection closed') },
     ),
     ...clientOptions,
@@ -214,6 +219,17 @@ export async function openPostgresDatabase(url: string, log: Logger = silentLogg
 
 /** A connection attempt that takes longer fails, so that no request waits on a dead database. */
 const CONNECT_TIMEOUT_MS = 5_000;
+/**
+ * A query that gets no answer for this long fails: the database's host may be gone
+ * without closing the connection. Transactions are bounded by Prisma at 30 s too.
+ */
+const QUERY_TIMEOUT_MS = 30_000;
+/**
+ * How often the LISTEN connection is checked, and how long the check may take. A
+ * connection cut off without being closed would otherwise drop notices silently.
+ */
+const LISTEN_CHECK_MS = 10_000;
+const LISTEN_CHECK_TIMEOUT_MS = 5_000;
 /** Reconnect delays after a lost LISTEN connection: quick at first, then at most this. */
 const RECONNECT_MAX_DELAY_MS = 1_000;
 
@@ -222,14 +238,14 @@ const RECONNECT_MAX_DELAY_MS = 1_000;
  * restarted, the network broke), it reconnects with backoff, then tells the feed to
  * resync, since notices sent while it was away were not delivered to this process.
  */
-async function listenForChanges(connect: () => Promise<pg.Client>, changes: ChangeFeed, log: Logger) {
+async function listenForChanges(connect: (queryTimeoutMs: number) => Promise<pg.Client>, changes: ChangeFeed, log: Logger) {
   let current: pg.Client | undefined;
   let closed = false;
   let lostAt: Date | undefined;
   let retry: NodeJS.Timeout | undefined;
 
   const open = async () => {
-    const client = await connect();
+    const client = await connect(LISTEN_CHECK_TIMEOUT_MS);
     client.on('notification', (message) => {
       if (message.channel === CHANNEL && message.payload) changes.deliver(message.payload);
     });
@@ -271,9 +287,15 @@ async function listenForChanges(connect: () => Promise<pg.Client>, changes: Chan
   };
 
   await open();
+  const check = setInterval(() => {
+    const client = current;
+    client?.query('SELECT 1').catch((error: Error) => lost(client, error));
+  }, LISTEN_CHECK_MS);
+  check.unref();
   return {
     async close() {
       closed = true;
+      clearInterval(check);
       clearTimeout(retry);
       await current?.end().catch(() => {});
     },
