@@ -19,6 +19,12 @@ export interface PeertrustClientOptions {
   token?: string;
   /** Called with the new endpoint each time the client moves to another server. */
   onFailover?: (url: string) => void;
+  /**
+   * A request with no answer for this long fails, and a query moves to the next
+   * server: a frozen server accepts connections but never answers. The default, 45 s,
+   * is above the longest a server takes for a decision before it gives up itself.
+   */
+  requestTimeoutMs?: number;
 }
 
 export interface PeertrustClient {
@@ -30,9 +36,17 @@ export interface PeertrustClient {
   close(): Promise<void>;
 }
 
-/** Sent when no pong came back: the server is gone without closing the connection. */
-const PONG_TIMEOUT_MS = 5_000;
+/**
+ * A ping every KEEP_ALIVE_MS; with no pong within PONG_TIMEOUT_MS the server is taken
+ * as gone without closing the connection, and the client moves on.
+ */
 const KEEP_ALIVE_MS = 10_000;
+const PONG_TIMEOUT_MS = 5_000;
+
+function withTimeout(signal: AbortSignal | null | undefined, ms: number): AbortSignal {
+  const timeout = AbortSignal.timeout(ms);
+  return signal ? AbortSignal.any([signal, timeout]) : timeout;
+}
 
 /**
  * What moves to another server and what does not: queries are retried there, and
@@ -43,6 +57,7 @@ const KEEP_ALIVE_MS = 10_000;
 export function createPeertrustClient(options: PeertrustClientOptions): PeertrustClient {
   const endpoints = new Endpoints(typeof options.url === 'string' ? [options.url] : options.url, options.onFailover);
   const authorization = options.token ? `Bearer ${options.token}` : undefined;
+  const requestTimeoutMs = options.requestTimeoutMs ?? 45_000;
 
   let wsUrl = '';
   let pongTimeout: NodeJS.Timeout | undefined;
@@ -79,6 +94,8 @@ export function createPeertrustClient(options: PeertrustClientOptions): Peertrus
     preferGetMethod: false,
     requestPolicy: 'network-only',
     fetchOptions: () => (authorization ? { headers: { authorization } } : {}),
+    // urql sets its own signal (to cancel): add the time limit to it.
+    fetch: (input, init) => fetch(input, { ...init, signal: withTimeout(init?.signal, requestTimeoutMs) }),
     exchanges: [
       mapExchange({
         onOperation: toCurrent,

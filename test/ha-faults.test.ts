@@ -38,7 +38,7 @@ describe.skipIf(!testDatabaseUrl)('HA faults: several processes on one PostgreSQ
     const onBravoChanges = record(onBravo);
     const statuses = subscribe(onBravo, ServerStatusChangedDocument, {});
     const moves: { to: string; at: number }[] = [];
-    const failover = clientOf([alpha!.url, bravo!.url], token, (to) => moves.push({ to, at: performance.now() }));
+    const failover = clientOf([alpha!.url, bravo!.url], token, { onFailover: (to) => moves.push({ to, at: performance.now() }) });
     const failoverChanges = record(failover);
     // Both subscriptions are live once a change made now reaches them.
     expect(await decideThrough(onAlpha, 'approve', bravo!)).toBe('ApproveTrustSuccess');
@@ -97,7 +97,7 @@ describe.skipIf(!testDatabaseUrl)('HA faults: several processes on one PostgreSQ
     // A client given the dead server first: a query is retried on the next server; a
     // mutation is not sent again (it would be another server's decision), but the next request goes on.
     const moved: string[] = [];
-    const late = clientOf([alpha!.url, bravo!.url], token, (to) => moved.push(to));
+    const late = clientOf([alpha!.url, bravo!.url], token, { onFailover: (to) => moved.push(to) });
     expect((await run(late, ThisServerDocument, {})).thisServer.id).toBe(bravo!.id);
     expect(moved).toEqual([bravo!.url]);
     const deciding = clientOf([alpha!.url, bravo!.url], token);
@@ -217,5 +217,40 @@ describe.skipIf(!testDatabaseUrl)('HA faults: several processes on one PostgreSQ
     const replacedAfter = performance.now() - frozenAt;
     expect(replacedAfter).toBeLessThan(20_000);
     console.log(`a silent LISTEN connection was replaced and the approval re-sent after ${(replacedAfter / 1000).toFixed(1)} s`);
+  });
+
+  test('a server that freezes (accepts connections, never answers) is left: queries after their time limit, subscriptions after a missed pong', async () => {
+    const url = await freshPostgresUrl();
+    const [alpha, bravo] = await serveAll(['alpha', 'bravo'], url);
+    const token = await adminToken(url);
+    const onBravo = clientOf(bravo!.url, token);
+    const moves: string[] = [];
+    const client = clientOf([alpha!.url, bravo!.url], token, { requestTimeoutMs: 2_000, onFailover: (to) => moves.push(to) });
+    const changes = subscribe(client, PeerTrustChangedDocument, {});
+    expect(await decideThrough(onBravo, 'approve', alpha!)).toBe('ApproveTrustSuccess');
+    expect((await changes.next()).data?.peerTrustChanged.approvedByPeer).toBe(true);
+
+    alpha!.child.kill('SIGSTOP');
+    const frozenAt = performance.now();
+    expect((await run(client, ThisServerDocument, {})).thisServer.id).toBe(bravo!.id);
+    const queryMovedAfter = performance.now() - frozenAt;
+    expect(moves).toEqual([bravo!.url]);
+
+    // The subscription stays on alpha's silent socket until a ping goes unanswered
+    // (every 10 s, 5 s to answer), then re-subscribes on bravo: bravo's changes arrive.
+    let kind: Kind = 'revoke';
+    let notice;
+    do {
+      expect(await decideThrough(onBravo, kind, alpha!)).toMatch(/Success$/);
+      kind = kind === 'revoke' ? 'approve' : 'revoke';
+      notice = await changes.next(1_000).catch(() => undefined);
+    } while (!notice && performance.now() - frozenAt < 30_000);
+    expect(notice?.error).toBeUndefined();
+    expect(notice?.data?.peerTrustChanged.peer.id).toBe(alpha!.id);
+    const subscriptionMovedAfter = performance.now() - frozenAt;
+    console.log(
+      `a frozen server: a query moved on after ${(queryMovedAfter / 1000).toFixed(1)} s (time limit 2 s), ` +
+        `the subscription after ${(subscriptionMovedAfter / 1000).toFixed(1)} s (ping every 10 s, 5 s to answer)`,
+    );
   });
 });

@@ -8,6 +8,7 @@ import {
   DenyTrustDocument,
   RevokeTrustDocument,
   type PeertrustClient,
+  type PeertrustClientOptions,
 } from '../client/index.js';
 import { decide, type PairState, type Side } from '../src/trust/state-machine.js';
 import { request } from './helpers.js';
@@ -30,8 +31,13 @@ export async function adminToken(databaseUrl: string): Promise<string> {
   return created.stdout.trim().split('\n').at(-1)!;
 }
 
-export function clientOf(url: string | string[], token: string, onFailover?: (url: string) => void): PeertrustClient {
-  const client = createPeertrustClient({ url, token, ...(onFailover ? { onFailover } : {}) });
+/** A client of one or several servers, closed when the test ends. */
+export function clientOf(
+  url: string | string[],
+  token: string,
+  options: Omit<PeertrustClientOptions, 'url' | 'token'> = {},
+): PeertrustClient {
+  const client = createPeertrustClient({ url, token, ...options });
   onTestFinished(() => client.close());
   return client;
 }

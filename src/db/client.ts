@@ -273,6 +273,8 @@ async function listenForChanges(connect: (queryTimeoutMs: number) => Promise<pg.
     retry = setTimeout(() => {
       open().then(
         () => {
+          // Closed while this attempt was under way: the new connection is not wanted.
+          if (closed) return void current?.end().catch(() => {});
           const since = lostAt ?? new Date();
           lostAt = undefined;
           log.info({ downMs: Date.now() - since.getTime() }, 'LISTEN re-established');
