@@ -3,7 +3,7 @@ import { expect, test } from 'vitest';
 import { statusAt } from '../src/trust/liveness.js';
 
 const seenAt = 1_000_000;
-const server = { status: 'ACTIVE' as const, lastSeenAt: new Date(seenAt), heartbeatIntervalMs: 1_000 };
+const server = { status: 'ACTIVE' as const, lastSeenAt: new Date(seenAt), heartbeatIntervalMs: 1_000, stoppedAt: null };
 
 test('a server is ONLINE until it missed 3 of its own heartbeats, then OFFLINE', () => {
   expect(statusAt(server, seenAt + 500)).toBe('ONLINE');
@@ -22,4 +22,10 @@ test('after the watcher regained the database, peers get a full allowance again'
 
 test('a decommissioned server is DECOMMISSIONED, heartbeat or not', () => {
   expect(statusAt({ ...server, status: 'DECOMMISSIONED' }, seenAt)).toBe('DECOMMISSIONED');
+});
+
+test('a server that stopped cleanly is OFFLINE at once, and ONLINE again from its next heartbeat', () => {
+  const stopped = { ...server, stoppedAt: new Date(seenAt + 100) };
+  expect(statusAt(stopped, seenAt + 200)).toBe('OFFLINE');
+  expect(statusAt({ ...stopped, lastSeenAt: new Date(seenAt + 5_000) }, seenAt + 5_100)).toBe('ONLINE');
 });

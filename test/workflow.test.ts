@@ -265,6 +265,18 @@ describe('liveness', () => {
     expect(await decommission(alpha!, charlie!)).toMatchObject({ __typename: 'DecommissionServerSuccess' });
     expect((await changes.next(5_000)).data?.serverStatusChanged).toMatchObject({ id: charlie!.id, status: 'DECOMMISSIONED' });
   });
+
+  test('a server that stops cleanly is OFFLINE without waiting for missed heartbeats', async () => {
+    const cluster = await startCluster(['alpha', 'bravo'], { heartbeatSeconds: 3 });
+    const [alpha, bravo] = cluster.servers;
+    const changes = subscribe(alpha!.reader, ServerStatusChangedDocument, {});
+    // One look of alpha's at bravo first: a server seen for the first time is not a change.
+    await changes.expectSilence(3_500);
+    await cluster.stopServer(bravo!);
+    // Alpha's next look, within 3 s, sees the stop. Missed heartbeats could not show
+    // before 6 s: bravo's last one is at most 3 s old, and 3 missed take 9 s.
+    expect((await changes.next(4_500)).data?.serverStatusChanged).toMatchObject({ id: bravo!.id, status: 'OFFLINE' });
+  });
 });
 
 describe('lists', () => {

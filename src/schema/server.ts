@@ -7,7 +7,7 @@ export const ServerStatusEnum = builder.enumType('ServerStatus', {
   values: {
     ONLINE: { description: 'Taking part, and heartbeating; its trust can be approved.' },
     OFFLINE: {
-      description: `Taking part, but it missed ${MISSED_HEARTBEATS_OFFLINE} heartbeats in a row: stopped, crashed or cut off from the database.`,
+      description: `Taking part, but stopped cleanly, or it missed ${MISSED_HEARTBEATS_OFFLINE} heartbeats in a row (crashed, frozen or cut off from the database).`,
     },
     DECOMMISSIONED: { description: 'Taken out of the cluster: its trusts were revoked and it cannot be approved again.' },
   } as const,

@@ -17,9 +17,10 @@ export interface LivenessRow {
   status: Membership;
   lastSeenAt: Date;
   heartbeatIntervalMs: number;
+  stoppedAt: Date | null;
 }
 
-export const livenessFields = { status: true, lastSeenAt: true, heartbeatIntervalMs: true } as const;
+export const livenessFields = { status: true, lastSeenAt: true, heartbeatIntervalMs: true, stoppedAt: true } as const;
 
 /**
  * A server's status at database time `now`. `watchingSince` is when this process last
@@ -28,6 +29,8 @@ export const livenessFields = { status: true, lastSeenAt: true, heartbeatInterva
  */
 export function statusAt(server: LivenessRow, now: number, watchingSince = 0): ServerStatus {
   if (server.status === 'DECOMMISSIONED') return 'DECOMMISSIONED';
+  // Stopped cleanly, and no heartbeat since: offline now, without waiting for missed ones.
+  if (server.stoppedAt && server.stoppedAt >= server.lastSeenAt) return 'OFFLINE';
   const since = Math.max(server.lastSeenAt.getTime(), watchingSince);
   return now - since > MISSED_HEARTBEATS_OFFLINE * server.heartbeatIntervalMs ? 'OFFLINE' : 'ONLINE';
 }
@@ -63,9 +66,14 @@ export class Liveness {
     this.#timer.unref();
   }
 
+  /** Stops heartbeating and records the clean stop, so that others see this server offline at once. */
   async stop(): Promise<void> {
     clearInterval(this.#timer);
     await this.#tick;
+    await this.#scope.db.prisma.$executeRaw`
+      UPDATE "Server" SET "stoppedAt" = now() WHERE "id" = ${this.#scope.serverId}::uuid`.catch((error: unknown) =>
+      this.#log.warn({ err: error }, 'could not record the stop; others will see this server offline once it misses its heartbeats'),
+    );
   }
 
   /** A server's status now, as this server sees it. */
