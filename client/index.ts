@@ -59,10 +59,14 @@ export function createPeertrustClient(options: PeertrustClientOptions): Peertrus
   const authorization = options.token ? `Bearer ${options.token}` : undefined;
   const requestTimeoutMs = options.requestTimeoutMs ?? 45_000;
 
-  let wsUrl = '';
+  /** The endpoint the WebSocket connected to last. */
+  let wsEndpoint = '';
   let pongTimeout: NodeJS.Timeout | undefined;
   const ws = createWsClient({
-    url: () => (wsUrl = endpoints.current.replace(/^http/, 'ws')),
+    url: () => {
+      wsEndpoint = endpoints.current;
+      return wsEndpoint.replace(/^http/, 'ws');
+    },
     // Node 20 has no global WebSocket.
     webSocketImpl: WebSocket,
     connectionParams: authorization ? { authorization } : {},
@@ -75,7 +79,7 @@ export function createPeertrustClient(options: PeertrustClientOptions): Peertrus
       closed: (event) => {
         clearTimeout(pongTimeout);
         // 1000 is the client's own close (no subscription left); anything else is a lost server.
-        if ((event as { code?: number }).code !== 1000) endpoints.failed(wsUrl.replace(/^ws/, 'http'));
+        if ((event as { code?: number }).code !== 1000) endpoints.failed(wsEndpoint);
       },
       ping: (received) => {
         if (!received) pongTimeout = setTimeout(() => ws.terminate(), PONG_TIMEOUT_MS);

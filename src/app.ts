@@ -195,9 +195,9 @@ export function createApp(config: AppConfig): App {
           contextValue = await enveloped.contextFactory();
         } catch (error) {
           // Without the database a subscriber cannot even be authenticated. Yoga has
-          // already masked the error; it goes to the subscriber, not to the connection.
+          // already masked the error (DATABASE_UNAVAILABLE): it goes to the subscriber,
+          // instead of closing the whole connection.
           if (error instanceof GraphQLError) return [error];
-          if (isDatabaseUnavailable(error)) return [databaseUnavailable()];
           throw error;
         }
         return {

@@ -61,10 +61,9 @@ export async function decideThrough(client: PeertrustClient, kind: Kind, peer: S
   return result.error ? `error: ${result.error.message}` : (result.type ?? 'no data');
 }
 
-export const percentile = (values: number[], p: number) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-};
+export function median(values: number[]): number {
+  return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+}
 
 const decisionOf = { TRUST_APPROVED: 'ACCEPT', TRUST_DENIED: 'DENY', TRUST_REVOKED: 'REVOKE' } as const;
 

@@ -10,7 +10,7 @@ import {
   TrustHistoryDocument,
 } from '../client/index.js';
 import { readMigrations } from '../src/db/migrate.js';
-import { adminToken, clientOf, decideThrough, percentile, replay, serveAll, sql, type EventRow, type Kind, type PairRow } from './ha-helpers.js';
+import { adminToken, clientOf, decideThrough, median, replay, serveAll, sql, type EventRow, type Kind, type PairRow } from './ha-helpers.js';
 import { freshPostgresUrl, run, subscribe, testDatabaseUrl } from './helpers.js';
 import { postgresBinDir, startPrivatePostgres } from './private-postgres.js';
 import { peertrust, serve, type ServeProcess } from './processes.js';
@@ -68,8 +68,10 @@ describe.skipIf(!testDatabaseUrl)('HA: several processes on one PostgreSQL (TEST
     expect((await approvals.next()).data?.trustApprovalRequired.peerTrust.peer.id).toBe(alpha!.id);
 
     const arrivals: number[] = [];
+    const errors: unknown[] = [];
     const changes = onBravo.urql.subscription(PeerTrustChangedDocument, {}).subscribe((result) => {
-      expect(result.error).toBeUndefined();
+      // Collected, not asserted here: a throw inside the stream's callback would not fail the test.
+      if (result.error) errors.push(result.error);
       arrivals.push(performance.now());
     });
     onTestFinished(changes.unsubscribe);
@@ -91,9 +93,10 @@ describe.skipIf(!testDatabaseUrl)('HA: several processes on one PostgreSQL (TEST
     const ms = (v: number) => `${v.toFixed(1)} ms`;
     console.log(
       `notice latency, alpha's process to a subscriber on bravo's, 200 changes: ` +
-        `after alpha answered median ${ms(percentile(fromCommit, 50))}, worst ${ms(Math.max(...fromCommit))}; ` +
-        `from the request median ${ms(percentile(fromRequest, 50))}, worst ${ms(Math.max(...fromRequest))}`,
+        `after alpha answered median ${ms(median(fromCommit))}, worst ${ms(Math.max(...fromCommit))}; ` +
+        `from the request median ${ms(median(fromRequest))}, worst ${ms(Math.max(...fromRequest))}`,
     );
+    expect(errors).toEqual([]);
     // Every approve by alpha asked bravo's administrator again.
     for (let i = 0; i < 100; i++) expect((await approvals.next()).data?.trustApprovalRequired.peerTrust.approvedByPeer).toBe(true);
   });

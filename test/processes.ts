@@ -28,10 +28,8 @@ export function peertrust(args: string[], env: Record<string, string> = {}): Pro
 
 export interface Running {
   child: ChildProcess;
-  /** stdout so far. */
+  /** stdout up to the ready line. */
   output: string;
-  /** stderr so far: the logs. */
-  readonly logs: string;
 }
 
 /** Starts a long-running command and resolves once it printed a line matching `ready`; killed when the test ends. */
@@ -41,39 +39,30 @@ export async function startProcess(args: string[], ready: RegExp, env: Record<st
     child.kill('SIGKILL');
   });
   let output = '';
+  // Logs, to say why a process that never got ready failed.
   let logs = '';
   child.stderr!.on('data', (chunk: Buffer) => (logs += chunk.toString()));
   return new Promise((resolve, reject) => {
     child.stdout!.on('data', (chunk: Buffer) => {
       output += chunk.toString();
-      if (ready.test(output)) {
-        resolve({
-          child,
-          output,
-          get logs() {
-            return logs;
-          },
-        });
-      }
+      if (ready.test(output)) resolve({ child, output });
     });
     child.on('exit', (code) => reject(new Error(`exited with ${code} before it was ready:\n${output}\n${logs}`)));
   });
 }
 
-/** Stops a process the way an operator does, and waits for it to exit. */
-export async function stopProcess(child: ChildProcess) {
+/** Stops a process the way an operator does (or with `SIGKILL`, as a crash), and waits for it to exit. */
+export async function stopProcess(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM') {
   const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
+  child.kill(signal);
   return exited;
 }
 
 /** A `peertrust serve` process and what it printed about its server. */
 export interface ServeProcess extends Running {
-  name: string;
   url: string;
   id: string;
   fingerprint: string;
-  dataDir: string;
   /** kill -9: no chance to clean up. */
   kill(): Promise<void>;
 }
@@ -81,13 +70,9 @@ export interface ServeProcess extends Running {
 /** The summary `serve` prints once it is ready. */
 const SERVE_READY = /GraphiQL\s+(\S+)\n\s+id\s+(\S+)\n\s+fingerprint\s+(\S+)\n\s+addresses.*\n/;
 
-/** Runs `peertrust serve` on a database URL with its own data directory. */
-export async function serve(
-  name: string,
-  databaseUrl: string,
-  options: { heartbeatSeconds?: number; dataDir?: string } = {},
-): Promise<ServeProcess> {
-  const dataDir = options.dataDir ?? (await tempDir());
+/** Runs `peertrust serve` on a database URL with a new data directory: a new server instance. */
+export async function serve(name: string, databaseUrl: string, options: { heartbeatSeconds?: number } = {}): Promise<ServeProcess> {
+  const dataDir = await tempDir();
   const running = await startProcess(
     ['serve', '--name', name, '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, '--address', '192.0.2.1'],
     SERVE_READY,
@@ -95,15 +80,11 @@ export async function serve(
   );
   const [, url, id, fingerprint] = SERVE_READY.exec(running.output)!;
   return Object.assign(running, {
-    name,
     url: url!,
     id: id!,
     fingerprint: fingerprint!,
-    dataDir,
-    async kill() {
-      const exited = new Promise((resolve) => running.child.once('exit', resolve));
-      running.child.kill('SIGKILL');
-      await exited;
+    kill: async () => {
+      await stopProcess(running.child, 'SIGKILL');
     },
   });
 }

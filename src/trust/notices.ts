@@ -29,10 +29,11 @@ async function* noticesFor(scope: ServerScope): AsyncGenerator<ServerNotice> {
 }
 
 /**
- * A read made right after the database came back may still meet a connection that
- * died with it; it is tried again rather than ending the subscriber's stream.
+ * A read for a subscriber (its first, or right after the database came back) may meet
+ * a connection that died with the database: it is tried again for a few seconds
+ * rather than ending the subscriber's stream.
  */
-async function afterReconnect<T>(read: () => Promise<T>): Promise<T> {
+async function readRetrying<T>(read: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await read();
@@ -53,7 +54,7 @@ export async function* peerTrustChanges(scope: ServerScope): AsyncGenerator<stri
       yield notice.peerTrustId;
     } else {
       const since = new Date(notice.since.getTime() - RESYNC_MARGIN_MS);
-      yield* await afterReconnect(() => pairsChangedSince(scope, since));
+      yield* await readRetrying(() => pairsChangedSince(scope, since));
     }
   }
 }
@@ -72,7 +73,7 @@ export async function* approvalRequests(scope: ServerScope): AsyncGenerator<stri
   const announced = new Map<string, boolean>();
   async function* announcePending() {
     announced.clear();
-    for (const pair of await afterReconnect(() => pendingApprovals(scope))) {
+    for (const pair of await readRetrying(() => pendingApprovals(scope))) {
       announced.set(pair.id, approvedByPeer(scope, pair));
       yield pair.id;
     }

@@ -28,20 +28,17 @@ export async function registerServer(db: Database, registration: Registration): 
   return inTransaction(db, async (tx) => {
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(${REGISTRATION_LOCK}::bigint)`;
     const key = await tx.rootKey.findUnique({ where: { fingerprint: registration.fingerprint } });
+    // What a server may change about itself between starts.
+    const profile = {
+      name: registration.name,
+      addresses: registration.addresses,
+      heartbeatIntervalMs: registration.heartbeatIntervalMs,
+    };
     const server = key
-      ? await tx.server.update({
-          where: { id: key.serverId },
-          data: {
-            name: registration.name,
-            addresses: registration.addresses,
-            heartbeatIntervalMs: registration.heartbeatIntervalMs,
-          },
-        })
+      ? await tx.server.update({ where: { id: key.serverId }, data: profile })
       : await tx.server.create({
           data: {
-            name: registration.name,
-            addresses: registration.addresses,
-            heartbeatIntervalMs: registration.heartbeatIntervalMs,
+            ...profile,
             rootKeys: { create: { publicKey: registration.publicKeyPem, fingerprint: registration.fingerprint } },
           },
         });
