@@ -1,7 +1,7 @@
 // The typed peertrust client: urql over HTTP for queries and mutations, graphql-ws for
 // subscriptions, with a bearer token on both. Given several servers of one cluster, it
 // uses one at a time and moves to the next when that one stops answering.
-import { Client, fetchExchange, makeOperation, mapExchange, subscriptionExchange, type Operation } from '@urql/core';
+import { Client, fetchExchange, makeOperation, mapExchange, subscriptionExchange, type CombinedError, type Operation } from '@urql/core';
 import { retryExchange } from '@urql/exchange-retry';
 import { createClient as createWsClient, type Client as WsClient } from 'graphql-ws';
 import WebSocket from 'ws';
@@ -21,8 +21,9 @@ export interface PeertrustClientOptions {
   onFailover?: (url: string) => void;
   /**
    * A request with no answer for this long fails, and a query moves to the next
-   * server: a frozen server accepts connections but never answers. The default, 45 s,
-   * is above the longest a server takes for a decision before it gives up itself.
+   * server: a frozen server accepts connections but never answers. The default, 65 s,
+   * is above the longest a server takes before it gives up itself (20 s to get a
+   * connection to authenticate, 20 s to get one for the transaction, 20 s to run it).
    */
   requestTimeoutMs?: number;
 }
@@ -40,6 +41,16 @@ export interface PeertrustClient {
  * A ping every KEEP_ALIVE_MS; with no pong within PONG_TIMEOUT_MS the server is taken
  * as gone without closing the connection, and the client moves on.
  */
+/**
+ * A server that answers with these cannot serve right now (no database, or every
+ * connection busy) while another server of the cluster may: queries move on.
+ */
+const MOVE_ON_CODES = new Set(['DATABASE_UNAVAILABLE', 'SERVER_BUSY']);
+
+/** The server is gone, frozen, or cannot serve right now: the next request goes to the next one. */
+function cannotServe(error: CombinedError): boolean {
+  return Boolean(error.networkError) || error.graphQLErrors.some((e) => MOVE_ON_CODES.has(String(e.extensions['code'])));
+}
 const KEEP_ALIVE_MS = 10_000;
 const PONG_TIMEOUT_MS = 5_000;
 
@@ -49,15 +60,16 @@ function withTimeout(signal: AbortSignal | null | undefined, ms: number): AbortS
 }
 
 /**
- * What moves to another server and what does not: queries are retried there, and
- * subscriptions re-subscribe there. A mutation is never sent again: it may have been
- * committed before the connection broke, and on another server it would be that
- * server's decision. It fails with a network error; the next request goes to the next server.
+ * What moves to another server and what does not: queries are retried there, also
+ * when a server answers that it cannot serve right now, and subscriptions
+ * re-subscribe there. A mutation is never sent again: it may have been committed
+ * before the connection broke, and on another server it would be that server's
+ * decision. It fails with its error; the next request goes to the next server.
  */
 export function createPeertrustClient(options: PeertrustClientOptions): PeertrustClient {
   const endpoints = new Endpoints(typeof options.url === 'string' ? [options.url] : options.url, options.onFailover);
   const authorization = options.token ? `Bearer ${options.token}` : undefined;
-  const requestTimeoutMs = options.requestTimeoutMs ?? 45_000;
+  const requestTimeoutMs = options.requestTimeoutMs ?? 65_000;
 
   /** The endpoint the WebSocket connected to last. */
   let wsEndpoint = '';
@@ -104,14 +116,14 @@ export function createPeertrustClient(options: PeertrustClientOptions): Peertrus
       mapExchange({
         onOperation: toCurrent,
         onError: (error, operation) => {
-          if (error.networkError) endpoints.failed(operation.context.url);
+          if (cannotServe(error)) endpoints.failed(operation.context.url);
         },
       }),
       retryExchange({
         initialDelayMs: 50,
         maxDelayMs: 2_000,
         maxNumberAttempts: endpoints.size * 2,
-        retryIf: (error, operation) => Boolean(error.networkError) && operation.kind === 'query',
+        retryIf: (error, operation) => operation.kind === 'query' && cannotServe(error),
         retryWith: (_error, operation) => {
           endpoints.failed(operation.context.url);
           return toCurrent(operation);

@@ -11,7 +11,7 @@ import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import { useRequireAuthentication } from './auth/graphql-errors.js';
 import { authenticate } from './auth/tokens.js';
-import { isDatabaseUnavailable, type Database } from './db/client.js';
+import { isDatabaseUnavailable, isServerBusy, type Database } from './db/client.js';
 import { loadOrCreateRootKey } from './identity/root-key.js';
 import type { Logger } from './logger.js';
 import type { Context } from './schema/context.js';
@@ -92,21 +92,33 @@ subscription TrustApprovalRequired {
 }
 `;
 
-/** What a request gets while the database cannot be reached: a reason, and a status to retry on. */
-function databaseUnavailable() {
-  return createGraphQLError('database unavailable: this server cannot reach its database right now; retry shortly', {
-    extensions: { code: 'DATABASE_UNAVAILABLE', http: { status: 503 } },
-  });
+/**
+ * Failures of capacity rather than of the request: a code to act on, and 503 so that
+ * a client retries (or goes to another server). Anything else is masked as usual.
+ */
+function capacityError(error: unknown): GraphQLError | undefined {
+  if (isDatabaseUnavailable(error)) {
+    return createGraphQLError('database unavailable: this server cannot reach its database right now; retry shortly', {
+      extensions: { code: 'DATABASE_UNAVAILABLE', http: { status: 503 } },
+    });
+  }
+  if (isServerBusy(error)) {
+    return createGraphQLError('server busy: every database connection of this server stayed in use; retry shortly', {
+      extensions: { code: 'SERVER_BUSY', http: { status: 503 } },
+    });
+  }
+  return undefined;
 }
 
 /**
  * Yoga logs like console; pino wants an Error under `err` to keep its stack. An outage
- * fails every request: those get one short line each, not a stack.
+ * or an overload fails many requests: those get one short line each, not a stack.
  */
 function forwardTo(log: Logger, level: 'debug' | 'info' | 'warn' | 'error') {
   return (...args: unknown[]) => {
     const [first, ...rest] = args;
-    if (first instanceof Error && isDatabaseUnavailable(first)) log.warn({ reason: first.message }, 'request failed: database unavailable');
+    const capacity = first instanceof Error ? capacityError(first) : undefined;
+    if (capacity) log.warn({ reason: (first as Error).message }, `request failed: ${capacity.extensions['code']}`);
     else if (first instanceof Error) log[level]({ err: first }, first.message);
     else log[level](rest.length ? { details: rest } : {}, String(first));
   };
@@ -139,7 +151,7 @@ export function createApp(config: AppConfig): App {
     graphqlEndpoint: '/graphql',
     landingPage: false,
     maskedErrors: {
-      maskError: (error, message, isDev) => (isDatabaseUnavailable(error) ? databaseUnavailable() : maskError(error, message, isDev)),
+      maskError: (error, message, isDev) => capacityError(error) ?? maskError(error, message, isDev),
     },
     logging: {
       debug: forwardTo(log, 'debug'),
@@ -195,7 +207,7 @@ export function createApp(config: AppConfig): App {
           contextValue = await enveloped.contextFactory();
         } catch (error) {
           // Without the database a subscriber cannot even be authenticated. Yoga has
-          // already masked the error (DATABASE_UNAVAILABLE): it goes to the subscriber,
+          // already masked the error (DATABASE_UNAVAILABLE, SERVER_BUSY): it goes to the subscriber,
           // instead of closing the whole connection.
           if (error instanceof GraphQLError) return [error];
           throw error;

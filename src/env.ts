@@ -22,6 +22,14 @@ const databaseUrl = z
   .regex(/^postgres(ql)?:\/\/.+/, 'must be a postgresql:// URL')
   .optional();
 
+/** PostgreSQL connections per process; servers × this must stay under the database's max_connections. */
+const databasePoolSize = z.coerce
+  .number({ message: 'must be a number' })
+  .int('must be a whole number')
+  .min(1, 'must be from 1 to 1000')
+  .max(1000, 'must be from 1 to 1000')
+  .optional();
+
 const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
 const address = z.string().refine((value) => isIP(value) !== 0, 'must be an IP address');
@@ -32,6 +40,7 @@ const common = {
   databaseUrl,
   logLevel: logLevel.default('info'),
   heartbeatSeconds: z.coerce.number().positive('must be more than 0').default(10),
+  databasePoolSize,
 };
 
 const ServeConfig = z.object({ ...common, name: serverName, port, addresses: z.array(address).optional() });
@@ -43,15 +52,16 @@ const ClusterConfig = z.object({
   port,
 });
 
-const DatabaseConfig = z.object({ dataDir: common.dataDir, databaseUrl });
+const DatabaseConfig = z.object({ dataDir: common.dataDir, databaseUrl, databasePoolSize });
 
 export type ServeConfig = z.infer<typeof ServeConfig>;
 export type ClusterConfig = z.infer<typeof ClusterConfig>;
 
-/** Flags win over the environment: DATABASE_URL, LOG_LEVEL, PEERTRUST_HEARTBEAT_SECONDS. */
+/** Flags win over the environment: DATABASE_URL, DATABASE_POOL_SIZE, LOG_LEVEL, PEERTRUST_HEARTBEAT_SECONDS. */
 function fromEnvironment(env: NodeJS.ProcessEnv) {
   return {
     databaseUrl: env['DATABASE_URL'] || undefined,
+    databasePoolSize: env['DATABASE_POOL_SIZE'] || undefined,
     logLevel: env['LOG_LEVEL'] || undefined,
     heartbeatSeconds: env['PEERTRUST_HEARTBEAT_SECONDS'] || undefined,
   };
@@ -59,6 +69,7 @@ function fromEnvironment(env: NodeJS.ProcessEnv) {
 
 const flagNames: Record<string, string> = {
   databaseUrl: 'DATABASE_URL',
+  databasePoolSize: 'DATABASE_POOL_SIZE',
   logLevel: 'LOG_LEVEL',
   heartbeatSeconds: 'PEERTRUST_HEARTBEAT_SECONDS',
   dataDir: '--data-dir',

@@ -68,7 +68,7 @@ program
   .option('--host <host>', 'interface to listen on', '0.0.0.0')
   .option('--data-dir <dir>', "the server's data directory: root key, and the embedded database", './data')
   .option('--address <ip>', 'an IP address to report to administrators (repeat for several; default: this host\'s)', (value: string, previous: string[] = []) => [...previous, value])
-  .addHelpText('after', '\nEnvironment: DATABASE_URL (postgresql://...), LOG_LEVEL (info), PEERTRUST_HEARTBEAT_SECONDS (10; a server is OFFLINE once stopped, or after 3 missed heartbeats).')
+  .addHelpText('after', '\nEnvironment: DATABASE_URL (postgresql://...), DATABASE_POOL_SIZE (10 connections per process), LOG_LEVEL (info), PEERTRUST_HEARTBEAT_SECONDS (10; a server is OFFLINE once stopped, or after 3 missed heartbeats).')
   .action(async (flags: { name: string; port: string; host: string; dataDir: string; address?: string[] }) => {
     const config = serveConfig({ ...flags, addresses: flags.address });
     const { createApp, openDatabase, createLogger } = await serverModules();

@@ -13,7 +13,8 @@ import {
 import { adminToken, clientOf, decideThrough, replay, serveAll, sql, type EventRow, type Kind, type PairRow } from './ha-helpers.js';
 import { freshPostgresUrl, request, run, subscribe, testDatabaseUrl } from './helpers.js';
 import { postgresBinDir, startPrivatePostgres } from './private-postgres.js';
-import type { ServeProcess } from './processes.js';
+import { serve, type ServeProcess } from './processes.js';
+import { startTcpProxy } from './tcp-proxy.js';
 
 if (!testDatabaseUrl) console.warn('HA fault suite SKIPPED: set TEST_DATABASE_URL=postgresql://... to run it.');
 else if (!postgresBinDir) console.warn('HA database-restart test SKIPPED: no PostgreSQL binaries (initdb, pg_ctl) under /usr/lib/postgresql.');
@@ -251,6 +252,51 @@ describe.skipIf(!testDatabaseUrl)('HA faults: several processes on one PostgreSQ
     console.log(
       `a frozen server: a query moved on after ${(queryMovedAfter / 1000).toFixed(1)} s (time limit 2 s), ` +
         `the subscription after ${(subscriptionMovedAfter / 1000).toFixed(1)} s (ping every 10 s, 5 s to answer)`,
+    );
+  });
+
+  test("a server cut off from the database: its clients' queries move on, peers see it OFFLINE, and it recovers with nothing missed", async () => {
+    const url = await freshPostgresUrl();
+    const database = new URL(url);
+    const link = await startTcpProxy({ host: database.hostname, port: Number(database.port || 5432) });
+    const throughLink = new URL(url);
+    throughLink.port = String(link.port);
+    const [alpha, bravo] = await Promise.all([serve('alpha', throughLink.toString(), { heartbeatSeconds: 0.5 }), serve('bravo', url, { heartbeatSeconds: 0.5 })]);
+    const token = await adminToken(url);
+    const statuses = subscribe(clientOf(bravo!.url, token), ServerStatusChangedDocument, {});
+    const onAlpha = subscribe(clientOf(alpha!.url, token), TrustApprovalRequiredDocument, {});
+    expect((await onAlpha.next()).data?.trustApprovalRequired.peerTrust).toMatchObject({ approvedByPeer: false });
+    const moves: string[] = [];
+    const client = clientOf([alpha!.url, bravo!.url], token, { onFailover: (to) => moves.push(to) });
+    expect((await run(client, ThisServerDocument, {})).thisServer.id).toBe(alpha!.id);
+
+    link.cut();
+    const cutAt = performance.now();
+    // Alpha answers that it cannot serve; the query is retried on bravo.
+    const direct = await request(clientOf(alpha!.url, token), ThisServerDocument, {});
+    expect(direct.error?.graphQLErrors[0]?.extensions['code']).toBe('DATABASE_UNAVAILABLE');
+    expect((await run(client, ThisServerDocument, {})).thisServer.id).toBe(bravo!.id);
+    expect(moves).toEqual([bravo!.url]);
+    const offline = await statuses.next(10_000);
+    expect(offline.data?.serverStatusChanged).toMatchObject({ id: alpha!.id, status: 'OFFLINE' });
+    const offlineAfter = performance.now() - cutAt;
+    // Meanwhile bravo approves alpha: alpha cannot hear of it yet.
+    expect(await decideThrough(clientOf(bravo!.url, token), 'approve', alpha!)).toBe('ApproveTrustSuccess');
+    await sleep(1_000);
+
+    link.restore();
+    const restoredAt = performance.now();
+    // Alpha's subscriber, connected throughout, gets the approval it missed.
+    const missed = await onAlpha.next(10_000);
+    expect(missed.data?.trustApprovalRequired.peerTrust).toMatchObject({ approvedByPeer: true });
+    const resentAfter = performance.now() - restoredAt;
+    expect((await statuses.next(10_000)).data?.serverStatusChanged).toMatchObject({ id: alpha!.id, status: 'ONLINE' });
+    const onlineAfter = performance.now() - restoredAt;
+    expect((await run(clientOf(alpha!.url, token), ThisServerDocument, {})).thisServer.id).toBe(alpha!.id);
+    expect(alpha!.child.exitCode).toBeNull();
+    console.log(
+      `alpha cut off from the database: bravo reported it OFFLINE after ${(offlineAfter / 1000).toFixed(1)} s (heartbeat 0.5 s); ` +
+        `link back: alpha's subscriber got the missed approval after ${resentAfter.toFixed(0)} ms, ONLINE after ${(onlineAfter / 1000).toFixed(1)} s`,
     );
   });
 });

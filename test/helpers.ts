@@ -10,7 +10,7 @@ import { createPeertrustClient, type PeertrustClient } from '../client/index.js'
 import { createApp, type App } from '../src/app.js';
 import { createApiToken } from '../src/auth/tokens.js';
 import pg from 'pg';
-import { openEmbeddedDatabase, openPostgresDatabase, type Database } from '../src/db/client.js';
+import { openEmbeddedDatabase, openPostgresDatabase, type Database, type PoolOptions } from '../src/db/client.js';
 import { createLogger, type Logger } from '../src/logger.js';
 
 let template: Promise<PGlite> | undefined;
@@ -80,9 +80,9 @@ export async function freshPostgresUrl(): Promise<string> {
 }
 
 /** A fresh migrated database, embedded or PostgreSQL, and how to close it. */
-async function freshDatabase(postgres: boolean): Promise<{ db: Database; close(): Promise<void> }> {
+async function freshDatabase(postgres: boolean, pool?: PoolOptions): Promise<{ db: Database; close(): Promise<void> }> {
   if (postgres) {
-    const db = await openPostgresDatabase(await freshPostgresUrl());
+    const db = await openPostgresDatabase(await freshPostgresUrl(), silentLogger, pool);
     return { db, close: () => db.close() };
   }
   const pglite = await freshPGlite();
@@ -102,9 +102,9 @@ async function freshDatabase(postgres: boolean): Promise<{ db: Database; close()
  */
 export async function startCluster(
   names: string[] = ['alpha', 'bravo'],
-  options: { postgres?: boolean; heartbeatSeconds?: number; logger?: Logger } = {},
+  options: { postgres?: boolean; pool?: PoolOptions; heartbeatSeconds?: number; logger?: Logger } = {},
 ): Promise<TestCluster> {
-  const database = await freshDatabase(options.postgres ?? false);
+  const database = await freshDatabase(options.postgres ?? false, options.pool);
   const db = database.db;
   const running = new Set<TestServer>();
   onTestFinished(async () => {

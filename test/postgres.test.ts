@@ -1,15 +1,17 @@
 // The same trust service on PostgreSQL, where transactions really run in parallel.
 // Runs when TEST_DATABASE_URL is set (.ci/run sets it); each test on its own database.
 import { describe, expect, test } from 'vitest';
+import type { OperationResult } from '@urql/core';
 import {
   ApproveTrustDocument,
+  type ApproveTrustMutation,
   DenyTrustDocument,
   PeerTrustDocument,
   TrustApprovalRequiredDocument,
   TrustHistoryDocument,
 } from '../client/index.js';
 import { notifyPeerTrustChanged } from '../src/db/events.js';
-import { run, startCluster, subscribe, testDatabaseUrl, type TestServer } from './helpers.js';
+import { request, run, startCluster, subscribe, testDatabaseUrl, type TestServer } from './helpers.js';
 
 if (!testDatabaseUrl) {
   console.warn('PostgreSQL suite SKIPPED: set TEST_DATABASE_URL=postgresql://... to run it.');
@@ -81,5 +83,63 @@ describe.skipIf(!testDatabaseUrl)('PostgreSQL (TEST_DATABASE_URL)', () => {
       }
     }
     console.info(`PostgreSQL: ${operations.length} parallel decisions on ${pairs.length} pairs in ${Math.round(elapsed)} ms`);
+  });
+
+  test('a burst queues for a free connection beyond the connect limit; past the pool wait it is SERVER_BUSY (503)', async () => {
+    // 3 connections: one holds the pair's lock, two decisions block on it, the rest queue.
+    const { db, servers, adminToken } = await startCluster(['alpha', 'bravo'], { postgres: true, pool: { size: 3, waitMs: 7_000 } });
+    const [alpha, bravo] = servers;
+    const holdPairLock = async (ms: number) => {
+      let locked!: () => void;
+      const acquired = new Promise<void>((resolve) => (locked = resolve));
+      const held = db.prisma.$transaction(
+        async (tx) => {
+          await tx.$executeRaw`SELECT 1 FROM "PeerTrust" FOR UPDATE`;
+          locked();
+          await new Promise((resolve) => setTimeout(resolve, ms));
+        },
+        { timeout: ms + 10_000 },
+      );
+      await acquired;
+      return held;
+    };
+    const outcome = (result: OperationResult<ApproveTrustMutation>) =>
+      result.data?.approveTrust.__typename ?? String(result.error?.graphQLErrors[0]?.extensions['code'] ?? result.error?.message);
+    const approveAll = (count: number) =>
+      Promise.all(
+        Array.from({ length: count }, () =>
+          request(alpha!.admin, ApproveTrustDocument, { input: { peerId: bravo!.id, fingerprint: bravo!.fingerprint } }).then(outcome),
+        ),
+      );
+
+    // Held for 6 s: longer than a connection may take to open (5 s), within the pool wait.
+    let started = performance.now();
+    let lock = holdPairLock(6_000);
+    const queued = await approveAll(10);
+    await lock;
+    expect(queued).toEqual(Array(10).fill('ApproveTrustSuccess'));
+    expect(performance.now() - started).toBeGreaterThan(5_500);
+
+    // Held for 10 s: those that could not get a connection within 7 s are told so.
+    started = performance.now();
+    lock = holdPairLock(10_000);
+    const [outcomes, raw] = await Promise.all([
+      approveAll(5),
+      // Sent once the two free connections are taken, so it queues for sure: the HTTP status.
+      new Promise((resolve) => setTimeout(resolve, 1_000)).then(() =>
+        fetch(alpha!.app.url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${adminToken}` },
+          body: JSON.stringify({ query: `mutation { approveTrust(input: { peerId: "${bravo!.id}", fingerprint: "${bravo!.fingerprint}" }) { __typename } }` }),
+        }),
+      ),
+    ]);
+    await lock;
+    const busy = outcomes.filter((o) => o === 'SERVER_BUSY').length;
+    expect(busy + outcomes.filter((o) => o === 'ApproveTrustSuccess').length).toBe(5);
+    expect(busy).toBe(3);
+    expect(raw.status).toBe(503);
+    expect((await raw.json()).errors[0]).toMatchObject({ extensions: { code: 'SERVER_BUSY' }, message: expect.stringMatching(/^server busy: /) });
+    console.info(`PostgreSQL: pool of 3, pair locked 10 s, wait 7 s: ${busy} of 5 decisions SERVER_BUSY after ${Math.round(performance.now() - started)} ms`);
   });
 });

@@ -29,41 +29,82 @@ export interface Database {
 /** A problem with where the data is that the person starting peertrust must fix. */
 export class DatabaseUnavailableError extends OperatorError {}
 
-/** Prisma's codes for "cannot reach", "timed out", "connection closed", "pool exhausted". */
-const UNAVAILABLE_PRISMA_CODES = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024']);
+/** Prisma's codes for "cannot reach", "timed out", "connection closed". */
+const UNAVAILABLE_PRISMA_CODES = new Set(['P1001', 'P1002', 'P1008', 'P1017']);
 /** The driver adapter's kinds of the same. */
 const UNAVAILABLE_ADAPTER_KINDS = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections']);
 /** PostgreSQL: connection exceptions (08), shutting down or starting up (57P0x), too many connections. */
 const UNAVAILABLE_SQLSTATE = /^(08...|57P0[1-3]|53300)$/;
 /** node-postgres says these in words only. */
-const UNAVAILABLE_MESSAGE = /Connection terminated|timeout exceeded when trying to connect|Query read timeout|connection error|ECONNREFUSED|ECONNRESET/i;
+const UNAVAILABLE_MESSAGE = /Connection terminated|timeout expired|Query read timeout|connection error|ECONNREFUSED|ECONNRESET/i;
 
 /**
- * Whether an error means the database cannot be reached right now (it is down,
- * restarting or out of connections), as opposed to a bug or a bad request.
+ * Every connection of this process stayed in use for the pool's wait: node-postgres's
+ * pool says so in words, Prisma with P2024, or P2028 when a transaction could not start.
  */
-export function isDatabaseUnavailable(error: unknown): boolean {
+const BUSY_PRISMA_CODES = new Set(['P2024']);
+const BUSY_MESSAGE = /timeout exceeded when trying to connect|Unable to start a transaction in the given time/i;
+
+interface ErrorShape {
+  code?: unknown;
+  kind?: unknown;
+  originalCode?: unknown;
+  message?: unknown;
+  cause?: unknown;
+  meta?: { driverAdapterError?: { cause?: unknown } };
+}
+
+/** Whether `test` holds for an error or one of its causes (Prisma wraps the driver's). */
+function anyCause(error: unknown, test: (e: ErrorShape) => boolean): boolean {
   for (let cause = error, depth = 0; cause && typeof cause === 'object' && depth < 5; depth++) {
-    const e = cause as {
-      code?: unknown;
-      kind?: unknown;
-      originalCode?: unknown;
-      message?: unknown;
-      cause?: unknown;
-      meta?: { driverAdapterError?: { cause?: unknown } };
-    };
-    if (e instanceof DatabaseUnavailableError) return true;
-    if (typeof e.code === 'string' && (UNAVAILABLE_PRISMA_CODES.has(e.code) || UNAVAILABLE_SQLSTATE.test(e.code))) return true;
-    if (typeof e.kind === 'string' && UNAVAILABLE_ADAPTER_KINDS.has(e.kind)) return true;
-    if (typeof e.originalCode === 'string' && UNAVAILABLE_SQLSTATE.test(e.originalCode)) return true;
-    if (typeof e.message === 'string' && UNAVAILABLE_MESSAGE.test(e.message)) return true;
+    const e = cause as ErrorShape;
+    if (test(e)) return true;
     cause = e.meta?.driverAdapterError?.cause ?? e.cause;
   }
   return false;
 }
 
+/**
+ * Whether an error means the database cannot be reached right now (it is down,
+ * restarting or refusing connections), as opposed to a bug or a bad request.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  return anyCause(
+    error,
+    (e) =>
+      e instanceof DatabaseUnavailableError ||
+      (typeof e.code === 'string' && (UNAVAILABLE_PRISMA_CODES.has(e.code) || UNAVAILABLE_SQLSTATE.test(e.code))) ||
+      (typeof e.kind === 'string' && UNAVAILABLE_ADAPTER_KINDS.has(e.kind)) ||
+      (typeof e.originalCode === 'string' && UNAVAILABLE_SQLSTATE.test(e.originalCode)) ||
+      (typeof e.message === 'string' && UNAVAILABLE_MESSAGE.test(e.message)),
+  );
+}
+
+/**
+ * Whether an error means this process is overloaded: the database answers, but every
+ * connection of the pool was busy for longer than a request may wait for one.
+ */
+export function isServerBusy(error: unknown): boolean {
+  return anyCause(
+    error,
+    (e) =>
+      (typeof e.code === 'string' && BUSY_PRISMA_CODES.has(e.code)) ||
+      (typeof e.message === 'string' && BUSY_MESSAGE.test(e.message)),
+  );
+}
+
+/**
+ * How long a request may wait for a free database connection. A burst (hundreds of
+ * decisions at once) queues rather than fails; the wait and the transaction together
+ * stay within the 40 s a request is given.
+ */
+const POOL_WAIT_MS = 20_000;
+const TRANSACTION_TIMEOUT_MS = 20_000;
+
 /** For both databases. Errors without source excerpts: they reach operators' logs. */
-const clientOptions = { transactionOptions: { maxWait: 10_000, timeout: 30_000 }, errorFormat: 'minimal' } as const;
+function clientOptions(poolWaitMs = POOL_WAIT_MS) {
+  return { transactionOptions: { maxWait: poolWaitMs, timeout: TRANSACTION_TIMEOUT_MS }, errorFormat: 'minimal' } as const;
+}
 
 function pgliteSession(tx: { query: PGlite['query']; exec: PGlite['exec'] }): MigrationSession {
   return {
@@ -111,7 +152,7 @@ export async function openEmbeddedDatabase(
   }
   const changes = new ChangeFeed();
   const unlisten = await pglite.listen(CHANNEL, (payload) => changes.deliver(payload));
-  const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite), ...clientOptions });
+  const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite), ...clientOptions() });
   return {
     prisma,
     changes,
@@ -159,8 +200,27 @@ function describeUrl(url: string): string {
   }
 }
 
+/**
+ * pg.Pool gives its one time limit to both waiting for a free connection and opening
+ * one. A dead database must fail a connection attempt within seconds, while a burst of
+ * requests may queue much longer: the pool's clients get their own, shorter limit.
+ */
+class BoundedClient extends pg.Client {
+  constructor(config: pg.ClientConfig = {}) {
+    super({ ...config, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
+  }
+}
+
+export interface PoolOptions {
+  /** Connections this process keeps at most; node-postgres's 10 when not given. */
+  size?: number | undefined;
+  /** How long a request waits for a free connection before it is SERVER_BUSY. */
+  waitMs?: number;
+}
+
 /** Opens PostgreSQL, applies migrations and starts listening for changes. */
-export async function openPostgresDatabase(url: string, log: Logger = silentLogger): Promise<Database> {
+export async function openPostgresDatabase(url: string, log: Logger = silentLogger, pool: PoolOptions = {}): Promise<Database> {
+  const poolWaitMs = pool.waitMs ?? POOL_WAIT_MS;
   const description = describeUrl(url);
   const connect = async (queryTimeoutMs?: number) => {
     const client = new pg.Client({
@@ -201,10 +261,18 @@ export async function openPostgresDatabase(url: string, log: Logger = silentLogg
   const listener = await listenForChanges(connect, changes, log.child({ component: 'listen' }));
   const prisma = new PrismaClient({
     adapter: new PrismaPg(
-      { connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, query_timeout: QUERY_TIMEOUT_MS, keepAlive: true },
+      {
+        connectionString: url,
+        ...(pool.size ? { max: pool.size } : {}),
+        // pg.Pool applies this to waiting for a free connection; BoundedClient limits connecting.
+        connectionTimeoutMillis: poolWaitMs,
+        Client: BoundedClient,
+        query_timeout: QUERY_TIMEOUT_MS,
+        keepAlive: true,
+      },
       { onPoolError: (error) => log.debug({ err: error }, 'idle database connection closed') },
     ),
-    ...clientOptions,
+    ...clientOptions(poolWaitMs),
   });
   return {
     prisma,
@@ -221,7 +289,7 @@ export async function openPostgresDatabase(url: string, log: Logger = silentLogg
 const CONNECT_TIMEOUT_MS = 5_000;
 /**
  * A query that gets no answer for this long fails: the database's host may be gone
- * without closing the connection. Transactions are bounded by Prisma at 30 s too.
+ * without closing the connection. Transactions are bounded by Prisma at 20 s.
  */
 const QUERY_TIMEOUT_MS = 30_000;
 /**
@@ -306,8 +374,10 @@ async function listenForChanges(connect: (queryTimeoutMs: number) => Promise<pg.
 
 /** The database a configuration names: PostgreSQL when a URL is given, else embedded under dataDir. */
 export function openDatabase(
-  config: { databaseUrl?: string | undefined; dataDir: string },
+  config: { databaseUrl?: string | undefined; databasePoolSize?: number; dataDir: string },
   log: Logger = silentLogger,
 ): Promise<Database> {
-  return config.databaseUrl ? openPostgresDatabase(config.databaseUrl, log) : openEmbeddedDatabase({ dataDir: config.dataDir });
+  return config.databaseUrl
+    ? openPostgresDatabase(config.databaseUrl, log, { size: config.databasePoolSize })
+    : openEmbeddedDatabase({ dataDir: config.dataDir });
 }
