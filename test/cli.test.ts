@@ -29,10 +29,14 @@ describe('usage', () => {
     expect(result.stderr).not.toMatch(/\n\s+at /);
   });
 
-  test('a bad DATABASE_URL is one clear line', async () => {
-    const result = await peertrust(['serve', '--name', 'a'], { DATABASE_URL: 'mysql://x' });
+  test.each([
+    [{ DATABASE_URL: 'mysql://x' }, 'DATABASE_URL "mysql://x" must be a postgresql:// URL'],
+    [{ DATABASE_POOL_SIZE: '0' }, 'DATABASE_POOL_SIZE "0" must be from 1 to 1000'],
+    [{ DATABASE_POOL_SIZE: 'many' }, 'DATABASE_POOL_SIZE "many" must be a number'],
+  ])('a bad %j is one clear line', async (env, message) => {
+    const result = await peertrust(['serve', '--name', 'a'], env);
     expect(result.code).toBe(2);
-    expect(result.stderr.trim()).toBe('peertrust: DATABASE_URL "mysql://x" must be a postgresql:// URL');
+    expect(result.stderr.trim()).toBe(`peertrust: ${message}`);
   });
 });
 
