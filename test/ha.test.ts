@@ -58,6 +58,32 @@ describe.skipIf(!testDatabaseUrl)('HA: several processes on one PostgreSQL (TEST
     expect(served.id).toMatch(/^[0-9a-f-]{36}$/);
   });
 
+  test('DATABASE_POOL_SIZE bounds the connections a process opens, however many requests arrive', async () => {
+    const url = await freshPostgresUrl();
+    const alpha = await serve('alpha', url, { env: { DATABASE_POOL_SIZE: '2' } });
+    const token = await adminToken(url);
+    // Plain fetches: urql would send identical queries in flight only once.
+    const ask = () =>
+      fetch(alpha.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify({ query: '{ thisServer { id } }' }),
+      }).then((response) => response.json() as Promise<{ data?: { thisServer: { id: string } } }>);
+    const connections = async () =>
+      Number((await sql<{ count: string }>(url, 'SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()'))[0]!.count);
+    let most = 0;
+    let loading = true;
+    const watching = (async () => {
+      while (loading) most = Math.max(most, await connections());
+    })();
+    const answers = await Promise.all(Array.from({ length: 300 }, ask));
+    loading = false;
+    await watching;
+    expect(answers.every((a) => a.data?.thisServer.id === alpha.id)).toBe(true);
+    // 2 in the pool, and the one that LISTENs.
+    expect(most).toBe(3);
+  });
+
   test('a change committed on one process reaches subscribers on the other: notice latency over 200 changes', async () => {
     const url = await freshPostgresUrl();
     const [alpha, bravo] = await serveAll(['alpha', 'bravo'], url);

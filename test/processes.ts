@@ -71,12 +71,16 @@ export interface ServeProcess extends Running {
 const SERVE_READY = /GraphiQL\s+(\S+)\n\s+id\s+(\S+)\n\s+fingerprint\s+(\S+)\n\s+addresses.*\n/;
 
 /** Runs `peertrust serve` on a database URL with a new data directory: a new server instance. */
-export async function serve(name: string, databaseUrl: string, options: { heartbeatSeconds?: number } = {}): Promise<ServeProcess> {
+export async function serve(
+  name: string,
+  databaseUrl: string,
+  options: { heartbeatSeconds?: number; env?: Record<string, string> } = {},
+): Promise<ServeProcess> {
   const dataDir = await tempDir();
   const running = await startProcess(
     ['serve', '--name', name, '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, '--address', '192.0.2.1'],
     SERVE_READY,
-    { DATABASE_URL: databaseUrl, PEERTRUST_HEARTBEAT_SECONDS: String(options.heartbeatSeconds ?? 10) },
+    { DATABASE_URL: databaseUrl, PEERTRUST_HEARTBEAT_SECONDS: String(options.heartbeatSeconds ?? 10), ...options.env },
   );
   const [, url, id, fingerprint] = SERVE_READY.exec(running.output)!;
   return Object.assign(running, {
