@@ -183,11 +183,18 @@ export function createApp(config: AppConfig): App {
     },
   });
 
+  const refuse = (res: ServerResponse, status: number, message: string) => {
+    res.writeHead(status, { 'content-type': 'application/json', connection: 'close' });
+    res.end(JSON.stringify({ errors: [{ message }] }));
+  };
   const handle = (req: IncomingMessage, res: ServerResponse) => {
     if (Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES) {
-      res.writeHead(413, { 'content-type': 'application/json', connection: 'close' });
-      res.end(JSON.stringify({ errors: [{ message: `request body larger than ${MAX_BODY_BYTES} bytes` }] }));
-      return;
+      return refuse(res, 413, `request body larger than ${MAX_BODY_BYTES} bytes`);
+    }
+    // Yoga would read a chunked body whole before any limit applied. GraphQL clients
+    // send a Content-Length; a body without one is refused before it is read.
+    if (req.headers['transfer-encoding'] !== undefined && req.headers['content-length'] === undefined) {
+      return refuse(res, 411, `send the request body with a Content-Length header (at most ${MAX_BODY_BYTES} bytes)`);
     }
     void yoga(req, res);
   };

@@ -1,5 +1,6 @@
 // Bad input gets a clear error, changes nothing and never takes a server down.
 import { randomUUID } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
 import { pino } from 'pino';
 import { expect, test } from 'vitest';
 import { ApproveTrustDocument, DenyTrustDocument, PeerTrustDocument, RevokeTrustDocument, ThisServerDocument, TrustHistoryDocument } from '../client/index.js';
@@ -69,6 +70,26 @@ test('deep, wide, aliased and huge queries are refused before they run', async (
   const huge = await post(alpha!.app.url, adminToken, { query: `{ thisServer { id } } # ${'x'.repeat(100_000)}` });
   expect(huge.status).toBe(413);
   expect(huge.text).toContain('request body larger than');
+  // Without a Content-Length (chunked), the body is refused before it is read.
+  const chunked = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+    const sending = httpRequest(alpha!.app.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${adminToken}`, 'transfer-encoding': 'chunked' },
+    });
+    sending.on('response', (response) => {
+      let text = '';
+      response.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      response.on('end', () => {
+        sending.destroy();
+        resolve({ status: response.statusCode ?? 0, text });
+      });
+    });
+    sending.on('error', reject);
+    // The body is never finished: the answer must not wait for it.
+    sending.write(`{ "query": "{ thisServer { id } }", "pad": "${'x'.repeat(10_000)}`);
+  });
+  expect(chunked.status).toBe(411);
+  expect(chunked.text).toContain('Content-Length');
 
   expect((await run(alpha!.admin, ThisServerDocument, {})).thisServer.name).toBe('alpha');
 });
