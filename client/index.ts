@@ -38,19 +38,19 @@ export interface PeertrustClient {
 }
 
 /**
- * A ping every KEEP_ALIVE_MS; with no pong within PONG_TIMEOUT_MS the server is taken
- * as gone without closing the connection, and the client moves on.
- */
-/**
  * A server that answers with these cannot serve right now (no database, or every
- * connection busy) while another server of the cluster may: queries move on.
+ * connection busy) while another server of the cluster may.
  */
 const MOVE_ON_CODES = new Set(['DATABASE_UNAVAILABLE', 'SERVER_BUSY']);
 
-/** The server is gone, frozen, or cannot serve right now: the next request goes to the next one. */
-function cannotServe(error: CombinedError): boolean {
-  return Boolean(error.networkError) || error.graphQLErrors.some((e) => MOVE_ON_CODES.has(String(e.extensions['code'])));
+function answeredCannotServe(error: CombinedError): boolean {
+  return error.graphQLErrors.some((e) => MOVE_ON_CODES.has(String(e.extensions['code'])));
 }
+
+/**
+ * A ping every KEEP_ALIVE_MS; with no pong within PONG_TIMEOUT_MS the server is taken
+ * as gone without closing the connection, and the client moves on.
+ */
 const KEEP_ALIVE_MS = 10_000;
 const PONG_TIMEOUT_MS = 5_000;
 
@@ -116,14 +116,17 @@ export function createPeertrustClient(options: PeertrustClientOptions): Peertrus
       mapExchange({
         onOperation: toCurrent,
         onError: (error, operation) => {
-          if (cannotServe(error)) endpoints.failed(operation.context.url);
+          if (error.networkError || answeredCannotServe(error)) endpoints.failed(operation.context.url);
         },
       }),
       retryExchange({
         initialDelayMs: 50,
         maxDelayMs: 2_000,
         maxNumberAttempts: endpoints.size * 2,
-        retryIf: (error, operation) => operation.kind === 'query' && cannotServe(error),
+        // A network error may pass; a server that answered it cannot serve is not asked
+        // again at once: its answer goes to the caller unless another server can be asked.
+        retryIf: (error, operation) =>
+          operation.kind === 'query' && (Boolean(error.networkError) || (endpoints.size > 1 && answeredCannotServe(error))),
         retryWith: (_error, operation) => {
           endpoints.failed(operation.context.url);
           return toCurrent(operation);
