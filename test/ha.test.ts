@@ -60,8 +60,9 @@ describe.skipIf(!testDatabaseUrl)('HA: several processes on one PostgreSQL (TEST
 
   test('DATABASE_POOL_SIZE bounds the connections a process opens, however many requests arrive', async () => {
     const url = await freshPostgresUrl();
-    const alpha = await serve('alpha', url, { env: { DATABASE_POOL_SIZE: '2' } });
+    // The token first: the CLI's own connections are long closed once alpha is up.
     const token = await adminToken(url);
+    const alpha = await serve('alpha', url, { env: { DATABASE_POOL_SIZE: '2' } });
     // Plain fetches: urql would send identical queries in flight only once.
     const ask = () =>
       fetch(alpha.url, {
