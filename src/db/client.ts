@@ -40,7 +40,8 @@ const UNAVAILABLE_MESSAGE = /Connection terminated|timeout expired|Query read ti
 
 /**
  * Every connection of this process stayed in use for the pool's wait: node-postgres's
- * pool says so in words, Prisma with P2024, or P2028 when a transaction could not start.
+ * pool says so in words, Prisma with P2024, or with P2028 and these words when a
+ * transaction could not start in time (P2028 covers other transaction errors too).
  */
 const BUSY_PRISMA_CODES = new Set(['P2024']);
 const BUSY_MESSAGE = /timeout exceeded when trying to connect|Unable to start a transaction in the given time/i;
@@ -94,9 +95,10 @@ export function isServerBusy(error: unknown): boolean {
 }
 
 /**
- * How long a request may wait for a free database connection. A burst (hundreds of
- * decisions at once) queues rather than fails; the wait and the transaction together
- * stay within the 40 s a request is given.
+ * How long a request may wait for a free database connection, and how long a
+ * transaction may run. A burst (hundreds of decisions at once) queues rather than
+ * fails. The client's default time limit (65 s) is above the worst a request can
+ * take: a wait to authenticate, a wait to start its transaction, and the transaction.
  */
 const POOL_WAIT_MS = 20_000;
 const TRANSACTION_TIMEOUT_MS = 20_000;
