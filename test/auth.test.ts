@@ -18,7 +18,7 @@ import {
   ViewerDocument,
 } from '../client/index.js';
 import { createPeertrustClient } from '../client/index.js';
-import { request, run, startCluster, subscribe, type TestServer } from './helpers.js';
+import { postGraphQL, request, run, startCluster, subscribe, type TestServer } from './helpers.js';
 
 const codeOf = (error: CombinedError | undefined) => error?.graphQLErrors[0]?.extensions['code'];
 
@@ -76,11 +76,7 @@ describe('queries', () => {
     expect(result.error?.graphQLErrors[0]?.message).toContain('the token is not valid');
     await forged.close();
 
-    const response = await fetch(alpha!.app.url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: 'Basic YWRtaW46YWRtaW4=' },
-      body: JSON.stringify({ query: '{ viewer { name } }' }),
-    });
+    const response = await postGraphQL(alpha!.app.url, { query: '{ viewer { name } }' }, { authorization: 'Basic YWRtaW46YWRtaW4=' });
     expect(response.status).toBe(401);
     const body = (await response.json()) as { data?: unknown; errors: { message: string }[] };
     expect(body.data).toBeUndefined();
@@ -89,17 +85,9 @@ describe('queries', () => {
 
   test('anonymous introspection is allowed: the schema is public, and GraphiQL loads it before a token is set', async () => {
     const { servers: [alpha] } = await startCluster();
-    const response = await fetch(alpha!.app.url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ query: '{ __schema { queryType { name } } }' }),
-    });
+    const response = await postGraphQL(alpha!.app.url, { query: '{ __schema { queryType { name } } }' });
     expect(await response.json()).toEqual({ data: { __schema: { queryType: { name: 'Query' } } } });
-    const mixed = await fetch(alpha!.app.url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ query: '{ __typename thisServer { id } }' }),
-    });
+    const mixed = await postGraphQL(alpha!.app.url, { query: '{ __typename thisServer { id } }' });
     expect(mixed.status).toBe(401);
   });
 
@@ -140,11 +128,7 @@ describe('subscriptions', () => {
 
   test('anonymous is UNAUTHENTICATED over server-sent events', async () => {
     const { servers: [alpha] } = await startCluster();
-    const response = await fetch(alpha!.app.url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
-      body: JSON.stringify({ query: 'subscription { peerTrustChanged { id } }' }),
-    });
+    const response = await postGraphQL(alpha!.app.url, { query: 'subscription { peerTrustChanged { id } }' }, { accept: 'text/event-stream' });
     const text = await response.text();
     expect(text).toContain('UNAUTHENTICATED');
     expect(text).not.toContain('"data":{');

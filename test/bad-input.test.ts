@@ -4,14 +4,10 @@ import { request as httpRequest } from 'node:http';
 import { pino } from 'pino';
 import { expect, test } from 'vitest';
 import { ApproveTrustDocument, DenyTrustDocument, PeerTrustDocument, RevokeTrustDocument, ThisServerDocument, TrustHistoryDocument } from '../client/index.js';
-import { request, run, startCluster } from './helpers.js';
+import { bearer, postGraphQL, request, run, startCluster } from './helpers.js';
 
 async function post(url: string, token: string, body: unknown, headers: Record<string, string> = {}) {
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, ...headers },
-    body: typeof body === 'string' ? body : JSON.stringify(body),
-  });
+  const response = await postGraphQL(url, body, { ...bearer(token), ...headers });
   const text = await response.text();
   return { status: response.status, text, json: () => JSON.parse(text) as { data?: unknown; errors?: { message: string; extensions?: Record<string, unknown> }[] } };
 }
@@ -97,9 +93,9 @@ test('deep, wide, aliased and huge queries are refused before they run', async (
 test('a GET without the CSRF header is refused; POST with JSON is not', async () => {
   const { adminToken, servers: [alpha] } = await startCluster();
   const url = `${alpha!.app.url}?query=${encodeURIComponent('{ viewer { name } }')}`;
-  const refused = await fetch(url, { headers: { authorization: `Bearer ${adminToken}` } });
+  const refused = await fetch(url, { headers: bearer(adminToken) });
   expect(refused.status).toBe(403);
-  const allowed = await fetch(url, { headers: { authorization: `Bearer ${adminToken}`, 'x-graphql-yoga-csrf': '1' } });
+  const allowed = await fetch(url, { headers: { ...bearer(adminToken), 'x-graphql-yoga-csrf': '1' } });
   expect(await allowed.json()).toEqual({ data: { viewer: { name: 'admin' } } });
 });
 

@@ -11,7 +11,7 @@ import {
   type PeertrustClient,
 } from '../client/index.js';
 import { adminToken, clientOf, decideThrough, replay, serveAll, sql, type EventRow, type Kind, type PairRow } from './ha-helpers.js';
-import { freshPostgresUrl, request, run, subscribe, testDatabaseUrl } from './helpers.js';
+import { bearer, freshPostgresUrl, postGraphQL, request, run, subscribe, testDatabaseUrl } from './helpers.js';
 import { postgresBinDir, startPrivatePostgres } from './private-postgres.js';
 import { serve, type ServeProcess } from './processes.js';
 import { startTcpProxy } from './tcp-proxy.js';
@@ -148,11 +148,7 @@ describe.skipIf(!testDatabaseUrl)('HA faults: several processes on one PostgreSQ
     await database.stop();
     const outageStarted = performance.now();
     // Over HTTP: 503 with the code; a new subscriber: the same error, not a dropped connection.
-    const response = await fetch(alpha!.url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-      body: JSON.stringify({ query: '{ thisServer { id } }' }),
-    });
+    const response = await postGraphQL(alpha!.url, { query: '{ thisServer { id } }' }, bearer(token));
     expect(response.status).toBe(503);
     expect((await response.json()).errors[0].extensions.code).toBe('DATABASE_UNAVAILABLE');
     const late = subscribe(clientOf(bravo!.url, token), TrustApprovalRequiredDocument, {});
@@ -263,8 +259,10 @@ describe.skipIf(!testDatabaseUrl)('HA faults: several processes on one PostgreSQ
     throughLink.port = String(link.port);
     const [alpha, bravo] = await Promise.all([serve('alpha', throughLink.toString(), { heartbeatSeconds: 0.5 }), serve('bravo', url, { heartbeatSeconds: 0.5 })]);
     const token = await adminToken(url);
-    const statuses = subscribe(clientOf(bravo!.url, token), ServerStatusChangedDocument, {});
-    const onAlpha = subscribe(clientOf(alpha!.url, token), TrustApprovalRequiredDocument, {});
+    const onlyAlpha = clientOf(alpha!.url, token);
+    const onlyBravo = clientOf(bravo!.url, token);
+    const statuses = subscribe(onlyBravo, ServerStatusChangedDocument, {});
+    const onAlpha = subscribe(onlyAlpha, TrustApprovalRequiredDocument, {});
     expect((await onAlpha.next()).data?.trustApprovalRequired.peerTrust).toMatchObject({ approvedByPeer: false });
     const moves: string[] = [];
     const client = clientOf([alpha!.url, bravo!.url], token, { onFailover: (to) => moves.push(to) });
@@ -273,7 +271,7 @@ describe.skipIf(!testDatabaseUrl)('HA faults: several processes on one PostgreSQ
     link.cut();
     const cutAt = performance.now();
     // Alpha answers that it cannot serve; the query is retried on bravo.
-    const direct = await request(clientOf(alpha!.url, token), ThisServerDocument, {});
+    const direct = await request(onlyAlpha, ThisServerDocument, {});
     expect(direct.error?.graphQLErrors[0]?.extensions['code']).toBe('DATABASE_UNAVAILABLE');
     expect((await run(client, ThisServerDocument, {})).thisServer.id).toBe(bravo!.id);
     expect(moves).toEqual([bravo!.url]);
@@ -281,7 +279,7 @@ describe.skipIf(!testDatabaseUrl)('HA faults: several processes on one PostgreSQ
     expect(offline.data?.serverStatusChanged).toMatchObject({ id: alpha!.id, status: 'OFFLINE' });
     const offlineAfter = performance.now() - cutAt;
     // Meanwhile bravo approves alpha: alpha cannot hear of it yet.
-    expect(await decideThrough(clientOf(bravo!.url, token), 'approve', alpha!)).toBe('ApproveTrustSuccess');
+    expect(await decideThrough(onlyBravo, 'approve', alpha!)).toBe('ApproveTrustSuccess');
     await sleep(1_000);
 
     link.restore();
@@ -292,7 +290,7 @@ describe.skipIf(!testDatabaseUrl)('HA faults: several processes on one PostgreSQ
     const resentAfter = performance.now() - restoredAt;
     expect((await statuses.next(10_000)).data?.serverStatusChanged).toMatchObject({ id: alpha!.id, status: 'ONLINE' });
     const onlineAfter = performance.now() - restoredAt;
-    expect((await run(clientOf(alpha!.url, token), ThisServerDocument, {})).thisServer.id).toBe(alpha!.id);
+    expect((await run(onlyAlpha, ThisServerDocument, {})).thisServer.id).toBe(alpha!.id);
     expect(alpha!.child.exitCode).toBeNull();
     console.log(
       `alpha cut off from the database: bravo reported it OFFLINE after ${(offlineAfter / 1000).toFixed(1)} s (heartbeat 0.5 s); ` +

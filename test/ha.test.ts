@@ -11,7 +11,7 @@ import {
 } from '../client/index.js';
 import { readMigrations } from '../src/db/migrate.js';
 import { adminToken, clientOf, decideThrough, median, replay, serveAll, sql, type EventRow, type Kind, type PairRow } from './ha-helpers.js';
-import { freshPostgresUrl, run, subscribe, testDatabaseUrl } from './helpers.js';
+import { bearer, freshPostgresUrl, postGraphQL, run, subscribe, testDatabaseUrl } from './helpers.js';
 import { postgresBinDir, startPrivatePostgres } from './private-postgres.js';
 import { peertrust, serve, type ServeProcess } from './processes.js';
 
@@ -65,11 +65,9 @@ describe.skipIf(!testDatabaseUrl)('HA: several processes on one PostgreSQL (TEST
     const alpha = await serve('alpha', url, { env: { DATABASE_POOL_SIZE: '2' } });
     // Plain fetches: urql would send identical queries in flight only once.
     const ask = () =>
-      fetch(alpha.url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-        body: JSON.stringify({ query: '{ thisServer { id } }' }),
-      }).then((response) => response.json() as Promise<{ data?: { thisServer: { id: string } } }>);
+      postGraphQL(alpha.url, { query: '{ thisServer { id } }' }, bearer(token)).then(
+        (response) => response.json() as Promise<{ data?: { thisServer: { id: string } } }>,
+      );
     const connections = async () =>
       Number((await sql<{ count: string }>(url, 'SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()'))[0]!.count);
     let most = 0;

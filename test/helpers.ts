@@ -11,7 +11,7 @@ import { createApp, type App } from '../src/app.js';
 import { createApiToken } from '../src/auth/tokens.js';
 import pg from 'pg';
 import { openEmbeddedDatabase, openPostgresDatabase, type Database, type PoolOptions } from '../src/db/client.js';
-import { createLogger, type Logger } from '../src/logger.js';
+import { silentLogger, type Logger } from '../src/logger.js';
 
 let template: Promise<PGlite> | undefined;
 
@@ -54,8 +54,6 @@ export interface TestCluster {
   /** Stops one server (and closes its clients). */
   stopServer(server: TestServer): Promise<void>;
 }
-
-const silentLogger = createLogger('silent');
 
 /** PostgreSQL for the PostgreSQL suite; unset, that suite is skipped. */
 export const testDatabaseUrl = process.env['TEST_DATABASE_URL'] || undefined;
@@ -163,6 +161,18 @@ export async function run<Data, Variables extends AnyVariables>(
   if (!result.data) throw new Error('no data');
   return result.data;
 }
+
+/** A GraphQL request as raw HTTP, for what the typed client hides: statuses, headers, malformed bodies. */
+export function postGraphQL(url: string, body: unknown, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<Response> {
+  return fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+    ...(signal ? { signal } : {}),
+  });
+}
+
+export const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
 /** Runs a query or mutation and returns the whole result, errors included. */
 export function request<Data, Variables extends AnyVariables>(

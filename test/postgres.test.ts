@@ -11,7 +11,7 @@ import {
   TrustHistoryDocument,
 } from '../client/index.js';
 import { notifyPeerTrustChanged } from '../src/db/events.js';
-import { request, run, startCluster, subscribe, testDatabaseUrl, type TestServer } from './helpers.js';
+import { bearer, postGraphQL, request, run, startCluster, subscribe, testDatabaseUrl, type TestServer } from './helpers.js';
 
 if (!testDatabaseUrl) {
   console.warn('PostgreSQL suite SKIPPED: set TEST_DATABASE_URL=postgresql://... to run it.');
@@ -127,11 +127,11 @@ describe.skipIf(!testDatabaseUrl)('PostgreSQL (TEST_DATABASE_URL)', () => {
       approveAll(5),
       // Sent once the two free connections are taken, so it queues for sure: the HTTP status.
       new Promise((resolve) => setTimeout(resolve, 1_000)).then(() =>
-        fetch(alpha!.app.url, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', authorization: `Bearer ${adminToken}` },
-          body: JSON.stringify({ query: `mutation { approveTrust(input: { peerId: "${bravo!.id}", fingerprint: "${bravo!.fingerprint}" }) { __typename } }` }),
-        }),
+        postGraphQL(
+          alpha!.app.url,
+          { query: `mutation { approveTrust(input: { peerId: "${bravo!.id}", fingerprint: "${bravo!.fingerprint}" }) { __typename } }` },
+          bearer(adminToken),
+        ),
       ),
     ]);
     await lock;

@@ -7,7 +7,7 @@ import {
   RevokeTrustDocument,
   TrustApprovalRequiredDocument,
 } from '../client/index.js';
-import { run, startCluster, subscribe } from './helpers.js';
+import { bearer, postGraphQL, run, startCluster, subscribe } from './helpers.js';
 
 test('trustApprovalRequired sends the pending peers first, then each new one as it appears', async () => {
   const cluster = await startCluster();
@@ -75,12 +75,12 @@ test('peerTrustChanged pushes each change with the state after it, on both serve
 test('subscriptions also work over server-sent events on /graphql', async () => {
   const { adminToken, servers: [alpha, bravo] } = await startCluster();
   const controller = new AbortController();
-  const response = await fetch(alpha!.app.url, {
-    method: 'POST',
-    signal: controller.signal,
-    headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${adminToken}` },
-    body: JSON.stringify({ query: 'subscription { trustApprovalRequired { peerTrust { peer { id } } } }' }),
-  });
+  const response = await postGraphQL(
+    alpha!.app.url,
+    { query: 'subscription { trustApprovalRequired { peerTrust { peer { id } } } }' },
+    { accept: 'text/event-stream', ...bearer(adminToken) },
+    controller.signal,
+  );
   expect(response.status).toBe(200);
   expect(response.headers.get('content-type')).toContain('text/event-stream');
   const reader = response.body!.getReader();

@@ -203,9 +203,9 @@ function describeUrl(url: string): string {
 }
 
 /**
- * pg.Pool gives its one time limit to both waiting for a free connection and opening
- * one. A dead database must fail a connection attempt within seconds, while a burst of
- * requests may queue much longer: the pool's clients get their own, shorter limit.
+ * Every connection peertrust opens: a dead database must fail a connection attempt
+ * within seconds. pg.Pool would give its clients its own time limit, which is also how
+ * long a request may queue for a free connection (much longer, for bursts).
  */
 class BoundedClient extends pg.Client {
   constructor(config: pg.ClientConfig = {}) {
@@ -225,9 +225,8 @@ export async function openPostgresDatabase(url: string, log: Logger = silentLogg
   const poolWaitMs = pool.waitMs ?? POOL_WAIT_MS;
   const description = describeUrl(url);
   const connect = async (queryTimeoutMs?: number) => {
-    const client = new pg.Client({
+    const client = new BoundedClient({
       connectionString: url,
-      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
       keepAlive: true,
       ...(queryTimeoutMs ? { query_timeout: queryTimeoutMs } : {}),
     });
