@@ -1,6 +1,10 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources directly: tsx registers its loader, then the CLI starts.
-import { register } from 'tsx/esm/api';
+// The CLI runs the build in dist/ (npm install makes it; npm run build remakes it).
+import { existsSync } from 'node:fs';
 
-register();
-await import('../src/main.ts');
+const main = new URL('../dist/src/main.js', import.meta.url);
+if (!existsSync(main)) {
+  console.error('peertrust: dist/ is missing: run `npm run build` (npm install runs it) in the peertrust directory');
+  process.exit(2);
+}
+await import(main.href);

@@ -7,8 +7,9 @@ import { createHash, randomUUID } from 'node:crypto';
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { OperatorError } from '../operator-error.js';
+import { migrationsDir } from '../paths.js';
 
-export const migrationsDir = path.resolve(import.meta.dirname, '../../prisma/migrations');
+export { migrationsDir };
 
 /** Prisma migrate's advisory lock key. */
 const PRISMA_MIGRATE_LOCK = 72707369;

@@ -1,0 +1,17 @@
+// Run by npm install and npm ci: generates the Prisma client, schema.graphql and the
+// typed client, then builds dist/. An install without devDependencies (npm ci
+// --omit=dev, shipping a built tree) has nothing to build with and uses dist/ as it is.
+import { execSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+
+const root = new URL('..', import.meta.url);
+const has = (path) => existsSync(new URL(path, root));
+
+if (has('node_modules/typescript/package.json')) {
+  execSync('npm run generate && npm run build', { stdio: 'inherit', cwd: root });
+} else if (has('dist/src/main.js')) {
+  console.error('peertrust: no build tools installed (production install): using the built dist/');
+} else {
+  console.error('peertrust: dist/ is missing and the build tools are not installed: run `npm ci` with devDependencies, or ship a built tree (see README, "Shipping")');
+  process.exit(1);
+}
