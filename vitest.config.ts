@@ -12,11 +12,13 @@ export default defineConfig({
   },
   test: {
     include: ['test/**/*.test.ts'],
-    // Each test starts real servers on a fresh embedded database: seconds, not milliseconds.
+    // One embedded PostgreSQL for the run; each test gets its own database on it.
+    globalSetup: ['test/global-setup.ts'],
+    // Each test starts real servers on a fresh database: seconds, not milliseconds.
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
-    // Tests mostly wait on servers and WebAssembly Postgres; two workers use both cores.
+    // Tests mostly wait on servers and PostgreSQL; two workers use both cores.
     maxWorkers: 2,
   },
 });

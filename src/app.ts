@@ -11,8 +11,8 @@ import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import { useRequireAuthentication } from './auth/graphql-errors.js';
 import { authenticate } from './auth/tokens.js';
-import { isDatabaseUnavailable, isServerBusy, type Database } from './db/client.js';
-import { loadOrCreateRootKey } from './identity/root-key.js';
+import { isDatabaseUnavailable, isServerBusy, isStorageFull, type Database } from './db/client.js';
+import type { RootKeyPair } from './identity/root-key.js';
 import type { Logger } from './logger.js';
 import type { Context } from './schema/context.js';
 import { schema } from './schema/index.js';
@@ -25,8 +25,8 @@ export interface AppConfig {
   host: string;
   /** 0 picks a free port. */
   port: number;
-  /** Where this server's root key lives. */
-  identityDir: string;
+  /** This server instance's root key: its identity. */
+  rootKey: RootKeyPair;
   /** The IP addresses this server reports to administrators. */
   addresses: string[];
   /** Shared with the other servers of the cluster; the caller opens and closes it. */
@@ -93,8 +93,9 @@ subscription TrustApprovalRequired {
 `;
 
 /**
- * Failures of capacity rather than of the request: a code to act on, and 503 so that
- * a client retries (or goes to another server). Anything else is masked as usual.
+ * Failures of capacity rather than of the request: a code to act on, and 503 (507 when
+ * the storage is full) so that a client retries or goes to another server. Anything
+ * else is masked as usual.
  */
 function capacityError(error: unknown): GraphQLError | undefined {
   if (isDatabaseUnavailable(error)) {
@@ -105,6 +106,11 @@ function capacityError(error: unknown): GraphQLError | undefined {
   if (isServerBusy(error)) {
     return createGraphQLError('server busy: every database connection of this server stayed in use; retry shortly', {
       extensions: { code: 'SERVER_BUSY', http: { status: 503 } },
+    });
+  }
+  if (isStorageFull(error)) {
+    return createGraphQLError('storage full: the database has no space left to record changes; nothing was changed. Reading still works; retry once an operator has freed space', {
+      extensions: { code: 'STORAGE_FULL', http: { status: 507 } },
     });
   }
   return undefined;
@@ -133,7 +139,7 @@ export function createApp(config: AppConfig): App {
   const log = config.logger.child({ server: config.name });
   let scope: ServerScope | undefined;
   let liveness: Liveness | undefined;
-  let fingerprint = '';
+  const { fingerprint } = config.rootKey;
   let url = '';
   const heartbeatIntervalMs = Math.round(config.heartbeatSeconds * 1000);
 
@@ -240,17 +246,13 @@ export function createApp(config: AppConfig): App {
       if (!scope) throw new Error('the server is not started');
       return scope.serverId;
     },
-    get fingerprint() {
-      return fingerprint;
-    },
+    fingerprint,
     async start() {
-      const key = await loadOrCreateRootKey(config.identityDir);
-      fingerprint = key.fingerprint;
       const serverId = await registerServer(config.database, {
         name: config.name,
         addresses: config.addresses,
-        publicKeyPem: key.publicKeyPem,
-        fingerprint: key.fingerprint,
+        publicKeyPem: config.rootKey.publicKeyPem,
+        fingerprint,
         heartbeatIntervalMs,
       });
       scope = { db: config.database, serverId };

@@ -1,29 +1,30 @@
 // The `peertrust` command line. It parses flags, opens the database and starts servers;
-// everything else lives in createApp and src/trust.
-import path from 'node:path';
+// everything else lives in createApp, src/cluster.ts and src/trust.
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import type { App } from './app.js';
+import type { ReadyMessage, ServerSummary } from './cluster.js';
 import type { Database } from './db/client.js';
-import { clusterConfig, ConfigError, databaseConfig, detectAddresses, serveConfig } from './env.js';
+import { clusterConfig, databaseConfig, detectAddresses, serveConfig } from './env.js';
 import { formatFingerprint } from './identity/fingerprint.js';
 import { loadRootKey } from './identity/root-key.js';
 import type { Logger } from './logger.js';
 import { OperatorError } from './operator-error.js';
 
-// The server modules (schema, Prisma, PGlite) take seconds to load: only commands that
-// run a server or open the database load them, so that --help and fingerprint are quick.
+// Everything peertrust writes is private: the root key, the database, the token file.
+process.umask(0o077);
+
+// The server modules (schema, Prisma) take a moment to load: only commands that run a
+// server or open the database load them, so that --help and fingerprint are quick.
 const serverModules = async () => {
-  const [{ createApp }, tokens, { openDatabase }, { createLogger }] = await Promise.all([
+  const [{ createApp }, tokens, { openDatabase, openDatabaseForCommand }, { createLogger }, { loadOrCreateRootKey }, { runCluster }] = await Promise.all([
     import('./app.js'),
     import('./auth/tokens.js'),
     import('./db/client.js'),
     import('./logger.js'),
+    import('./identity/root-key.js'),
+    import('./cluster.js'),
   ]);
-  return { createApp, ...tokens, openDatabase, createLogger };
+  return { createApp, ...tokens, openDatabase, openDatabaseForCommand, createLogger, loadOrCreateRootKey, runCluster };
 };
-
-/** The user `peertrust cluster` prints a token for. */
-const CLUSTER_USER = 'cluster-admin';
 
 /** Servers of `peertrust cluster`, in order. */
 const CLUSTER_NAMES = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel', 'india', 'juliett'];
@@ -33,28 +34,31 @@ const program = new Command('peertrust')
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride();
 
-/** Stops everything on SIGINT or SIGTERM, then exits. */
-function stopOnSignal(apps: App[], db: Database, log: Logger) {
+/** Runs `stop` once on SIGINT or SIGTERM (or when `also` fires), then exits. */
+function stopOnSignal(stop: () => Promise<void>, log: Logger, also?: (trigger: () => void) => void) {
   let stopping = false;
-  const stop = async (signal: string) => {
+  const run = async (reason: string) => {
     if (stopping) return;
     stopping = true;
-    log.info({ signal }, 'stopping');
-    await Promise.allSettled(apps.map((app) => app.stop()));
-    await db.close();
+    log.info({ reason }, 'stopping');
+    await stop().catch((error: unknown) => log.error({ err: error }, 'stopping failed'));
     process.exit(0);
   };
-  process.on('SIGINT', () => void stop('SIGINT'));
-  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void run('SIGINT'));
+  process.on('SIGTERM', () => void run('SIGTERM'));
+  also?.(() => void run('supervisor gone'));
 }
 
-function describeServer(app: App, name: string, addresses: string[]): string {
+const origin = (graphqlUrl: string) => graphqlUrl.replace(/\/graphql$/, '');
+
+function describeServer(server: ServerSummary, token?: string): string {
   return [
-    `${name}`,
-    `  GraphiQL     ${app.url}`,
-    `  id           ${app.serverId}`,
-    `  fingerprint  ${formatFingerprint(app.fingerprint)}`,
-    `  addresses    ${addresses.join(', ')}`,
+    `${server.name}`,
+    `  console      ${origin(server.url)}/${token ? `#token=${token}` : ''}`,
+    `  GraphiQL     ${server.url}`,
+    `  id           ${server.id}`,
+    `  fingerprint  ${formatFingerprint(server.fingerprint)}`,
+    `  addresses    ${server.addresses.join(', ')}`,
   ].join('\n');
 }
 
@@ -62,7 +66,7 @@ const elapsed = () => `${(performance.now() / 1000).toFixed(1)} s`;
 
 program
   .command('serve')
-  .description('Run one server. Uses PostgreSQL when DATABASE_URL is set, else an embedded database in the data directory.')
+  .description('Run one server. Uses PostgreSQL when DATABASE_URL is set, else an embedded PostgreSQL in the data directory.')
   .requiredOption('--name <name>', 'the server name people see')
   .option('--port <port>', 'port for the API', '4000')
   .option('--host <host>', 'interface to listen on', '0.0.0.0')
@@ -71,65 +75,65 @@ program
   .addHelpText('after', '\nEnvironment: DATABASE_URL (postgresql://...), DATABASE_POOL_SIZE (10 connections per process), LOG_LEVEL (info), PEERTRUST_HEARTBEAT_SECONDS (10; a server is OFFLINE once stopped, or after 3 missed heartbeats).')
   .action(async (flags: { name: string; port: string; host: string; dataDir: string; address?: string[] }) => {
     const config = serveConfig({ ...flags, addresses: flags.address });
-    const { createApp, openDatabase, createLogger } = await serverModules();
-    const log = createLogger(config.logLevel);
-    const db = await openDatabase(config, log);
+    const { createApp, openDatabase, createLogger, loadOrCreateRootKey } = await serverModules();
+    const log = createLogger(config.logLevel).child({ server: config.name });
+    // The identity first: a server whose key is unusable must not touch any database.
+    const rootKey = await loadOrCreateRootKey(config.dataDir);
+    log.info({ fingerprint: rootKey.fingerprint }, 'root key loaded');
+    const db = await openDatabase(config, log, `serve ${config.name}`);
+    log.info({ database: db.description }, 'database ready, migrations applied');
     const addresses = config.addresses ?? detectAddresses();
     const app = createApp({
       name: config.name,
       host: config.host,
       port: config.port,
-      identityDir: config.dataDir,
+      rootKey,
       addresses,
       database: db,
       logger: log,
       heartbeatSeconds: config.heartbeatSeconds,
     });
-    stopOnSignal([app], db, log);
-    await app.start();
-    console.log(`peertrust serving on the ${db.description} (ready in ${elapsed()})\n\n${describeServer(app, config.name, addresses)}`);
+    const stop = async () => {
+      await app.stop();
+      await db.close();
+    };
+    // Under `peertrust cluster`, the supervisor's IPC channel closing means it is gone.
+    stopOnSignal(stop, log, (trigger) => process.once('disconnect', trigger));
+    try {
+      await app.start();
+    } catch (error) {
+      await db.close();
+      throw error;
+    }
+    const summary: ServerSummary = { name: config.name, url: app.url, id: app.serverId, fingerprint: app.fingerprint, addresses };
+    if (process.send) process.send({ type: 'ready', server: summary } satisfies ReadyMessage);
+    console.log(`peertrust serving on the ${db.description} (ready in ${elapsed()})\n\n${describeServer(summary)}`);
   });
 
 program
   .command('cluster')
-  .description('Run several servers in one process on one embedded database, for trying peertrust out.')
+  .description('Run several servers on this host, each its own process, on one database: the embedded PostgreSQL in the data directory, or DATABASE_URL.')
   .option('--servers <n>', 'how many servers (1 to 10)', '2')
   .option('--port <port>', 'port of the first server; the others follow', '4000')
   .option('--host <host>', 'interface to listen on', '127.0.0.1')
   .option('--data-dir <dir>', 'data directory: the embedded database, and one directory per server', './data')
   .action(async (flags: { servers: string; port: string; host: string; dataDir: string }) => {
     const config = clusterConfig(flags);
-    const { createApp, createApiToken, revokeApiTokens, openDatabase, createLogger } = await serverModules();
+    const { runCluster, createLogger } = await serverModules();
     const log = createLogger(config.logLevel);
-    const db = await openDatabase(config, log);
-    const addresses = detectAddresses();
     const names = CLUSTER_NAMES.slice(0, config.servers);
-    const apps = names.map((name, index) =>
-      createApp({
-        name,
-        host: config.host,
-        port: config.port === 0 ? 0 : config.port + index,
-        identityDir: path.join(config.dataDir, name),
-        addresses,
-        database: db,
-        logger: log,
-        heartbeatSeconds: config.heartbeatSeconds,
-      }),
-    );
-    stopOnSignal(apps, db, log);
-    for (const app of apps) await app.start();
-    // One live try-out token at a time: the one printed by the previous start stops working.
-    await revokeApiTokens(db.prisma, CLUSTER_USER);
-    const { token } = await createApiToken(db.prisma, { userName: CLUSTER_USER, role: 'ADMINISTRATOR' });
+    console.error(`peertrust cluster: starting the database and ${names.join(', ')}...`);
+    const cluster = await runCluster({ ...config, names }, log);
+    stopOnSignal(() => cluster.stop(), log);
     console.log(
       [
-        `peertrust cluster: ${apps.length} servers on the ${db.description} (ready in ${elapsed()})`,
+        `peertrust cluster: ${names.length} servers, each its own process, on the ${cluster.description} (ready in ${elapsed()})`,
         '',
-        ...apps.map((app, index) => describeServer(app, names[index] ?? '', addresses)),
+        ...cluster.servers.map((server) => describeServer(server, cluster.token)),
         '',
-        'Open a GraphiQL URL and put this administrator token in the Authorization header,',
-        'as "Bearer <token>". It is shown only now; the next start replaces it.',
-        token,
+        'Open a console link: it signs you in as an administrator. For GraphiQL or the CLI, use this',
+        'token (Authorization: Bearer <token>); it stays valid across restarts until `peertrust token revoke --name cluster-admin`:',
+        cluster.token,
       ].join('\n'),
     );
   });
@@ -140,18 +144,19 @@ program
   .option('--data-dir <dir>', "the server's data directory", './data')
   .action(async (flags: { dataDir: string }) => {
     const key = await loadRootKey(flags.dataDir);
-    if (!key) throw new ConfigError(`${flags.dataDir} has no root key: start the server once to create it`);
+    if (!key) throw new OperatorError(`${flags.dataDir} has no root key: start the server once to create it`);
     console.log(key.fingerprint);
   });
 
 /** Runs `work` on the database a token command names, and closes it. */
 async function withDatabase(
   dataDir: string,
+  purpose: string,
   work: (db: Database, modules: Awaited<ReturnType<typeof serverModules>>) => Promise<void>,
 ) {
   const config = databaseConfig({ dataDir });
   const modules = await serverModules();
-  const db = await modules.openDatabase(config);
+  const db = await modules.openDatabaseForCommand(config, purpose);
   try {
     await work(db, modules);
   } finally {
@@ -159,10 +164,10 @@ async function withDatabase(
   }
 }
 
-const dataDirOption = ['--data-dir <dir>', 'data directory of the embedded database (ignored with DATABASE_URL)', './data'] as const;
+const dataDirOption = ['--data-dir <dir>', 'data directory of the embedded database (ignored with DATABASE_URL); it may be running', './data'] as const;
 const token = program
   .command('token')
-  .description('Manage API tokens. With an embedded database, stop the server first: one process owns it.');
+  .description('Manage API tokens, also while the servers run.');
 token
   .command('create')
   .description('Create a bearer token for a user (created if new). The token is printed once, alone on the last line.')
@@ -177,7 +182,7 @@ token
   .option(...dataDirOption)
   .addHelpText('after', '\nEnvironment: DATABASE_URL (postgresql://...) to use PostgreSQL.')
   .action((flags: { name: string; role: 'ADMINISTRATOR' | 'READ_ONLY'; dataDir: string }) =>
-    withDatabase(flags.dataDir, async (db, { createApiToken }) => {
+    withDatabase(flags.dataDir, 'token create', async (db, { createApiToken }) => {
       const created = await createApiToken(db.prisma, { userName: flags.name, role: flags.role });
       console.error(`token for ${created.user.name} (${created.user.role}); it is not stored and cannot be shown again:`);
       console.log(created.token);
@@ -188,7 +193,7 @@ token
   .description('List tokens: owner, role, created, revoked. Tokens themselves are not stored.')
   .option(...dataDirOption)
   .action((flags: { dataDir: string }) =>
-    withDatabase(flags.dataDir, async (db, { listApiTokens }) => {
+    withDatabase(flags.dataDir, 'token list', async (db, { listApiTokens }) => {
       for (const row of await listApiTokens(db.prisma)) {
         const state = row.revokedAt ? `revoked ${row.revokedAt.toISOString()}` : 'active';
         console.log(`${row.id}  ${row.user.name}  ${row.user.role}  created ${row.createdAt.toISOString()}  ${state}`);
@@ -201,7 +206,7 @@ token
   .requiredOption('--name <name>', 'the user whose tokens to revoke')
   .option(...dataDirOption)
   .action((flags: { name: string; dataDir: string }) =>
-    withDatabase(flags.dataDir, async (db, { revokeApiTokens }) => {
+    withDatabase(flags.dataDir, 'token revoke', async (db, { revokeApiTokens }) => {
       const count = await revokeApiTokens(db.prisma, flags.name);
       console.log(`revoked ${count} token${count === 1 ? '' : 's'} of ${flags.name}`);
     }),

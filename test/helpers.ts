@@ -1,31 +1,19 @@
-// Test harness: real servers on port 0 sharing a fresh embedded database, and typed
+// Test harness: real servers on port 0 sharing a fresh database (a database of its own
+// on the run's embedded PostgreSQL, or on TEST_DATABASE_URL's server), and typed
 // clients that use them as any client would.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
 import type { AnyVariables, OperationResult, TypedDocumentNode } from '@urql/core';
-import { onTestFinished } from 'vitest';
+import pg from 'pg';
+import { inject, onTestFinished } from 'vitest';
 import { createPeertrustClient, type PeertrustClient } from '../client/index.js';
 import { createApp, type App } from '../src/app.js';
 import { createApiToken } from '../src/auth/tokens.js';
-import pg from 'pg';
-import { openEmbeddedDatabase, openPostgresDatabase, type Database, type PoolOptions } from '../src/db/client.js';
+import { openPostgresDatabase, type Database, type PoolOptions } from '../src/db/client.js';
+import { loadOrCreateRootKey } from '../src/identity/root-key.js';
 import { silentLogger, type Logger } from '../src/logger.js';
-
-let template: Promise<PGlite> | undefined;
-
-/** A migrated embedded database, cloned from one migrated template per test file. */
-export async function freshPGlite(): Promise<PGlite> {
-  template ??= (async () => {
-    const pglite = new PGlite();
-    const db = await openEmbeddedDatabase({ pglite });
-    await db.close();
-    return pglite;
-  })();
-  // clone() is typed as the interface but returns a PGlite.
-  return (await (await template).clone()) as PGlite;
-}
+import { TEMPLATE_DATABASE } from './global-setup.js';
 
 export async function tempDir(prefix = 'peertrust-test-'): Promise<string> {
   const dir = await mkdtemp(path.join(tmpdir(), prefix));
@@ -58,40 +46,34 @@ export interface TestCluster {
 /** PostgreSQL for the PostgreSQL suite; unset, that suite is skipped. */
 export const testDatabaseUrl = process.env['TEST_DATABASE_URL'] || undefined;
 
-/** A new, empty PostgreSQL database on the TEST_DATABASE_URL server, dropped when the test ends. */
-export async function freshPostgresUrl(): Promise<string> {
-  if (!testDatabaseUrl) throw new Error('TEST_DATABASE_URL is not set');
+/**
+ * A new database, dropped when the test ends: on TEST_DATABASE_URL's server with
+ * `{ postgres: true }`, else on the run's embedded server. `migrated` copies the
+ * migrated template (embedded only); otherwise it is empty.
+ */
+export async function freshDatabaseUrl(options: { postgres?: boolean; migrated?: boolean } = {}): Promise<string> {
+  const serverUrl = options.postgres ? testDatabaseUrl : inject('embeddedServerUrl');
+  if (!serverUrl) throw new Error('TEST_DATABASE_URL is not set');
   const name = `peertrust_test_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
-  const admin = new pg.Client({ connectionString: testDatabaseUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  onTestFinished(async () => {
-    const dropper = new pg.Client({ connectionString: testDatabaseUrl });
-    await dropper.connect();
-    await dropper.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await dropper.end();
-  });
-  const url = new URL(testDatabaseUrl);
+  const admin = async (sql: string) => {
+    const client = new pg.Client({ connectionString: serverUrl });
+    await client.connect();
+    try {
+      await client.query(sql);
+    } finally {
+      await client.end();
+    }
+  };
+  await admin(`CREATE DATABASE ${name}${options.migrated && !options.postgres ? ` TEMPLATE ${TEMPLATE_DATABASE}` : ''}`);
+  onTestFinished(() => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+  const url = new URL(serverUrl);
   url.pathname = `/${name}`;
   return url.toString();
 }
 
-/** A fresh migrated database, embedded or PostgreSQL, and how to close it. */
-async function freshDatabase(postgres: boolean, pool?: PoolOptions): Promise<{ db: Database; close(): Promise<void> }> {
-  if (postgres) {
-    const db = await openPostgresDatabase(await freshPostgresUrl(), silentLogger, pool);
-    return { db, close: () => db.close() };
-  }
-  const pglite = await freshPGlite();
-  const db = await openEmbeddedDatabase({ pglite });
-  return {
-    db,
-    async close() {
-      await db.close();
-      await pglite.close();
-    },
-  };
+/** A new, empty database on the TEST_DATABASE_URL server, dropped when the test ends. */
+export function freshPostgresUrl(): Promise<string> {
+  return freshDatabaseUrl({ postgres: true });
 }
 
 /**
@@ -102,12 +84,12 @@ export async function startCluster(
   names: string[] = ['alpha', 'bravo'],
   options: { postgres?: boolean; pool?: PoolOptions; heartbeatSeconds?: number; logger?: Logger } = {},
 ): Promise<TestCluster> {
-  const database = await freshDatabase(options.postgres ?? false, options.pool);
-  const db = database.db;
+  const postgres = options.postgres ?? false;
+  const db = await openPostgresDatabase(await freshDatabaseUrl({ postgres, migrated: !postgres }), silentLogger, options.pool);
   const running = new Set<TestServer>();
   onTestFinished(async () => {
     for (const server of running) await stopServer(server);
-    await database.close();
+    await db.close();
   });
   const { token: adminToken } = await createApiToken(db.prisma, { userName: 'admin', role: 'ADMINISTRATOR' });
   const { token: readerToken } = await createApiToken(db.prisma, { userName: 'reader', role: 'READ_ONLY' });
@@ -124,7 +106,7 @@ export async function startCluster(
       name,
       host: '127.0.0.1',
       port: 0,
-      identityDir: dir,
+      rootKey: await loadOrCreateRootKey(dir),
       addresses: ['192.0.2.10'],
       database: db,
       logger: options.logger ?? silentLogger,

@@ -47,11 +47,11 @@ describe.skipIf(!testDatabaseUrl)('PostgreSQL (TEST_DATABASE_URL)', () => {
     });
     await db.prisma
       .$transaction(async (tx) => {
-        await notifyPeerTrustChanged(tx, { id: 'rolled-back', serverAId: 'a', serverBId: 'b' });
+        await notifyPeerTrustChanged(tx, [{ id: 'rolled-back', serverAId: 'a', serverBId: 'b' }]);
         throw new Error('roll back');
       })
       .catch(() => {});
-    await db.prisma.$transaction((tx) => notifyPeerTrustChanged(tx, { id: 'committed', serverAId: 'a', serverBId: 'b' }));
+    await db.prisma.$transaction((tx) => notifyPeerTrustChanged(tx, [{ id: 'committed', serverAId: 'a', serverBId: 'b' }]));
     await expect.poll(() => seen).toEqual(['committed']);
   });
 

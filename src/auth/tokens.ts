@@ -42,13 +42,11 @@ export async function authenticate(prisma: PrismaClient, authorization: unknown)
   return { kind: 'user', user: found.user };
 }
 
-/** Revokes every active token of a user; returns how many. The user stays, with its history. */
+/** Revokes every active token of a user, at the database's time; returns how many. The user stays, with its history. */
 export async function revokeApiTokens(prisma: PrismaClient, userName: string): Promise<number> {
-  const { count } = await prisma.apiToken.updateMany({
-    where: { user: { name: userName }, revokedAt: null },
-    data: { revokedAt: new Date() },
-  });
-  return count;
+  return prisma.$executeRaw`
+    UPDATE "ApiToken" SET "revokedAt" = now()
+    WHERE "revokedAt" IS NULL AND "userId" IN (SELECT "id" FROM "User" WHERE "name" = ${userName})`;
 }
 
 /** Every token's owner and dates, newest first; never the token, which is not stored. */

@@ -1,21 +1,18 @@
 // The edge to the database: one Prisma client, migrated, with its change feed, on
-// either the embedded database (PGlite, in-process) or PostgreSQL.
-import { mkdir } from 'node:fs/promises';
-import path from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
+// PostgreSQL: a server named by DATABASE_URL, or the embedded one (embedded.ts).
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
-import { PrismaPGlite } from 'pglite-prisma-adapter';
-import lockfile from 'proper-lockfile';
+import { EmbeddedPostgres } from './embedded.js';
 import { CHANNEL, ChangeFeed } from './events.js';
 import { Prisma, PrismaClient } from './generated/prisma/client.js';
-import { applyMigrations, type MigrationSession } from './migrate.js';
+import { migrate } from './migrate.js';
 import { silentLogger, type Logger } from '../logger.js';
-import { OperatorError } from '../operator-error.js';
+import { DatabaseUnavailableError } from './errors.js';
 
 export { Prisma, PrismaClient };
 export type { Role, User } from './generated/prisma/client.js';
 export type TransactionClient = Prisma.TransactionClient;
+export { DatabaseUnavailableError, isDatabaseUnavailable, isServerBusy, isStorageFull } from './errors.js';
 
 export interface Database {
   readonly prisma: PrismaClient;
@@ -24,74 +21,6 @@ export interface Database {
   /** For people: where the data is. */
   readonly description: string;
   close(): Promise<void>;
-}
-
-/** A problem with where the data is that the person starting peertrust must fix. */
-export class DatabaseUnavailableError extends OperatorError {}
-
-/** Prisma's codes for "cannot reach", "timed out", "connection closed". */
-const UNAVAILABLE_PRISMA_CODES = new Set(['P1001', 'P1002', 'P1008', 'P1017']);
-/** The driver adapter's kinds of the same. */
-const UNAVAILABLE_ADAPTER_KINDS = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections']);
-/** PostgreSQL: connection exceptions (08), shutting down or starting up (57P0x), too many connections. */
-const UNAVAILABLE_SQLSTATE = /^(08...|57P0[1-3]|53300)$/;
-/** node-postgres says these in words only. */
-const UNAVAILABLE_MESSAGE = /Connection terminated|timeout expired|Query read timeout|connection error|ECONNREFUSED|ECONNRESET/i;
-
-/**
- * Every connection of this process stayed in use for the pool's wait: node-postgres's
- * pool says so in words, Prisma with P2024, or with P2028 and these words when a
- * transaction could not start in time (P2028 covers other transaction errors too).
- */
-const BUSY_PRISMA_CODES = new Set(['P2024']);
-const BUSY_MESSAGE = /timeout exceeded when trying to connect|Unable to start a transaction in the given time/i;
-
-interface ErrorShape {
-  code?: unknown;
-  kind?: unknown;
-  originalCode?: unknown;
-  message?: unknown;
-  cause?: unknown;
-  meta?: { driverAdapterError?: { cause?: unknown } };
-}
-
-/** Whether `test` holds for an error or one of its causes (Prisma wraps the driver's). */
-function anyCause(error: unknown, test: (e: ErrorShape) => boolean): boolean {
-  for (let cause = error, depth = 0; cause && typeof cause === 'object' && depth < 5; depth++) {
-    const e = cause as ErrorShape;
-    if (test(e)) return true;
-    cause = e.meta?.driverAdapterError?.cause ?? e.cause;
-  }
-  return false;
-}
-
-/**
- * Whether an error means the database cannot be reached right now (it is down,
- * restarting or refusing connections), as opposed to a bug or a bad request.
- */
-export function isDatabaseUnavailable(error: unknown): boolean {
-  return anyCause(
-    error,
-    (e) =>
-      e instanceof DatabaseUnavailableError ||
-      (typeof e.code === 'string' && (UNAVAILABLE_PRISMA_CODES.has(e.code) || UNAVAILABLE_SQLSTATE.test(e.code))) ||
-      (typeof e.kind === 'string' && UNAVAILABLE_ADAPTER_KINDS.has(e.kind)) ||
-      (typeof e.originalCode === 'string' && UNAVAILABLE_SQLSTATE.test(e.originalCode)) ||
-      (typeof e.message === 'string' && UNAVAILABLE_MESSAGE.test(e.message)),
-  );
-}
-
-/**
- * Whether an error means this process is overloaded: the database answers, but every
- * connection of the pool was busy for longer than a request may wait for one.
- */
-export function isServerBusy(error: unknown): boolean {
-  return anyCause(
-    error,
-    (e) =>
-      (typeof e.code === 'string' && BUSY_PRISMA_CODES.has(e.code)) ||
-      (typeof e.message === 'string' && BUSY_MESSAGE.test(e.message)),
-  );
 }
 
 /**
@@ -103,100 +32,18 @@ export function isServerBusy(error: unknown): boolean {
 const POOL_WAIT_MS = 20_000;
 const TRANSACTION_TIMEOUT_MS = 20_000;
 
-/** For both databases. Errors without source excerpts: they reach operators' logs. */
-function clientOptions(poolWaitMs = POOL_WAIT_MS) {
+/** Errors without source excerpts: they reach operators' logs. */
+function clientOptions(poolWaitMs: number) {
   return { transactionOptions: { maxWait: poolWaitMs, timeout: TRANSACTION_TIMEOUT_MS }, errorFormat: 'minimal' } as const;
-}
-
-function pgliteSession(tx: { query: PGlite['query']; exec: PGlite['exec'] }): MigrationSession {
-  return {
-    query: async <Row>(sql: string, params?: unknown[]) => (await tx.query<Row>(sql, params)).rows,
-    exec: async (sql) => {
-      await tx.exec(sql);
-    },
-  };
-}
-
-/**
- * Opens an embedded database. With a directory the data lives there, and only one
- * process may open it: PGlite would corrupt a directory two processes write to.
- * With an existing PGlite instance (tests) the caller owns its lifetime.
- */
-export async function openEmbeddedDatabase(
-  source: { dataDir: string } | { pglite: PGlite },
-): Promise<Database> {
-  let pglite: PGlite;
-  let release: (() => Promise<void>) | undefined;
-  let description: string;
-  if ('dataDir' in source) {
-    const dir = path.resolve(source.dataDir, 'db');
-    await mkdir(dir, { recursive: true });
-    release = await lockDataDir(dir);
-    try {
-      pglite = await PGlite.create(dir);
-    } catch (error) {
-      await release();
-      throw error;
-    }
-    description = `embedded database in ${dir}`;
-  } else {
-    pglite = source.pglite;
-    description = 'embedded database in memory';
-  }
-  try {
-    await pglite.transaction((tx) => applyMigrations(pgliteSession(tx)));
-  } catch (error) {
-    if (release) {
-      await pglite.close();
-      await release();
-    }
-    throw error;
-  }
-  const changes = new ChangeFeed();
-  const unlisten = await pglite.listen(CHANNEL, (payload) => changes.deliver(payload));
-  const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite), ...clientOptions() });
-  return {
-    prisma,
-    changes,
-    description,
-    async close() {
-      await prisma.$disconnect();
-      await unlisten();
-      if (release) {
-        await pglite.close();
-        await release();
-      }
-    },
-  };
-}
-
-async function lockDataDir(dir: string): Promise<() => Promise<void>> {
-  try {
-    return await lockfile.lock(dir, {
-      lockfilePath: `${dir}.lock`,
-      // The lock is refreshed every 5 s; one left by a crashed process expires after 15 s.
-      stale: 15_000,
-      update: 5_000,
-      onCompromised: (error) => {
-        process.emitWarning(`the lock on ${dir} was lost: ${error.message}`);
-      },
-    });
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ELOCKED') {
-      throw new DatabaseUnavailableError(
-        `the embedded database in ${dir} is in use by another peertrust process; stop that process first ` +
-          `(a crashed process releases it within 15 s), or run several servers in one process with ` +
-          `\`peertrust cluster\`, or share PostgreSQL through DATABASE_URL`,
-      );
-    }
-    throw error;
-  }
 }
 
 function describeUrl(url: string): string {
   try {
     const parsed = new URL(url);
-    return `PostgreSQL at ${parsed.hostname}:${parsed.port || 5432}${parsed.pathname}`;
+    const socketDir = parsed.searchParams.get('host');
+    return socketDir?.startsWith('/')
+      ? `PostgreSQL on the socket in ${socketDir}, database ${parsed.pathname.slice(1)}`
+      : `PostgreSQL at ${parsed.hostname}:${parsed.port || 5432}${parsed.pathname}`;
   } catch {
     return 'PostgreSQL';
   }
@@ -221,9 +68,13 @@ export interface PoolOptions {
 }
 
 /** Opens PostgreSQL, applies migrations and starts listening for changes. */
-export async function openPostgresDatabase(url: string, log: Logger = silentLogger, pool: PoolOptions = {}): Promise<Database> {
+export async function openPostgresDatabase(
+  url: string,
+  log: Logger = silentLogger,
+  pool: PoolOptions = {},
+  description = describeUrl(url),
+): Promise<Database> {
   const poolWaitMs = pool.waitMs ?? POOL_WAIT_MS;
-  const description = describeUrl(url);
   const connect = async (queryTimeoutMs?: number) => {
     const client = new BoundedClient({
       connectionString: url,
@@ -243,17 +94,7 @@ export async function openPostgresDatabase(url: string, log: Logger = silentLogg
 
   const migrator = await connect();
   try {
-    await migrator.query('BEGIN');
-    await applyMigrations({
-      query: async <Row>(sql: string, params?: unknown[]) => (await migrator.query(sql, params)).rows as Row[],
-      exec: async (sql) => {
-        await migrator.query(sql);
-      },
-    });
-    await migrator.query('COMMIT');
-  } catch (error) {
-    await migrator.query('ROLLBACK').catch(() => {});
-    throw error;
+    await migrate(migrator);
   } finally {
     await migrator.end();
   }
@@ -310,8 +151,19 @@ const RECONNECT_MAX_DELAY_MS = 1_000;
 async function listenForChanges(connect: (queryTimeoutMs: number) => Promise<pg.Client>, changes: ChangeFeed, log: Logger) {
   let current: pg.Client | undefined;
   let closed = false;
-  let lostAt: Date | undefined;
+  /**
+   * The database's time when LISTEN was last known to work. After a loss, changes
+   * committed since then may have been missed: the resync starts there, on the
+   * database's clock, so that no host's clock matters.
+   */
+  let healthyAt: Date | undefined;
+  let lostAt: number | undefined;
   let retry: NodeJS.Timeout | undefined;
+
+  const checkNow = async (client: pg.Client) => {
+    const { rows } = await client.query<{ now: Date }>('SELECT now() AS now');
+    if (client === current || current === undefined) healthyAt = rows[0]!.now;
+  };
 
   const open = async () => {
     const client = await connect(LISTEN_CHECK_TIMEOUT_MS);
@@ -320,19 +172,22 @@ async function listenForChanges(connect: (queryTimeoutMs: number) => Promise<pg.
     });
     client.on('error', (error) => lost(client, error));
     client.on('end', () => lost(client));
+    const since = healthyAt;
     try {
       await client.query(`LISTEN ${CHANNEL}`);
+      await checkNow(client);
     } catch (error) {
       await client.end().catch(() => {});
       throw error;
     }
     current = client;
+    return since;
   };
 
   const lost = (client: pg.Client, error?: Error) => {
     if (closed || client !== current) return;
     current = undefined;
-    lostAt = new Date();
+    lostAt = Date.now();
     log.warn({ err: error }, 'LISTEN connection lost; reconnecting');
     void client.end().catch(() => {});
     reconnect(0);
@@ -341,13 +196,12 @@ async function listenForChanges(connect: (queryTimeoutMs: number) => Promise<pg.
   const reconnect = (attempt: number) => {
     retry = setTimeout(() => {
       open().then(
-        () => {
+        (since) => {
           // Closed while this attempt was under way: the new connection is not wanted.
           if (closed) return void current?.end().catch(() => {});
-          const since = lostAt ?? new Date();
+          log.info({ downMs: Date.now() - (lostAt ?? Date.now()) }, 'LISTEN re-established');
           lostAt = undefined;
-          log.info({ downMs: Date.now() - since.getTime() }, 'LISTEN re-established');
-          changes.resync(since);
+          if (since) changes.resync(since);
         },
         (error: unknown) => {
           if (attempt === 0) log.warn({ err: error }, 'database unavailable; still trying');
@@ -360,7 +214,7 @@ async function listenForChanges(connect: (queryTimeoutMs: number) => Promise<pg.
   await open();
   const check = setInterval(() => {
     const client = current;
-    client?.query('SELECT 1').catch((error: Error) => lost(client, error));
+    if (client) checkNow(client).catch((error: Error) => lost(client, error));
   }, LISTEN_CHECK_MS);
   check.unref();
   return {
@@ -373,12 +227,48 @@ async function listenForChanges(connect: (queryTimeoutMs: number) => Promise<pg.
   };
 }
 
-/** The database a configuration names: PostgreSQL when a URL is given, else embedded under dataDir. */
-export function openDatabase(
-  config: { databaseUrl?: string | undefined; databasePoolSize?: number; dataDir: string },
-  log: Logger = silentLogger,
-): Promise<Database> {
-  return config.databaseUrl
-    ? openPostgresDatabase(config.databaseUrl, log, { size: config.databasePoolSize })
-    : openEmbeddedDatabase({ dataDir: config.dataDir });
+export interface DatabaseConfig {
+  databaseUrl?: string | undefined;
+  databasePoolSize?: number | undefined;
+  /** Where the embedded database lives when no URL is given. */
+  dataDir: string;
+}
+
+/**
+ * The database a server runs on: PostgreSQL when a URL is given, else the embedded
+ * one under dataDir, which this process then owns (starts, and stops on close).
+ */
+export async function openDatabase(config: DatabaseConfig, log: Logger = silentLogger, purpose = 'serve'): Promise<Database> {
+  const pool = { size: config.databasePoolSize };
+  if (config.databaseUrl) return openPostgresDatabase(config.databaseUrl, log, pool);
+  const embedded = await EmbeddedPostgres.start(config.dataDir, { purpose, log: log.child({ component: 'embedded-postgres' }) });
+  return withRelease(() => openPostgresDatabase(embedded.url, log, pool, embedded.description), () => embedded.stop());
+}
+
+/**
+ * The database a short command works on: as openDatabase, except that an embedded
+ * database another process runs is used through its socket rather than refused.
+ */
+export async function openDatabaseForCommand(config: DatabaseConfig, purpose: string): Promise<Database> {
+  if (config.databaseUrl) return openPostgresDatabase(config.databaseUrl);
+  const embedded = await EmbeddedPostgres.use(config.dataDir, { purpose });
+  return withRelease(() => openPostgresDatabase(embedded.url, silentLogger, {}, embedded.description), embedded.release);
+}
+
+/** A database that also releases what it runs on when closed (or when it fails to open). */
+async function withRelease(open: () => Promise<Database>, release: () => Promise<void>): Promise<Database> {
+  let db: Database;
+  try {
+    db = await open();
+  } catch (error) {
+    await release();
+    throw error;
+  }
+  return {
+    ...db,
+    async close() {
+      await db.close();
+      await release();
+    },
+  };
 }

@@ -1,9 +1,10 @@
-// Cross-instance change notices. A service calls notifyPeerTrustChanged inside the
-// transaction that changes a pair, so PostgreSQL delivers the notice only if that
+// Cross-instance change notices. A service announces a change inside the transaction
+// that makes it, so PostgreSQL delivers the notice only if that
 // transaction commits. Every process LISTENs and re-emits notices on its ChangeFeed.
 import { EventEmitter } from 'node:events';
 import { z } from 'zod';
 import type { TransactionClient } from './client.js';
+import { Prisma } from './generated/prisma/client.js';
 
 export const CHANNEL = 'peertrust_changes';
 
@@ -19,13 +20,20 @@ export type PeerTrustChanged = z.infer<typeof PeerTrustChangedSchema>;
  */
 export type FeedNotice = ({ kind: 'peerTrustChanged' } & PeerTrustChanged) | { kind: 'resync'; since: Date };
 
-/** Announces that this pair changed, once the transaction `tx` commits. */
-export async function notifyPeerTrustChanged(
-  tx: TransactionClient,
-  pair: { id: string; serverAId: string; serverBId: string },
-): Promise<void> {
-  const change: PeerTrustChanged = { peerTrustId: pair.id, serverIds: [pair.serverAId, pair.serverBId] };
-  await tx.$executeRaw`SELECT pg_notify(${CHANNEL}, ${JSON.stringify(change)})`;
+type PairIds = { id: string; serverAId: string; serverBId: string };
+
+/**
+ * An SQL expression that announces that these pairs changed (its value is how many),
+ * for the statement that makes the change.
+ */
+export function peerTrustChangedNotices(pairs: PairIds[]): Prisma.Sql {
+  const payloads = pairs.map((pair) => JSON.stringify({ peerTrustId: pair.id, serverIds: [pair.serverAId, pair.serverBId] } satisfies PeerTrustChanged));
+  return Prisma.sql`(SELECT count(*) FROM (SELECT pg_notify(${CHANNEL}, n) FROM unnest(${payloads}::text[]) AS n) AS sent)`;
+}
+
+/** Announces that these pairs changed, once the transaction `tx` commits. */
+export async function notifyPeerTrustChanged(tx: TransactionClient, pairs: PairIds[]): Promise<void> {
+  if (pairs.length) await tx.$executeRaw`SELECT ${peerTrustChangedNotices(pairs)}`;
 }
 
 /** The process-local side of LISTEN: emits 'notice' for every committed change and every resync. */

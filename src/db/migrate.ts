@@ -6,6 +6,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
+import type pg from 'pg';
 import { OperatorError } from '../operator-error.js';
 import { migrationsDir } from '../paths.js';
 
@@ -89,4 +90,22 @@ export async function applyMigrations(session: MigrationSession): Promise<string
     );
   }
   return pending.map((m) => m.name);
+}
+
+/** Brings the database `client` is connected to up to the newest migration, in one transaction. */
+export async function migrate(client: pg.Client): Promise<string[]> {
+  await client.query('BEGIN');
+  try {
+    const applied = await applyMigrations({
+      query: async <Row>(sql: string, params?: unknown[]) => (await client.query(sql, params)).rows as Row[],
+      exec: async (sql) => {
+        await client.query(sql);
+      },
+    });
+    await client.query('COMMIT');
+    return applied;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw error;
+  }
 }

@@ -2,9 +2,10 @@
 // data directory with mode 0600 and never leaves it: not into the database, not into
 // an API response, not into a log.
 import { generateKeyPairSync, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fingerprintOf } from './fingerprint.js';
+import { checkPrivateFile, privateDir } from '../data-dir.js';
 import { OperatorError } from '../operator-error.js';
 
 const PRIVATE_KEY_FILE = 'root-key.pem';
@@ -34,12 +35,7 @@ export async function loadRootKey(dataDir: string): Promise<RootKeyPair | undefi
   const file = path.join(dataDir, PRIVATE_KEY_FILE);
   let pem: string;
   try {
-    const info = await stat(file);
-    if (process.platform !== 'win32' && (info.mode & 0o077) !== 0) {
-      throw new RootKeyError(
-        `${file} can be read by other users (mode ${(info.mode & 0o777).toString(8)}); run \`chmod 600 ${file}\``,
-      );
-    }
+    await checkPrivateFile(file);
     pem = await readFile(file, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
@@ -55,9 +51,9 @@ export async function loadRootKey(dataDir: string): Promise<RootKeyPair | undefi
 
 /** The data directory's root key pair, created on first start. */
 export async function loadOrCreateRootKey(dataDir: string): Promise<RootKeyPair> {
+  await privateDir(dataDir);
   const existing = await loadRootKey(dataDir);
   if (existing) return existing;
-  await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const { privateKey } = generateKeyPairSync('ed25519');
   const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   // 'wx': never overwrite a key another process created in the meantime.

@@ -41,9 +41,10 @@ builder.queryFields((t) => ({
   }),
   trustHistory: t.prismaConnection({
     type: 'TrustEvent',
-    cursor: 'id',
+    cursor: 'sequence',
     ...pageSize,
-    description: "The Trust History of this server's pairs, oldest first; of one pair with peerId.",
+    description:
+      "The Trust History of this server's pairs, oldest first (in sequence, the order the changes committed); of one pair with peerId. Paging with `after` never skips or repeats an event, however many commit meanwhile.",
     args: { peerId: t.arg.id({ required: false, description: 'Only the history with this peer.' }) },
     resolve: (query, _root, args, ctx) =>
       ctx.scope.db.prisma.trustEvent.findMany({

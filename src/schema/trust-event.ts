@@ -16,7 +16,12 @@ export const TrustEventKindEnum = builder.enumType(TrustEventKind, {
 builder.prismaObject('TrustEvent', {
   description: 'One entry of the Trust History: append-only, never changed or deleted.',
   fields: (t) => ({
-    id: t.exposeID('id', { description: 'Position in the history: later events have larger ids.' }),
+    id: t.id({ description: 'Stable identifier: the sequence number, as an ID.', resolve: (event) => String(event.sequence) }),
+    sequence: t.int({
+      description:
+        'Position in the Trust History across the cluster: 1, 2, 3... in the order the changes committed, without gaps. Later events have larger numbers.',
+      resolve: (event) => Number(event.sequence),
+    }),
     kind: t.expose('kind', { type: TrustEventKindEnum, description: 'What changed.' }),
     at: t.expose('at', { type: 'DateTime', description: 'When it changed.' }),
     actor: t.relation('actor', { description: 'The administrator whose action made the change.' }),

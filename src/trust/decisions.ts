@@ -1,8 +1,9 @@
 // approveTrust, denyTrust and revokeTrust: one administrator's decision on this server
 // about one peer. Each runs in one transaction that locks the pair, applies the rules
-// of state-machine.ts, and appends the decision, the history and the change notice.
+// of state-machine.ts, and records the decision, its history and its notice together.
+import type { PeerTrust } from '../db/generated/prisma/client.js';
 import type { TrustDecisionKind, TrustEventKind } from '../db/generated/prisma/enums.js';
-import { notifyPeerTrustChanged } from '../db/events.js';
+import { peerTrustChangedNotices } from '../db/events.js';
 import { canonicalFingerprint } from '../identity/fingerprint.js';
 import {
   FingerprintMismatchError,
@@ -11,8 +12,9 @@ import {
   ServerDecommissionedError,
   TrustDeniedError,
 } from './errors.js';
+import { insertEvents, reserve } from './history.js';
+import { serversWithFingerprints } from './servers.js';
 import { decide } from './state-machine.js';
-import { currentRootKey } from './servers.js';
 import { orderedPair, peerIdFor, type Actor, type ServerScope } from './scope.js';
 import { inTransaction } from './transaction.js';
 
@@ -43,7 +45,7 @@ async function recordDecision(
   kind: TrustDecisionKind,
   peerIdInput: string,
   fingerprintInput: string | undefined,
-) {
+): Promise<PeerTrust> {
   const peerId = peerIdFor(scope, peerIdInput);
   let verified: string | undefined;
   if (fingerprintInput !== undefined) {
@@ -52,53 +54,52 @@ async function recordDecision(
   }
   const ids = orderedPair(scope.serverId, peerId);
   return inTransaction(scope.db, async (tx) => {
-    // Shared locks on both servers keep a decommission from slipping in between our
-    // checks and our write; the pair's row lock orders decisions on the same pair.
-    await tx.$executeRaw`SELECT 1 FROM "Server" WHERE "id" IN (${ids.serverAId}::uuid, ${ids.serverBId}::uuid) ORDER BY "id" FOR SHARE`;
-    const servers = await tx.server.findMany({
-      where: { id: { in: [ids.serverAId, ids.serverBId] } },
-      include: { rootKeys: currentRootKey },
-    });
+    // The pair's row lock orders decisions on it, and orders them against a decommission,
+    // which takes it too. The servers are read after it is held: each statement sees
+    // what committed before it started, so a decommission cannot slip in unseen.
+    const [pair] = await tx.$queryRaw<PeerTrust[]>`
+      SELECT * FROM "PeerTrust" WHERE "serverAId" = ${ids.serverAId}::uuid AND "serverBId" = ${ids.serverBId}::uuid FOR UPDATE`;
+    if (!pair) throw new NotFoundError('server', peerIdInput);
+    const servers = await serversWithFingerprints(tx, [ids.serverAId, ids.serverBId]);
     const self = servers.find((s) => s.id === scope.serverId);
     const peer = servers.find((s) => s.id === peerId);
-    if (!peer) throw new NotFoundError('server', peerIdInput);
-    if (!self) throw new Error(`this server ${scope.serverId} is not registered`);
-    const peerFingerprint = peer.rootKeys[0]?.fingerprint ?? '';
-    const selfFingerprint = self.rootKeys[0]?.fingerprint ?? '';
-    if (verified !== undefined && verified !== peerFingerprint) {
-      throw new FingerprintMismatchError(peer.name, peerFingerprint, verified);
+    if (!self || !peer) throw new Error(`the pair ${pair.id} names a server that is not registered`);
+    if (self.status === 'DECOMMISSIONED') throw new ServerDecommissionedError(self.name, true);
+    if (verified !== undefined && verified !== peer.fingerprint) {
+      throw new FingerprintMismatchError(peer.name, peer.fingerprint, verified);
     }
-    if (kind === 'ACCEPT' && self.status === 'DECOMMISSIONED') throw new ServerDecommissionedError(self.name, true);
     if (kind === 'ACCEPT' && peer.status === 'DECOMMISSIONED') throw new ServerDecommissionedError(peer.name, false);
 
-    await tx.$executeRaw`SELECT 1 FROM "PeerTrust" WHERE "serverAId" = ${ids.serverAId}::uuid AND "serverBId" = ${ids.serverBId}::uuid FOR UPDATE`;
-    const pair = await tx.peerTrust.findUniqueOrThrow({ where: { serverAId_serverBId: ids } });
-    const side = ids.serverAId === scope.serverId ? 'A' : 'B';
-    const decision = decide(pair, side, kind);
+    const decision = decide(pair, ids.serverAId === scope.serverId ? 'A' : 'B', kind);
     if (decision.outcome === 'denied') throw new TrustDeniedError(peer.name);
     if (decision.outcome === 'unchanged') return pair;
 
-    const now = new Date();
-    const updated = await tx.peerTrust.update({ where: { id: pair.id }, data: { ...decision.next, updatedAt: now } });
-    await tx.trustDecision.create({
-      data: { kind, at: now, peerTrustId: pair.id, serverId: scope.serverId, peerId, fingerprint: peerFingerprint, actorId: actor.id },
-    });
     const fingerprintsOf = (event: TrustEventKind) =>
-      event === 'TRUST_ENABLED' ? [selfFingerprint, peerFingerprint] : [peerFingerprint];
-    // One insert each: the history's order is the order of its ids.
-    for (const event of decision.events) {
-      await tx.trustEvent.create({
-        data: {
-          kind: event,
-          at: now,
-          peerTrustId: pair.id,
-          serverId: scope.serverId,
-          actorId: actor.id,
-          fingerprints: fingerprintsOf(event),
-        },
-      });
-    }
-    await notifyPeerTrustChanged(tx, pair);
-    return updated;
+      event === 'TRUST_ENABLED' ? [self.fingerprint, peer.fingerprint] : [peer.fingerprint];
+    const events = decision.events.map((event) => ({
+      kind: event,
+      peerTrustId: pair.id,
+      serverId: scope.serverId,
+      actorId: actor.id,
+      fingerprints: fingerprintsOf(event),
+    }));
+    const reservation = await reserve(tx, events.length);
+    const { next } = decision;
+    // One statement: the decision, its events, the new state and the notice.
+    const [updated] = await tx.$queryRaw<PeerTrust[]>`
+      WITH "decision" AS (
+        INSERT INTO "TrustDecision" ("id", "peerTrustId", "serverId", "peerId", "kind", "fingerprint", "actorId", "at")
+        VALUES (gen_random_uuid(), ${pair.id}::uuid, ${scope.serverId}::uuid, ${peerId}::uuid, ${kind}::"TrustDecisionKind",
+                ${peer.fingerprint}, ${actor.id}::uuid, ${reservation.at}::timestamptz)
+      ), "events" AS (${insertEvents(reservation, events)}
+      ), "updated" AS (
+        UPDATE "PeerTrust"
+        SET "status" = ${next.status}::"TrustStatus", "acceptedByA" = ${next.acceptedByA}, "acceptedByB" = ${next.acceptedByB},
+            "updatedAt" = ${reservation.at}::timestamptz
+        WHERE "id" = ${pair.id}::uuid
+        RETURNING *
+      )
+      SELECT "updated".*, ${peerTrustChangedNotices([pair])} AS "notified" FROM "updated"`;
+    return updated!;
   });
 }

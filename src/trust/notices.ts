@@ -7,10 +7,11 @@ import { approvalRequired, approvedByPeer, pairsChangedSince, pairWithServers, p
 import type { ServerScope } from './scope.js';
 
 /**
- * After LISTEN was lost, pairs changed this long before the loss are sent again too:
- * their notices may have been in flight, and other hosts' clocks may run behind.
+ * After LISTEN was lost, pairs changed this long before it was last known to work are
+ * sent again too: a change is stamped (on the database's clock) just before its
+ * transaction commits, and a transaction may take up to 20 s.
  */
-const RESYNC_MARGIN_MS = 60_000;
+const RESYNC_MARGIN_MS = 30_000;
 
 type ServerNotice = { kind: 'changed'; peerTrustId: string } | { kind: 'resync'; since: Date };
 

@@ -54,7 +54,7 @@ export function peerTrustWith(scope: ServerScope, peerId: string) {
 /** Query arguments for the Trust History of this server, or of its pair with one peer, in order. */
 export function trustHistoryOf(scope: ServerScope, peerId?: string | null) {
   const peerTrust = peerId ? peerTrustWith(scope, peerId).where : ownPairs(scope);
-  return { where: { peerTrust }, orderBy: { id: 'asc' } } satisfies Prisma.TrustEventFindManyArgs;
+  return { where: { peerTrust }, orderBy: { sequence: 'asc' } } satisfies Prisma.TrustEventFindManyArgs;
 }
 
 /** What of its servers a pair needs to decide approvalRequired. */

@@ -1,8 +1,11 @@
 // Server instances: how they register and discover each other through the shared
 // database, stay visibly alive, and are decommissioned.
-import type { Database, Prisma } from '../db/client.js';
-import { notifyPeerTrustChanged } from '../db/events.js';
-import { NotFoundError } from './errors.js';
+import type { Database, Prisma, TransactionClient } from '../db/client.js';
+import { notifyPeerTrustChanged, peerTrustChangedNotices } from '../db/events.js';
+import type { PeerTrust, Server } from '../db/generated/prisma/client.js';
+import type { ServerStatus, TrustEventKind } from '../db/generated/prisma/enums.js';
+import { NotFoundError, ServerDecommissionedError } from './errors.js';
+import { insertEvents, reserve } from './history.js';
 import { decide } from './state-machine.js';
 import { orderedPair, peerIdFor, type Actor, type ServerScope } from './scope.js';
 import { inTransaction } from './transaction.js';
@@ -48,9 +51,7 @@ export async function registerServer(db: Database, registration: Registration): 
       FROM "Server" s WHERE s."id" <> ${server.id}::uuid
       ON CONFLICT ("serverAId", "serverBId") DO NOTHING
       RETURNING "id", "serverAId", "serverBId"`;
-    for (const pair of created) {
-      await notifyPeerTrustChanged(tx, pair);
-    }
+    await notifyPeerTrustChanged(tx, created);
     return server.id;
   });
 }
@@ -63,42 +64,62 @@ export function allServers(): Prisma.ServerFindManyArgs {
 /** The current root key is the newest one. */
 export const currentRootKey = { orderBy: { createdAt: 'desc' }, take: 1 } satisfies Prisma.Server$rootKeysArgs;
 
+/** A server's name, membership and current root key fingerprint. */
+export interface ServerFacts {
+  id: string;
+  name: string;
+  status: ServerStatus;
+  fingerprint: string;
+}
+
+/** The facts a decision checks, for these servers, in one query. */
+export function serversWithFingerprints(tx: TransactionClient, ids: string[]): Promise<ServerFacts[]> {
+  return tx.$queryRaw<ServerFacts[]>`
+    SELECT s."id", s."name", s."status", k."fingerprint"
+    FROM "Server" s
+    JOIN LATERAL (SELECT "fingerprint" FROM "RootKey" WHERE "serverId" = s."id" ORDER BY "createdAt" DESC LIMIT 1) k ON true
+    WHERE s."id" = ANY(${ids}::uuid[])`;
+}
+
 /**
  * Marks a peer DECOMMISSIONED and revokes its PENDING and TRUSTED pairs. A
  * decommissioned server can no longer be approved, but it can be denied.
  */
-export async function decommissionServer(scope: ServerScope, actor: Actor, input: { serverId: string }) {
+export async function decommissionServer(scope: ServerScope, actor: Actor, input: { serverId: string }): Promise<Server> {
   const peerId = peerIdFor(scope, input.serverId);
   return inTransaction(scope.db, async (tx) => {
-    await tx.$executeRaw`SELECT 1 FROM "Server" WHERE "id" = ${peerId}::uuid FOR UPDATE`;
-    const peer = await tx.server.findUnique({ where: { id: peerId }, include: { rootKeys: currentRootKey } });
+    // The peer's row lock orders decommissions; its pairs are then locked in id order,
+    // as decisions lock them, so that the two cannot deadlock.
+    const [peer] = await tx.$queryRaw<Server[]>`SELECT * FROM "Server" WHERE "id" = ${peerId}::uuid FOR UPDATE`;
     if (!peer) throw new NotFoundError('server', input.serverId);
+    const [self] = await serversWithFingerprints(tx, [scope.serverId]);
+    if (self?.status === 'DECOMMISSIONED') throw new ServerDecommissionedError(self.name, true);
     if (peer.status === 'DECOMMISSIONED') return peer;
-    const now = new Date();
-    const decommissioned = await tx.server.update({
-      where: { id: peerId },
-      data: { status: 'DECOMMISSIONED', decommissionedAt: now },
-    });
-    const fingerprints = peer.rootKeys.map((k) => k.fingerprint);
-    // Lock in id order, as every other transaction does, so that two cannot deadlock.
-    await tx.$executeRaw`SELECT 1 FROM "PeerTrust" WHERE "serverAId" = ${peerId}::uuid OR "serverBId" = ${peerId}::uuid ORDER BY "id" FOR UPDATE`;
-    const pairs = await tx.peerTrust.findMany({
-      where: { OR: [{ serverAId: peerId }, { serverBId: peerId }] },
-      orderBy: { id: 'asc' },
-    });
+    const pairs = await tx.$queryRaw<PeerTrust[]>`
+      SELECT * FROM "PeerTrust" WHERE "serverAId" = ${peerId}::uuid OR "serverBId" = ${peerId}::uuid ORDER BY "id" FOR UPDATE`;
+    const keys = await tx.rootKey.findMany({ where: { serverId: peerId }, orderBy: { createdAt: 'desc' }, select: { fingerprint: true } });
+    const fingerprints = keys.map((k) => k.fingerprint);
     const ownPair = orderedPair(scope.serverId, peerId);
-    for (const pair of pairs) {
-      const revoke = decide(pair, 'A', 'REVOKE');
-      const isOwnPair = pair.serverAId === ownPair.serverAId && pair.serverBId === ownPair.serverBId;
-      const event = { at: now, peerTrustId: pair.id, serverId: scope.serverId, actorId: actor.id, fingerprints };
-      if (revoke.outcome === 'changed') {
-        await tx.peerTrust.update({ where: { id: pair.id }, data: { ...revoke.next, updatedAt: now } });
-        await tx.trustEvent.create({ data: { kind: 'TRUST_REVOKED', ...event } });
-      }
-      if (isOwnPair) await tx.trustEvent.create({ data: { kind: 'SERVER_DECOMMISSIONED', ...event } });
-      // Every pair of the peer changes meaning (its approval is no longer asked for).
-      await notifyPeerTrustChanged(tx, pair);
-    }
-    return decommissioned;
+    const revoked = pairs.filter((pair) => decide(pair, 'A', 'REVOKE').outcome === 'changed');
+    const event = (kind: TrustEventKind, peerTrustId: string) => ({ kind, peerTrustId, serverId: scope.serverId, actorId: actor.id, fingerprints });
+    const events = pairs.flatMap((pair) => [
+      ...(revoked.includes(pair) ? [event('TRUST_REVOKED', pair.id)] : []),
+      ...(pair.serverAId === ownPair.serverAId && pair.serverBId === ownPair.serverBId ? [event('SERVER_DECOMMISSIONED', pair.id)] : []),
+    ]);
+    const reservation = await reserve(tx, events.length);
+    // One statement: the revokes, their events, the decommission, and a notice for every
+    // pair of the peer (each changes meaning: the peer's approval is no longer asked for).
+    const [decommissioned] = await tx.$queryRaw<Server[]>`
+      WITH "revoked" AS (
+        UPDATE "PeerTrust" SET "status" = 'REVOKED', "acceptedByA" = false, "acceptedByB" = false, "updatedAt" = ${reservation.at}::timestamptz
+        WHERE "id" = ANY(${revoked.map((pair) => pair.id)}::uuid[])
+      ), "events" AS (${insertEvents(reservation, events)}
+      ), "updated" AS (
+        UPDATE "Server" SET "status" = 'DECOMMISSIONED', "decommissionedAt" = ${reservation.at}::timestamptz
+        WHERE "id" = ${peerId}::uuid
+        RETURNING *
+      )
+      SELECT "updated".*, ${peerTrustChangedNotices(pairs)} AS "notified" FROM "updated"`;
+    return decommissioned!;
   });
 }

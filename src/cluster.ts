@@ -1,0 +1,189 @@
+// `peertrust cluster`: several servers of one cluster on this host, each its own
+// `peertrust serve` process, sharing one database (the embedded PostgreSQL under the
+// data directory, which this process owns, or DATABASE_URL's). It is the production
+// path, with every server a process and LISTEN/NOTIFY between them, for trying
+// peertrust out. This process supervises: it starts the servers, restarts one that
+// dies, and stops them all (then the database) on SIGINT or SIGTERM. If it is killed,
+// the servers notice their IPC channel close and stop, and the database's lifeline
+// stops the database.
+import { fork, type ChildProcess } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { authenticate, createApiToken } from './auth/tokens.js';
+import { privateDir } from './data-dir.js';
+import { openPostgresDatabase, type Database } from './db/client.js';
+import { EmbeddedPostgres } from './db/embedded.js';
+import type { Logger } from './logger.js';
+import { OperatorError } from './operator-error.js';
+import { packageRoot } from './paths.js';
+
+/** What a server process tells its supervisor once it listens. */
+export interface ServerSummary {
+  name: string;
+  /** The GraphQL endpoint. */
+  url: string;
+  id: string;
+  fingerprint: string;
+  addresses: string[];
+}
+
+export type ReadyMessage = { type: 'ready'; server: ServerSummary };
+
+/** The user whose administrator token `peertrust cluster` prints. */
+export const CLUSTER_USER = 'cluster-admin';
+/** Where that token is kept between starts, so that open consoles keep working. */
+const TOKEN_FILE = 'cluster-admin.token';
+/** A server process that dies is started again after this long, doubling up to a minute. */
+const RESTART_DELAY_MS = 1_000;
+
+export interface ClusterConfig {
+  names: string[];
+  host: string;
+  /** Port of the first server, the others follow; 0 lets each pick a free one. */
+  port: number;
+  dataDir: string;
+  databaseUrl?: string | undefined;
+  databasePoolSize?: number | undefined;
+  logLevel: string;
+  heartbeatSeconds: number;
+}
+
+export interface RunningCluster {
+  servers: ServerSummary[];
+  /** An administrator token, kept in the data directory until it is revoked. */
+  token: string;
+  /** Where the data is, for people. */
+  description: string;
+  stop(): Promise<void>;
+}
+
+/** A server process failed to start: its own one-line message says why. */
+export class ClusterStartError extends OperatorError {}
+
+export async function runCluster(config: ClusterConfig, log: Logger): Promise<RunningCluster> {
+  const dataDir = await privateDir(config.dataDir);
+  const embedded = config.databaseUrl
+    ? undefined
+    : await EmbeddedPostgres.start(dataDir, { purpose: 'cluster', log: log.child({ component: 'embedded-postgres' }) });
+  const databaseUrl = config.databaseUrl ?? embedded!.url;
+  const processes: ServerProcess[] = [];
+  try {
+    // Migrated once, here, before the servers start; and the token every start prints.
+    const db = await openPostgresDatabase(databaseUrl, log);
+    let token: string;
+    try {
+      token = await clusterToken(db, path.join(dataDir, TOKEN_FILE));
+    } finally {
+      await db.close();
+    }
+    const env = {
+      ...process.env,
+      DATABASE_URL: databaseUrl,
+      LOG_LEVEL: config.logLevel,
+      PEERTRUST_HEARTBEAT_SECONDS: String(config.heartbeatSeconds),
+      ...(config.databasePoolSize ? { DATABASE_POOL_SIZE: String(config.databasePoolSize) } : {}),
+    };
+    for (const [index, name] of config.names.entries()) {
+      const args = ['serve', '--name', name, '--host', config.host, '--port', String(config.port === 0 ? 0 : config.port + index), '--data-dir', path.join(dataDir, name)];
+      processes.push(new ServerProcess(name, args, env, log));
+    }
+    const servers = await Promise.all(processes.map((server) => server.start()));
+    return {
+      servers,
+      token,
+      description: embedded?.description ?? `PostgreSQL (${databaseUrl.replace(/\/\/[^@]*@/, '//')})`,
+      async stop() {
+        await Promise.all(processes.map((server) => server.stop()));
+        await embedded?.stop();
+      },
+    };
+  } catch (error) {
+    await Promise.all(processes.map((server) => server.stop()));
+    await embedded?.stop();
+    throw error;
+  }
+}
+
+/**
+ * The administrator token of the cluster: the one kept in the data directory while it
+ * still works (stored hashed in the database like every other), else a new one.
+ */
+async function clusterToken(db: Database, file: string): Promise<string> {
+  const kept = (await readFile(file, 'utf8').catch(() => '')).trim();
+  if (kept) {
+    const auth = await authenticate(db.prisma, `Bearer ${kept}`);
+    if (auth.kind === 'user' && auth.user.role === 'ADMINISTRATOR') return kept;
+  }
+  const { token } = await createApiToken(db.prisma, { userName: CLUSTER_USER, role: 'ADMINISTRATOR' });
+  await writeFile(file, `${token}\n`, { mode: 0o600 });
+  return token;
+}
+
+/** One `peertrust serve` child: started, restarted when it dies, stopped. */
+class ServerProcess {
+  readonly #name: string;
+  readonly #args: string[];
+  readonly #env: NodeJS.ProcessEnv;
+  readonly #log: Logger;
+  #child: ChildProcess | undefined;
+  #stopping = false;
+  #restarts = 0;
+
+  constructor(name: string, args: string[], env: NodeJS.ProcessEnv, log: Logger) {
+    this.#name = name;
+    this.#args = args;
+    this.#env = env;
+    this.#log = log.child({ server: name });
+  }
+
+  /** Starts the process; resolves when it listens, rejects with its own message if it exits first. */
+  start(): Promise<ServerSummary> {
+    const child = fork(path.join(packageRoot, 'bin', 'peertrust.js'), this.#args, {
+      env: this.#env,
+      // Its summary goes to this process (IPC); its logs and errors to our stderr.
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    });
+    this.#child = child;
+    let lastLine = '';
+    child.stderr!.setEncoding('utf8');
+    child.stderr!.on('data', (chunk: string) => {
+      process.stderr.write(chunk);
+      lastLine = chunk.trim().split('\n').at(-1) ?? lastLine;
+    });
+    return new Promise((resolve, reject) => {
+      let ready = false;
+      child.on('message', (message: ReadyMessage) => {
+        if (message.type !== 'ready') return;
+        ready = true;
+        this.#restarts = 0;
+        resolve(message.server);
+      });
+      child.once('exit', (code, signal) => {
+        if (!ready) return reject(new ClusterStartError(lastLine.replace(/^peertrust: /, '') || `${this.#name} exited with ${signal ?? code}`));
+        if (!this.#stopping) void this.#restart(signal ?? `exit code ${code}`);
+      });
+    });
+  }
+
+  async #restart(reason: string): Promise<void> {
+    const delay = Math.min(RESTART_DELAY_MS * 2 ** this.#restarts++, 60_000);
+    this.#log.error({ reason, restartInMs: delay }, 'server process died; restarting it');
+    await sleep(delay);
+    if (this.#stopping) return;
+    await this.start().catch((error: Error) => this.#log.error({ err: error }, 'server process did not restart'));
+  }
+
+  /** SIGTERM, as an operator stops a server; SIGKILL if it takes more than 10 s. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    const child = this.#child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    if ((await Promise.race([exited.then(() => true), sleep(10_000, false, { ref: false })])) === false) {
+      child.kill('SIGKILL');
+      await exited;
+    }
+  }
+}
