@@ -15,8 +15,10 @@ export default defineConfig({
     // One embedded PostgreSQL for the run; each test gets its own database on it.
     globalSetup: ['test/global-setup.ts'],
     // Each test starts real servers on a fresh database: seconds, not milliseconds.
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
+    // Generous: a test that starts several processes takes seconds on an idle machine and
+    // much longer on one loaded by other work; a limit only matters when something hangs.
+    testTimeout: 180_000,
+    hookTimeout: 180_000,
     pool: 'forks',
     // Tests mostly wait on servers and PostgreSQL; two workers use both cores.
     maxWorkers: 2,

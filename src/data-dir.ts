@@ -2,6 +2,7 @@
 // database. Everything in it is private: directories 0700, files 0600. Problems with it
 // are the operator's to fix, so each is one line that says what to do.
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { OperatorError } from './operator-error.js';
@@ -29,6 +30,17 @@ function explain(error: NodeJS.ErrnoException, target: string): string {
   }
 }
 
+/**
+ * A recursive mkdir reports ENOENT for most failures (a read-only file system
+ * included): creating the first missing directory by itself gives the real reason.
+ */
+async function whyMkdirFailed(dir: string, error: NodeJS.ErrnoException): Promise<NodeJS.ErrnoException> {
+  if (error.code !== 'ENOENT') return error;
+  let missing = dir;
+  while (!existsSync(path.dirname(missing)) && path.dirname(missing) !== missing) missing = path.dirname(missing);
+  return (await mkdir(missing, { mode: 0o700 }).then(() => undefined, (e: NodeJS.ErrnoException) => e)) ?? error;
+}
+
 export function isPrivate(mode: number): boolean {
   return process.platform === 'win32' || (mode & 0o077) === 0;
 }
@@ -44,7 +56,7 @@ export async function privateDir(dir: string): Promise<string> {
   try {
     await mkdir(resolved, { recursive: true, mode: 0o700 });
   } catch (error) {
-    throw new DataDirError(explain(error as NodeJS.ErrnoException, resolved));
+    throw new DataDirError(explain(await whyMkdirFailed(resolved, error as NodeJS.ErrnoException), resolved));
   }
   const info = await stat(resolved);
   if (!info.isDirectory()) throw new DataDirError(`${resolved} is not a directory`);

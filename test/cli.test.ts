@@ -1,5 +1,5 @@
 // The `peertrust` command as people run it: real processes, real data directories.
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, test, onTestFinished } from 'vitest';
 import { createPeertrustClient, ThisServerDocument, ViewerDocument } from '../client/index.js';
@@ -40,7 +40,7 @@ describe('usage', () => {
   });
 });
 
-test('serve, token create and fingerprint on one embedded data directory; a second process is refused', async () => {
+test('serve, token create and fingerprint on one embedded data directory; a restart is the same server', async () => {
   const dataDir = await tempDir();
   const created = await peertrust(['token', 'create', '--name', 'ops', '--role', 'administrator', '--data-dir', dataDir]);
   expect(created.code).toBe(0);
@@ -59,10 +59,6 @@ test('serve, token create and fingerprint on one embedded data directory; a seco
   const fingerprint = await peertrust(['fingerprint', '--data-dir', dataDir]);
   expect(fingerprint.stdout.trim()).toBe(me.fingerprint);
   expect((await stat(path.join(dataDir, 'root-key.pem'))).mode & 0o777).toBe(0o600);
-
-  const second = await peertrust(['serve', '--name', 'other', '--port', '0', '--data-dir', dataDir]);
-  expect(second.code).toBe(2);
-  expect(second.stderr).toMatch(/^peertrust: the embedded database in .* is in use by another peertrust process/);
 
   // Restarting on the same directory is the same server, with everything kept.
   await stop(server.child);
@@ -86,7 +82,7 @@ test('token create, list and revoke', async () => {
   expect((await peertrust(['token', 'list', '--data-dir', dataDir])).stdout).toMatch(/ ops {2}ADMINISTRATOR {2}created \S+ {2}revoked \S+\n/);
 });
 
-test('cluster starts named servers on one embedded database and prints an administrator token', async () => {
+test('cluster runs each server as its own process on one embedded database, with a console link and a token kept across restarts', async () => {
   const dataDir = await tempDir();
   const cluster = await start(['cluster', '--servers', '3', '--port', '0', '--data-dir', dataDir], /ptk_\S+\n/);
   const urls = [...cluster.output.matchAll(/GraphiQL\s+(http\S+)/g)].map((m) => m[1]!);
@@ -94,23 +90,37 @@ test('cluster starts named servers on one embedded database and prints an admini
   expect(cluster.output).toMatch(/^alpha$/m);
   expect(cluster.output).toMatch(/^charlie$/m);
   const token = cluster.output.trim().split('\n').at(-1)!;
+  expect(cluster.output).toContain(`console      ${urls[0]!.replace(/\/graphql$/, '')}/#token=${token}`);
+  // Three server processes under the supervisor, each its own.
+  const children = (await readFile(`/proc/${cluster.child.pid}/task/${cluster.child.pid}/children`, 'utf8')).trim().split(/\s+/);
+  const serveCommands = await Promise.all(children.map((pid) => readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')));
+  expect(serveCommands.filter((command) => command.includes('\0serve\0'))).toHaveLength(3);
   const client = createPeertrustClient({ url: urls[2]!, token });
   onTestFinished(() => client.close());
   const me = (await run(client, ThisServerDocument, {})).thisServer;
   expect(me.name).toBe('charlie');
   expect(cluster.output).toContain(me.fingerprint.match(/.{4}/g)!.join(':'));
+  // Tokens can be made while it runs.
+  const created = await peertrust(['token', 'create', '--name', 'reader', '--role', 'read-only', '--data-dir', dataDir]);
+  expect(created.code, created.stderr).toBe(0);
   await stop(cluster.child);
 
-  // A restart keeps the servers and replaces the token it printed.
+  // A restart keeps the servers and the token, so open consoles keep working.
   const again = await start(['cluster', '--servers', '3', '--port', '0', '--data-dir', dataDir], /ptk_\S+\n/);
+  expect(again.output.trim().split('\n').at(-1)).toBe(token);
   const url = [...again.output.matchAll(/GraphiQL\s+(http\S+)/g)].map((m) => m[1]!)[2]!;
-  const stale = createPeertrustClient({ url, token });
-  const fresh = createPeertrustClient({ url, token: again.output.trim().split('\n').at(-1)! });
-  onTestFinished(async () => {
-    await stale.close();
-    await fresh.close();
-  });
-  expect((await run(fresh, ThisServerDocument, {})).thisServer.id).toBe(me.id);
-  expect((await request(stale, ThisServerDocument, {})).error?.graphQLErrors[0]?.extensions['code']).toBe('UNAUTHENTICATED');
+  const same = createPeertrustClient({ url, token });
+  onTestFinished(() => same.close());
+  expect((await run(same, ThisServerDocument, {})).thisServer.id).toBe(me.id);
   await stop(again.child);
+
+  // Once revoked, the next start makes a new one.
+  expect((await peertrust(['token', 'revoke', '--name', 'cluster-admin', '--data-dir', dataDir])).stdout).toBe('revoked 1 token of cluster-admin\n');
+  const third = await start(['cluster', '--servers', '1', '--port', '0', '--data-dir', dataDir], /ptk_\S+\n/);
+  const fresh = third.output.trim().split('\n').at(-1)!;
+  expect(fresh).not.toBe(token);
+  const stale = createPeertrustClient({ url: /GraphiQL\s+(http\S+)/.exec(third.output)![1]!, token });
+  onTestFinished(() => stale.close());
+  expect((await request(stale, ThisServerDocument, {})).error?.graphQLErrors[0]?.extensions['code']).toBe('UNAUTHENTICATED');
+  await stop(third.child);
 });

@@ -2,7 +2,8 @@
 // with a migrated template database: each test gets a database of its own, copied from
 // the template in milliseconds. Stopped when the run ends; if the run is killed, the
 // embedded database's lifeline stops it anyway.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -14,7 +15,20 @@ declare module 'vitest' {
   export interface ProvidedContext {
     /** postgresql:// URL of the run's embedded server (its `postgres` database). */
     embeddedServerUrl: string;
+    /** Tags the processes tests start (PEERTRUST_TEST_RUN), so the teardown finds any left. */
+    testRunId: string;
   }
+}
+
+/** Processes whose environment carries this run's tag: test processes a dead worker left behind. */
+async function taggedProcesses(runId: string): Promise<number[]> {
+  const pids = (await readdir('/proc').catch(() => [])).filter((name) => /^\d+$/.test(name)).map(Number);
+  const tagged: number[] = [];
+  for (const pid of pids) {
+    const environ = await readFile(`/proc/${pid}/environ`, 'utf8').catch(() => '');
+    if (environ.split('\0').includes(`PEERTRUST_TEST_RUN=${runId}`)) tagged.push(pid);
+  }
+  return tagged;
 }
 
 export const TEMPLATE_DATABASE = 'peertrust_template';
@@ -31,8 +45,13 @@ export default async function setup(project: TestProject) {
   await template.connect();
   await migrate(template);
   await template.end();
+  const runId = randomUUID();
   project.provide('embeddedServerUrl', serverUrl);
+  project.provide('testRunId', runId);
   return async () => {
+    const left = await taggedProcesses(runId);
+    if (left.length) console.warn(`killing ${left.length} process(es) that tests left running: ${left.join(', ')}`);
+    for (const pid of left) process.kill(pid, 'SIGKILL');
     await server.stop();
     await rm(dataDir, { recursive: true, force: true });
   };

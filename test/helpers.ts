@@ -17,7 +17,8 @@ import { TEMPLATE_DATABASE } from './global-setup.js';
 
 export async function tempDir(prefix = 'peertrust-test-'): Promise<string> {
   const dir = await mkdtemp(path.join(tmpdir(), prefix));
-  onTestFinished(() => rm(dir, { recursive: true, force: true }));
+  // Retried: a database a test's process ran there may still be writing as it stops.
+  onTestFinished(() => rm(dir, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 }));
   return dir;
 }
 

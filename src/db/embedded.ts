@@ -57,6 +57,9 @@ export interface OwnerInfo {
   purpose: string;
 }
 
+/** Where earlier peertrust versions kept their PGlite database, in the data directory. */
+export const PGLITE_DIR = 'db';
+
 /** Where a data directory's embedded database lives. */
 export function embeddedPaths(dataDir: string) {
   const root = path.resolve(dataDir);
@@ -337,9 +340,6 @@ async function shmInUse(shmId: string): Promise<boolean> {
  */
 function explainFailure(lines: string[], pgdata: string, exit: string): string {
   const text = lines.join('\n');
-  if (/USE_FLOAT8_BYVAL/.test(text)) {
-    return `${pgdata} holds a database this PostgreSQL cannot read (written by PGlite, the embedded database of earlier peertrust versions); see the README, "Upgrading from PGlite"`;
-  }
   if (/incompatible with server|PG_VERSION|is not a valid data directory|invalid value for parameter|could not read file .*pg_control/i.test(text)) {
     return `the embedded database in ${pgdata} is unusable: ${firstComplaint(lines)}`;
   }
@@ -502,6 +502,13 @@ export class EmbeddedPostgres {
       const socketDir = await socketDirFor(paths);
       await prepareDirectories(paths, socketDir, user);
       const server = new EmbeddedPostgres({ paths, socketDir, log, lock: ownership.lock, bin, user });
+      // Its data would look lost: an upgrade copies it over first.
+      if (existsSync(path.join(paths.root, PGLITE_DIR, 'PG_VERSION'))) {
+        throw new EmbeddedDatabaseError(
+          `${paths.root} holds the PGlite database of an earlier peertrust; \`npm run import-pglite -- --data-dir ${paths.root}\` ` +
+            'copies its data into the embedded PostgreSQL (see the README, "Upgrading from PGlite")',
+        );
+      }
       await stopLeftBehind(paths.pgdata, log);
       if (!existsSync(path.join(paths.pgdata, 'PG_VERSION'))) {
         if (existsSync(paths.pgdata)) await ensureNotForeign(paths.pgdata);
@@ -561,16 +568,17 @@ export class EmbeddedPostgres {
     });
     this.#child = child;
     this.#exited = new Promise((resolve) => child.once('exit', () => resolve()));
+    let exit: string | undefined;
+    let ready = false;
     child.stderr!.setEncoding('utf8');
     child.stderr!.on('data', (chunk: string) => {
       for (const line of chunk.split('\n').filter(Boolean)) {
         stderr.push(line);
         if (stderr.length > 50) stderr.shift();
-        if (/(WARNING|ERROR|FATAL|PANIC):/.test(line) && !ROUTINE.test(line)) this.#log.warn({ postgres: line }, 'embedded database');
+        // Until it is ready, what it says goes into the one-line error if it fails.
+        if (ready && /(WARNING|ERROR|FATAL|PANIC):/.test(line) && !ROUTINE.test(line)) this.#log.warn({ postgres: line }, 'embedded database');
       }
     });
-    let exit: string | undefined;
-    let ready = false;
     child.once('exit', (code, signal) => {
       exit = signal ? `killed by ${signal}` : `exit code ${code}`;
       if (!this.#stopping && ready) this.#restart(exit, stderr);

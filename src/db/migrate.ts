@@ -45,11 +45,11 @@ export async function readMigrations(): Promise<Migration[]> {
 }
 
 /**
- * Brings the database up to the newest migration inside the caller's transaction.
- * Returns the names of the migrations it applied.
+ * Brings the database up to the newest migration (or only up to `upTo`, by name)
+ * inside the caller's transaction. Returns the names of the migrations it applied.
  */
-export async function applyMigrations(session: MigrationSession): Promise<string[]> {
-  const migrations = await readMigrations();
+export async function applyMigrations(session: MigrationSession, upTo?: string): Promise<string[]> {
+  const all = await readMigrations();
   await session.query(`SELECT pg_advisory_xact_lock(${PRISMA_MIGRATE_LOCK})`);
   await session.exec(`CREATE TABLE IF NOT EXISTS "_prisma_migrations" (
     "id" VARCHAR(36) PRIMARY KEY NOT NULL,
@@ -64,7 +64,7 @@ export async function applyMigrations(session: MigrationSession): Promise<string
   const recorded = await session.query<{ migration_name: string; checksum: string; finished_at: unknown }>(
     `SELECT migration_name, checksum, finished_at FROM "_prisma_migrations" WHERE rolled_back_at IS NULL`,
   );
-  const known = new Map(migrations.map((m) => [m.name, m]));
+  const known = new Map(all.map((m) => [m.name, m]));
   for (const row of recorded) {
     const migration = known.get(row.migration_name);
     if (!migration) {
@@ -80,7 +80,7 @@ export async function applyMigrations(session: MigrationSession): Promise<string
     }
   }
   const applied = new Set(recorded.map((r) => r.migration_name));
-  const pending = migrations.filter((m) => !applied.has(m.name));
+  const pending = all.filter((m) => !applied.has(m.name) && (upTo === undefined || m.name <= upTo));
   for (const migration of pending) {
     await session.exec(migration.sql);
     await session.query(
@@ -92,16 +92,19 @@ export async function applyMigrations(session: MigrationSession): Promise<string
   return pending.map((m) => m.name);
 }
 
-/** Brings the database `client` is connected to up to the newest migration, in one transaction. */
-export async function migrate(client: pg.Client): Promise<string[]> {
+/** Brings the database `client` is connected to up to the newest migration (or `upTo`), in one transaction. */
+export async function migrate(client: pg.Client, upTo?: string): Promise<string[]> {
   await client.query('BEGIN');
   try {
-    const applied = await applyMigrations({
-      query: async <Row>(sql: string, params?: unknown[]) => (await client.query(sql, params)).rows as Row[],
-      exec: async (sql) => {
-        await client.query(sql);
+    const applied = await applyMigrations(
+      {
+        query: async <Row>(sql: string, params?: unknown[]) => (await client.query(sql, params)).rows as Row[],
+        exec: async (sql) => {
+          await client.query(sql);
+        },
       },
-    });
+      upTo,
+    );
     await client.query('COMMIT');
     return applied;
   } catch (error) {
