@@ -179,7 +179,7 @@ describe.skipIf(!testDatabaseUrl)('HA: several processes on one PostgreSQL (TEST
     );
 
     const rows = await sql<PairRow>(url, 'SELECT "id", "serverAId", "serverBId", "status", "acceptedByA", "acceptedByB" FROM "PeerTrust"');
-    const events = await sql<EventRow>(url, 'SELECT "peerTrustId", "kind", "serverId" FROM "TrustEvent" ORDER BY "id"');
+    const events = await sql<EventRow>(url, 'SELECT "peerTrustId", "kind", "serverId" FROM "TrustEvent" ORDER BY "sequence"');
     const recorded = await sql<{ peerTrustId: string; kind: string; serverId: string }>(url, 'SELECT "peerTrustId", "kind", "serverId" FROM "TrustDecision"');
     for (const [index, [x, y]] of pairs.entries()) {
       const row = rows.find((r) => [r.serverAId, r.serverBId].sort().join() === [x.id, y.id].sort().join())!;
