@@ -42,6 +42,8 @@ export interface TestCluster {
   addServer(name: string, identityDir?: string): Promise<TestServer>;
   /** Stops one server (and closes its clients). */
   stopServer(server: TestServer): Promise<void>;
+  /** Stops every server and closes the database before the test ends (it is done then anyway). */
+  close(): Promise<void>;
 }
 
 /** PostgreSQL for the PostgreSQL suite; unset, that suite is skipped. */
@@ -88,10 +90,13 @@ export async function startCluster(
   const postgres = options.postgres ?? false;
   const db = await openPostgresDatabase(await freshDatabaseUrl({ postgres, migrated: !postgres }), silentLogger, options.pool);
   const running = new Set<TestServer>();
-  onTestFinished(async () => {
-    for (const server of running) await stopServer(server);
-    await db.close();
-  });
+  let closed: Promise<void> | undefined;
+  const close = () =>
+    (closed ??= (async () => {
+      for (const server of running) await stopServer(server);
+      await db.close();
+    })());
+  onTestFinished(close);
   const { token: adminToken } = await createApiToken(db.prisma, { userName: 'admin', role: 'ADMINISTRATOR' });
   const { token: readerToken } = await createApiToken(db.prisma, { userName: 'reader', role: 'READ_ONLY' });
 
@@ -130,7 +135,7 @@ export async function startCluster(
 
   const servers: TestServer[] = [];
   for (const name of names) servers.push(await addServer(name));
-  return { db, adminToken, readerToken, servers, addServer, stopServer };
+  return { db, adminToken, readerToken, servers, addServer, stopServer, close };
 }
 
 /** Runs a query or mutation; fails the test on a transport or GraphQL error. */

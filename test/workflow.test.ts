@@ -14,6 +14,7 @@ import {
   TrustHistoryDocument,
 } from '../client/index.js';
 import { run, startCluster, subscribe, type TestServer } from './helpers.js';
+import { stallWrites, waitForLockWaiters } from './stall.js';
 
 const approve = (on: TestServer, peer: TestServer, fingerprint = peer.fingerprint) =>
   run(on.admin, ApproveTrustDocument, { input: { peerId: peer.id, fingerprint } }).then((d) => d.approveTrust);
@@ -221,6 +222,37 @@ describe('decommissioning (rule 4)', () => {
     expect(await approve(charlie!, bravo!)).toMatchObject({ __typename: 'ServerDecommissionedError', isThisServer: false });
     expect(await approve(bravo!, charlie!)).toMatchObject({ __typename: 'ServerDecommissionedError', isThisServer: true });
     expect(await deny(alpha!, bravo!)).toMatchObject({ peerTrust: { status: 'DENIED' } });
+  });
+
+  test("a decommissioned server's API changes no trust: it cannot decommission, deny, revoke or approve", async () => {
+    const { db, servers: [alpha, bravo, charlie] } = await startCluster(['alpha', 'bravo', 'charlie']);
+    await approve(bravo!, charlie!);
+    expect(await decommission(alpha!, bravo!)).toMatchObject({ server: { status: 'DECOMMISSIONED' } });
+    const before = await history(charlie!);
+    for (const attempt of [decommission(bravo!, alpha!), deny(bravo!, charlie!), revoke(bravo!, alpha!), approve(bravo!, alpha!)]) {
+      expect(await attempt).toMatchObject({ __typename: 'ServerDecommissionedError', isThisServer: true, message: expect.stringContaining('bravo') });
+    }
+    expect(await history(charlie!)).toEqual(before);
+    expect((await run(alpha!.reader, ThisServerDocument, {})).thisServer.status).toBe('ONLINE');
+    expect(await db.prisma.server.count({ where: { status: 'DECOMMISSIONED' } })).toBe(1);
+  });
+
+  test('two servers decommissioning each other at once: exactly one is decommissioned, as if it went first', async () => {
+    const { db, servers } = await startCluster(['alpha', 'bravo', 'charlie', 'delta']);
+    const [one, other] = [servers.slice(0, 2), servers.slice(2)].map((pair) => pair.sort((x, y) => (x.id < y.id ? -1 : 1)) as [TestServer, TestServer]);
+    // Once the first decommission in flight is the one by the server with the lower id, once by the other.
+    for (const [first, second] of [one!, other!.reverse() as [TestServer, TestServer]]) {
+      const stalled = await stallWrites(db, 'Server', 'UPDATE', `NEW."status" = 'DECOMMISSIONED' AND NEW."id" = '${second.id}'`);
+      const decommissioning = decommission(first, second);
+      await waitForLockWaiters(db, 1);
+      const answer = decommission(second, first);
+      await Promise.race([answer, waitForLockWaiters(db, 2)]);
+      await stalled.release();
+      expect((await decommissioning).__typename).toBe('DecommissionServerSuccess');
+      expect(await answer).toMatchObject({ __typename: 'ServerDecommissionedError', isThisServer: true });
+      expect((await pair(first, second))?.peer.status).toBe('DECOMMISSIONED');
+      expect((await run(first.reader, ThisServerDocument, {})).thisServer.status).toBe('ONLINE');
+    }
   });
 
   test('a server cannot act on itself', async () => {

@@ -60,7 +60,8 @@ const DecommissionServerInput = builder.inputType('DecommissionServerInput', {
   fields: (t) => ({ serverId: t.id({ required: true, description: 'The id of the server; not this one.' }) }),
 });
 
-const decisionErrors = [NotFoundError, SelfTrustError, InvalidFingerprintError, FingerprintMismatchError, TrustDeniedError];
+/** A decommissioned server's API changes no trust: every mutation can answer ServerDecommissionedError. */
+const decisionErrors = [NotFoundError, SelfTrustError, InvalidFingerprintError, FingerprintMismatchError, TrustDeniedError, ServerDecommissionedError];
 
 builder.mutationFields((t) => ({
   approveTrust: t.field({
@@ -69,7 +70,7 @@ builder.mutationFields((t) => ({
       "Approves trust in a peer after you verified its fingerprint and addresses. The pair is TRUSTED once the peer's administrator approved this server too.",
     authScopes: { administrator: true },
     args: { input: t.arg({ type: ApproveTrustInput, required: true, description: 'What to do it to.' }) },
-    errors: resultOf('ApproveTrust', 'peerTrust', [...decisionErrors, ServerDecommissionedError]),
+    errors: resultOf('ApproveTrust', 'peerTrust', decisionErrors),
     resolve: (_root, { input }, ctx) =>
       approveTrust(ctx.scope, actorOf(ctx), { peerId: String(input.peerId), fingerprint: input.fingerprint }),
   }),
@@ -87,7 +88,7 @@ builder.mutationFields((t) => ({
     description: 'Ends trust with a peer, for example before it is replaced. Approving again later starts a new round.',
     authScopes: { administrator: true },
     args: { input: t.arg({ type: RevokeTrustInput, required: true, description: 'What to do it to.' }) },
-    errors: resultOf('RevokeTrust', 'peerTrust', [NotFoundError, SelfTrustError, TrustDeniedError]),
+    errors: resultOf('RevokeTrust', 'peerTrust', [NotFoundError, SelfTrustError, TrustDeniedError, ServerDecommissionedError]),
     resolve: (_root, { input }, ctx) => revokeTrust(ctx.scope, actorOf(ctx), { peerId: String(input.peerId) }),
   }),
   decommissionServer: t.field({
@@ -96,7 +97,7 @@ builder.mutationFields((t) => ({
       'Takes a peer out of the cluster: marks it DECOMMISSIONED and revokes its pending and trusted pairs. It can still be denied.',
     authScopes: { administrator: true },
     args: { input: t.arg({ type: DecommissionServerInput, required: true, description: 'What to do it to.' }) },
-    errors: resultOf('DecommissionServer', 'server', [NotFoundError, SelfTrustError]),
+    errors: resultOf('DecommissionServer', 'server', [NotFoundError, SelfTrustError, ServerDecommissionedError]),
     resolve: (_root, { input }, ctx) =>
       decommissionServer(ctx.scope, actorOf(ctx), { serverId: String(input.serverId) }),
   }),

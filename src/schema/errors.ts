@@ -59,7 +59,7 @@ builder.objectType(SelfTrustError, {
 builder.objectType(ServerDecommissionedError, {
   ...implementError,
   name: 'ServerDecommissionedError',
-  description: 'A decommissioned server cannot take part in a new trust.',
+  description: 'A decommissioned server cannot be approved, and its own API no longer changes trust.',
   fields: (t) => ({
     isThisServer: t.exposeBoolean('isThisServer', {
       description: 'True when the server whose API you called is the decommissioned one.',

@@ -54,7 +54,7 @@ export class ServerDecommissionedError extends TrustError {
   constructor(readonly serverName: string, readonly isThisServer: boolean) {
     super(
       isThisServer
-        ? `this server (${serverName}) is decommissioned and cannot approve trust`
+        ? `this server (${serverName}) is decommissioned: it no longer approves, denies, revokes or decommissions; use another server of the cluster`
         : `${serverName} is decommissioned and cannot be approved; it can still be denied`,
     );
   }

@@ -1,6 +1,6 @@
 // Server instances: how they register and discover each other through the shared
 // database, stay visibly alive, and are decommissioned.
-import type { Database, Prisma, TransactionClient } from '../db/client.js';
+import { Prisma, type Database, type TransactionClient } from '../db/client.js';
 import { notifyPeerTrustChanged, peerTrustChangedNotices } from '../db/events.js';
 import type { PeerTrust, Server } from '../db/generated/prisma/client.js';
 import type { ServerStatus, TrustEventKind } from '../db/generated/prisma/enums.js';
@@ -88,11 +88,23 @@ export function serversWithFingerprints(tx: TransactionClient, ids: string[]): P
 export async function decommissionServer(scope: ServerScope, actor: Actor, input: { serverId: string }): Promise<Server> {
   const peerId = peerIdFor(scope, input.serverId);
   return inTransaction(scope.db, async (tx) => {
-    // The peer's row lock orders decommissions; its pairs are then locked in id order,
-    // as decisions lock them, so that the two cannot deadlock.
-    const [peer] = await tx.$queryRaw<Server[]>`SELECT * FROM "Server" WHERE "id" = ${peerId}::uuid FOR UPDATE`;
+    // The peer's row, locked to change it, orders decommissions of it. This server's row,
+    // locked to read it, orders this decommission against one of this server: two
+    // servers decommissioning each other at once end with one decommissioned, as if one
+    // had gone first. Both are locked in id order, as every transaction locks servers,
+    // and the pairs after them, so that none can deadlock.
+    const lock = async (id: string, strength: 'SHARE' | 'UPDATE') =>
+      (await tx.$queryRaw<Server[]>`SELECT * FROM "Server" WHERE "id" = ${id}::uuid FOR ${Prisma.raw(strength)}`)[0];
+    let self: Server | undefined;
+    let peer: Server | undefined;
+    if (scope.serverId < peerId) {
+      self = await lock(scope.serverId, 'SHARE');
+      peer = await lock(peerId, 'UPDATE');
+    } else {
+      peer = await lock(peerId, 'UPDATE');
+      self = await lock(scope.serverId, 'SHARE');
+    }
     if (!peer) throw new NotFoundError('server', input.serverId);
-    const [self] = await serversWithFingerprints(tx, [scope.serverId]);
     if (self?.status === 'DECOMMISSIONED') throw new ServerDecommissionedError(self.name, true);
     if (peer.status === 'DECOMMISSIONED') return peer;
     const pairs = await tx.$queryRaw<PeerTrust[]>`
