@@ -1,28 +1,33 @@
-// npm run bench: figures that tests must not assert on a noisy machine. Prints times
-// measured in this one run; compare them with each other (ratios), not across machines.
-//   1. `peertrust cluster` from a fresh data directory to ready, and restarting it.
-//   2. Sequential trust decisions through the API, embedded database vs PostgreSQL
-//      (PostgreSQL when BENCH_DATABASE_URL or TEST_DATABASE_URL is set).
+// npm run bench: figures that tests must not assert on a noisy machine. Everything is
+// measured in this one run and reported as ratios to a ceiling measured beside it:
+//   1. `npm start` (peertrust cluster) to ready, fresh and restarted, against the
+//      embedded database's own start, fresh (initdb) and restarted.
+//   2. Sequential trust decisions through the API, on the embedded PostgreSQL and on
+//      PostgreSQL (when BENCH_DATABASE_URL or TEST_DATABASE_URL is set).
+// Writes the figures as JSON too (bench/results.json, or BENCH_OUTPUT), to compare runs.
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import { ApproveTrustDocument, createPeertrustClient, RevokeTrustDocument } from '../client/index.js';
 import { createApp } from '../src/app.js';
 import { createApiToken } from '../src/auth/tokens.js';
-import { openEmbeddedDatabase, openPostgresDatabase, type Database } from '../src/db/client.js';
+import { openPostgresDatabase, type Database } from '../src/db/client.js';
+import { EmbeddedPostgres } from '../src/db/embedded.js';
+import { loadOrCreateRootKey } from '../src/identity/root-key.js';
 import { createLogger } from '../src/logger.js';
 
 const bin = path.resolve(import.meta.dirname, '../bin/peertrust.js');
 const DECISIONS = 200;
+const results: Record<string, number> = {};
 
+const tempDir = () => mkdtemp(path.join(tmpdir(), 'peertrust-bench-'));
+
+/** `peertrust cluster` from start to the token it prints last; then stopped. */
 async function timeClusterStart(dataDir: string): Promise<number> {
   const started = performance.now();
-  const child = spawn(process.execPath, [bin, 'cluster', '--port', '0', '--data-dir', dataDir], {
-    env: { ...process.env, DATABASE_URL: '' },
-  });
+  const child = spawn(process.execPath, [bin, 'cluster', '--port', '0', '--data-dir', dataDir], { env: { ...process.env, DATABASE_URL: '' } });
   let output = '';
   await new Promise<void>((resolve, reject) => {
     child.stdout.on('data', (chunk: Buffer) => {
@@ -39,20 +44,30 @@ async function timeClusterStart(dataDir: string): Promise<number> {
   return elapsed;
 }
 
+async function timeDatabaseStart(dataDir: string): Promise<number> {
+  const started = performance.now();
+  const server = await EmbeddedPostgres.start(dataDir, { purpose: 'bench' });
+  const elapsed = performance.now() - started;
+  await server.stop();
+  return elapsed;
+}
+
 /** Alternates approve and revoke between two servers: every call is a real change. */
 async function timeDecisions(db: Database): Promise<number> {
-  const dirs = await Promise.all([0, 1].map(() => mkdtemp(path.join(tmpdir(), 'peertrust-bench-'))));
-  const apps = dirs.map((identityDir, i) =>
-    createApp({
-      name: `bench${i}`,
-      host: '127.0.0.1',
-      port: 0,
-      identityDir,
-      addresses: ['127.0.0.1'],
-      database: db,
-      logger: createLogger('silent'),
-      heartbeatSeconds: 60,
-    }),
+  const dirs = await Promise.all([0, 1].map(() => tempDir()));
+  const apps = await Promise.all(
+    dirs.map(async (dir, i) =>
+      createApp({
+        name: `bench${i}`,
+        host: '127.0.0.1',
+        port: 0,
+        rootKey: await loadOrCreateRootKey(dir),
+        addresses: ['127.0.0.1'],
+        database: db,
+        logger: createLogger('silent'),
+        heartbeatSeconds: 60,
+      }),
+    ),
   );
   for (const app of apps) await app.start();
   const { token } = await createApiToken(db.prisma, { userName: 'bench', role: 'ADMINISTRATOR' });
@@ -70,23 +85,35 @@ async function timeDecisions(db: Database): Promise<number> {
   await client.close();
   for (const app of apps) await app.stop();
   await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
-  return elapsed;
+  return elapsed / DECISIONS;
 }
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+const ratio = (value: number, ceiling: number) => (value / ceiling).toFixed(2);
 
-const dataDir = await mkdtemp(path.join(tmpdir(), 'peertrust-bench-'));
-const fresh = await timeClusterStart(dataDir);
-const restart = await timeClusterStart(dataDir);
-await rm(dataDir, { recursive: true, force: true });
-console.log(`peertrust cluster to ready: fresh data directory ${seconds(fresh)}, restart ${seconds(restart)}`);
+// 1. Start-up against the database's own.
+const dbDir = await tempDir();
+results['embeddedDatabaseFreshStartMs'] = await timeDatabaseStart(dbDir);
+results['embeddedDatabaseRestartMs'] = await timeDatabaseStart(dbDir);
+await rm(dbDir, { recursive: true, force: true });
+const clusterDir = await tempDir();
+results['npmStartFreshMs'] = await timeClusterStart(clusterDir);
+results['npmStartRestartMs'] = await timeClusterStart(clusterDir);
+await rm(clusterDir, { recursive: true, force: true });
+console.log(
+  `npm start to ready: fresh ${seconds(results['npmStartFreshMs'])} (embedded database alone: ${seconds(results['embeddedDatabaseFreshStartMs'])}, ratio ${ratio(results['npmStartFreshMs'], results['embeddedDatabaseFreshStartMs'])}), ` +
+    `restart ${seconds(results['npmStartRestartMs'])} (database alone: ${seconds(results['embeddedDatabaseRestartMs'])}, ratio ${ratio(results['npmStartRestartMs'], results['embeddedDatabaseRestartMs'])})`,
+);
 
-const pglite = new PGlite();
-const embedded = await openEmbeddedDatabase({ pglite });
-const embeddedMs = await timeDecisions(embedded);
-await embedded.close();
-await pglite.close();
-console.log(`${DECISIONS} sequential decisions, embedded: ${seconds(embeddedMs)} (${(embeddedMs / DECISIONS).toFixed(1)} ms each)`);
+// 2. Decisions, embedded against PostgreSQL.
+const embeddedDir = await tempDir();
+const embedded = await EmbeddedPostgres.start(embeddedDir, { purpose: 'bench' });
+const onEmbedded = await openPostgresDatabase(embedded.url, undefined, {}, embedded.description);
+results['decisionMsEmbedded'] = await timeDecisions(onEmbedded);
+await onEmbedded.close();
+await embedded.stop();
+await rm(embeddedDir, { recursive: true, force: true });
+console.log(`${DECISIONS} sequential decisions on the ${embedded.description}: ${results['decisionMsEmbedded'].toFixed(1)} ms each`);
 
 const serverUrl = process.env['BENCH_DATABASE_URL'] || process.env['TEST_DATABASE_URL'];
 if (serverUrl) {
@@ -97,11 +124,18 @@ if (serverUrl) {
   const url = new URL(serverUrl);
   url.pathname = `/${name}`;
   const postgres = await openPostgresDatabase(url.toString());
-  const postgresMs = await timeDecisions(postgres);
+  results['decisionMsPostgres'] = await timeDecisions(postgres);
   await postgres.close();
   await admin.query(`DROP DATABASE ${name} WITH (FORCE)`);
   await admin.end();
-  console.log(`${DECISIONS} sequential decisions, PostgreSQL: ${seconds(postgresMs)} (${(postgresMs / DECISIONS).toFixed(1)} ms each); embedded/PostgreSQL = ${(embeddedMs / postgresMs).toFixed(2)}`);
+  console.log(
+    `${DECISIONS} sequential decisions on ${postgres.description}: ${results['decisionMsPostgres'].toFixed(1)} ms each; ` +
+      `embedded/PostgreSQL = ${ratio(results['decisionMsEmbedded'], results['decisionMsPostgres'])}`,
+  );
 } else {
   console.log('PostgreSQL part skipped: set BENCH_DATABASE_URL or TEST_DATABASE_URL.');
 }
+
+const output = process.env['BENCH_OUTPUT'] ?? path.resolve(import.meta.dirname, 'results.json');
+await writeFile(output, `${JSON.stringify({ at: new Date().toISOString(), results }, null, 2)}\n`);
+console.log(`figures written to ${output}`);
