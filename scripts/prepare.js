@@ -7,7 +7,9 @@ import { existsSync } from 'node:fs';
 const root = new URL('..', import.meta.url);
 const has = (path) => existsSync(new URL(path, root));
 
-if (has('node_modules/typescript/package.json')) {
+// typescript itself comes with production installs too (a peer of @prisma/client):
+// the build's own devDependencies tell whether this install can build.
+if (has('node_modules/@tsconfig/strictest/package.json') && has('node_modules/@graphql-codegen/cli/package.json')) {
   execSync('npm run generate && npm run build', { stdio: 'inherit', cwd: root });
 } else if (has('dist/src/main.js')) {
   console.error('peertrust: no build tools installed (production install): using the built dist/');

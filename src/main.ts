@@ -76,7 +76,8 @@ program
   .action(async (flags: { name: string; port: string; host: string; dataDir: string; address?: string[] }) => {
     const config = serveConfig({ ...flags, addresses: flags.address });
     const { createApp, openDatabase, createLogger, loadOrCreateRootKey } = await serverModules();
-    const log = createLogger(config.logLevel).child({ server: config.name });
+    const logger = createLogger(config.logLevel);
+    const log = logger.child({ server: config.name });
     // The identity first: a server whose key is unusable must not touch any database.
     const rootKey = await loadOrCreateRootKey(config.dataDir);
     log.info({ fingerprint: rootKey.fingerprint }, 'root key loaded');
@@ -90,7 +91,7 @@ program
       rootKey,
       addresses,
       database: db,
-      logger: log,
+      logger,
       heartbeatSeconds: config.heartbeatSeconds,
     });
     const stop = async () => {
