@@ -8,10 +8,10 @@ import { chromium, type Page } from 'playwright-core';
 import { expect, onTestFinished } from 'vitest';
 import { packageRoot } from '../src/paths.js';
 
+const chromiumCandidate = process.env['CHROMIUM_PATH'] || '/usr/bin/chromium';
+
 /** The browser, or undefined when this machine has none: the suite then says it was SKIPPED. */
-export const chromiumPath = [process.env['CHROMIUM_PATH'], '/usr/bin/chromium'].find(
-  (candidate): candidate is string => Boolean(candidate && existsSync(candidate)),
-);
+export const chromiumPath = existsSync(chromiumCandidate) ? chromiumCandidate : undefined;
 
 /** Flags that work as root in a container: no sandbox, no GPU, nothing fetched in the background. */
 const CHROMIUM_FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'];

@@ -68,7 +68,7 @@ query History {
  * subscriptions as GET with server-sent events. GraphiQL adds `additionalHeaders` to
  * every request it makes, subscriptions included, beside those of its Headers tab.
  */
-export const GRAPHIQL_CSRF_HEADERS = { 'x-graphql-yoga-csrf': 'graphiql' };
+const GRAPHIQL_CSRF_HEADERS = { 'x-graphql-yoga-csrf': 'graphiql' };
 
 /** Yoga hands every option to the page; `variables` is one GraphiQL takes that Yoga's type lacks. */
 export type PeertrustGraphiQLOptions = GraphiQLOptions & { variables: string };

@@ -51,7 +51,7 @@ async function start() {
     options['variables'] = (await variablesFor(authorization).catch(() => undefined)) ?? options['variables'];
   }
   await loaded;
-  window.YogaGraphiQL.renderYogaGraphiQL(document.getElementById('graphiql')!, options);
+  window.YogaGraphiQL.renderYogaGraphiQL(document.getElementById('root')!, options);
 }
 
 void start();

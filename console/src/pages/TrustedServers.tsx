@@ -209,6 +209,7 @@ function DenyDialog({ pair, onClose }: DialogProps) {
     <ActionDialog
       title={`Deny ${peer.name}`}
       confirmLabel={`Deny ${peer.name}`}
+      final
       onClose={onClose}
       onConfirm={async () => {
         const result = await deny({ input: { peerId: peer.id, fingerprint: peer.fingerprint } });
@@ -254,6 +255,7 @@ function DecommissionDialog({ pair, onClose }: DialogProps) {
     <ActionDialog
       title={`Decommission ${peer.name}`}
       confirmLabel={`Decommission ${peer.name}`}
+      final
       onClose={onClose}
       onConfirm={async () => {
         const result = await decommission({ input: { serverId: peer.id } });
