@@ -2,7 +2,7 @@
 // operator would: by the links, buttons and fields they see.
 import type { Page } from 'playwright-core';
 import { describe, expect, test } from 'vitest';
-import { DenyTrustDocument } from '../client/index.js';
+import { DenyTrustDocument, RevokeTrustDocument } from '../client/index.js';
 import { chromiumPath, expectAccessible, openBrowser, screenshot } from './browser.js';
 import { run, startCluster, type TestServer } from './helpers.js';
 
@@ -86,15 +86,20 @@ describe.skipIf(!chromiumPath)('web console', { timeout: 180_000 }, () => {
     await expectAccessible(alphaPage, 'the Approve dialog');
     await wrong.getByRole('button', { name: 'Cancel' }).click();
 
+    // bravo's administrator has bravo's console open meanwhile.
+    const bravoPage = await newPage();
+    await bravoPage.goto(consoleLink(bravo!, adminToken));
+    await banner(bravoPage).getByRole('link', { name: 'alpha', exact: true }).waitFor();
+    await markDocument(bravoPage);
+
     await approveInConsole(alphaPage, bravo!);
     await tile(alphaPage, 'bravo').getByText('alpha (this server): approved').waitFor();
     await banner(alphaPage).waitFor({ state: 'detached' });
     await markDocument(alphaPage);
 
-    // bravo's administrator, in bravo's console: the banner says alpha approved first.
-    const bravoPage = await newPage();
-    await bravoPage.goto(consoleLink(bravo!, adminToken));
+    // On bravo, the banner says at once that alpha approved first.
     await banner(bravoPage).getByRole('link', { name: 'alpha (it has approved this server)' }).click();
+    expect(await stillSameDocument(bravoPage)).toBe(true);
     await approveInConsole(bravoPage, alpha!);
     await tile(bravoPage, 'alpha').getByText('Trusted').waitFor();
 
@@ -102,6 +107,7 @@ describe.skipIf(!chromiumPath)('web console', { timeout: 180_000 }, () => {
     await tile(alphaPage, 'bravo').getByText('Trusted', { exact: true }).waitFor();
     await tile(alphaPage, 'bravo').getByText('bravo: approved').waitFor();
     expect(await stillSameDocument(alphaPage)).toBe(true);
+    await screenshot(alphaPage, 'trusted');
     await expect(tile(alphaPage, 'bravo').getByRole('button', { name: 'Approve…' }).count()).resolves.toBe(0);
 
     await alphaPage.getByRole('link', { name: 'Trust History' }).click();
@@ -117,6 +123,10 @@ describe.skipIf(!chromiumPath)('web console', { timeout: 180_000 }, () => {
     expect(grid[2]![3]!.replace(/\s/g, '')).toContain(bravo!.fingerprint.slice(0, 4));
     await screenshot(alphaPage, 'trust-history');
     await expectAccessible(alphaPage, 'Trust History');
+    // A change made on bravo comes to the top of alpha's grid by itself.
+    await run(bravo!.admin, RevokeTrustDocument, { input: { peerId: alpha!.id } });
+    await rows.first().getByText('Revoked').waitFor();
+    await expect(rows.count()).resolves.toBe(4);
 
     await alphaPage.getByRole('link', { name: 'Root Key Management' }).click();
     const own = alphaPage.getByRole('region', { name: 'This server: alpha' });
@@ -176,6 +186,9 @@ describe.skipIf(!chromiumPath)('web console', { timeout: 180_000 }, () => {
     const kinds = page.getByRole('table').locator('tbody tr td:nth-child(2)');
     await kinds.nth(3).waitFor();
     expect(await kinds.allInnerTexts()).toEqual(['Denied', 'Decommissioned', 'Denied', 'Revoked']);
+    await page.getByLabel('Peer').selectOption({ label: 'charlie' });
+    await kinds.nth(2).waitFor({ state: 'detached' });
+    expect(await kinds.allInnerTexts()).toEqual(['Decommissioned', 'Denied']);
     expect(errors).toEqual([]);
   });
 
@@ -220,12 +233,18 @@ describe.skipIf(!chromiumPath)('web console', { timeout: 180_000 }, () => {
   });
 
   test('a READ_ONLY user sees every page and no button that changes trust', async () => {
-    const { readerToken, servers: [alpha] } = await startCluster(['alpha', 'bravo']);
+    const cluster = await startCluster(['alpha', 'bravo']);
+    const [alpha] = cluster.servers;
     const { newPage, errors } = await openBrowser();
     const page = await newPage();
-    await page.goto(consoleLink(alpha!, readerToken));
+    await page.goto(consoleLink(alpha!, cluster.readerToken));
     await page.getByText('Signed in as reader (read-only)').waitFor();
     await banner(page).getByRole('link', { name: 'bravo' }).waitFor();
+    // A server that registers now appears in the banner and as a tile, without a reload.
+    await cluster.addServer('charlie');
+    await banner(page).getByRole('link', { name: 'charlie' }).waitFor();
+    await expect(banner(page).textContent()).resolves.toContain('2 peers await');
+    await tile(page, 'charlie').waitFor();
     await tile(page, 'bravo').getByText('Pending', { exact: true }).waitFor();
     const changing = /Approve|Accept|Deny|Revoke|Decommission/;
     expect(await page.getByRole('button', { name: changing }).count()).toBe(0);
@@ -290,6 +309,13 @@ describe.skipIf(!chromiumPath)('web console', { timeout: 180_000 }, () => {
     expect(streams).toHaveLength(1);
     expect(streams[0]).toMatchObject({ status: 200, headers: { authorization: `Bearer ${cluster.adminToken}`, 'x-graphql-yoga-csrf': 'graphiql' } });
     await screenshot(page, 'graphiql');
+
+    // The prefilled mutations run as they are; decommission is among them.
+    await page.getByRole('button', { name: /Stop/ }).click();
+    await run.click();
+    await page.getByRole('menuitem', { name: 'Decommission' }).waitFor();
+    await page.getByRole('menuitem', { name: 'Approve' }).click();
+    await results.getByText('"ApproveTrustSuccess"').waitFor();
     expect(errors).toEqual([]);
   });
 });

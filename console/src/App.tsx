@@ -51,7 +51,8 @@ function SignedIn({ token, onSignOut }: { token: string; onSignOut(reason?: stri
         onLost: () => setLiveState('lost'),
         onRefused: (reason) => onSignOut(`Signed out: ${reason}`),
       }),
-    [token], // onSignOut is the App's and lives as long
+    // onSignOut only sets the App's state, through setters that never change.
+    [token],
   );
   useEffect(() => () => void client.ws.dispose(), [client]);
   return (

@@ -12,15 +12,12 @@ import { isConsolePage } from './console-routes.js';
 /** Vite's output directory for files with a content hash in their names. */
 const ASSETS = '/assets/';
 
-/**
- * The console's own files and the API on this origin, nothing else. Vite's build needs
- * no inline script; React sets styles through the DOM, which a policy allows.
- */
+/** The console's own files and the API on this origin, nothing else: Vite's build needs no inline script or style. */
 export const consoleContentSecurityPolicy = [
   "default-src 'self'",
   "script-src 'self'",
   "style-src 'self'",
-  "img-src 'self' data:",
+  "img-src 'self'",
   "connect-src 'self'",
   "object-src 'none'",
   "base-uri 'none'",
