@@ -44,6 +44,8 @@ export function connect(token: string, events: ConnectionEvents): ConsoleConnect
     url: endpoint.pathname,
     // POST needs no CSRF header; GET would (Yoga's CSRF prevention).
     preferGetMethod: false,
+    // A page shown again shows what it had at once, and what is true now right after.
+    requestPolicy: 'cache-and-network',
     fetchOptions: { headers: { authorization } },
     exchanges: [
       mapExchange({

@@ -35,7 +35,7 @@ type LiveState = Omit<LiveTrust, 'connection'>;
 const initial: LiveState = { pairs: new Map(), servers: new Map(), changes: 0, problem: undefined };
 
 /** The two notices about one pair may arrive in either order: the later state wins. */
-export function newerPair<T extends { updatedAt: string }>(a: T | undefined, b: T): T {
+function newerPair<T extends { updatedAt: string }>(a: T | undefined, b: T): T {
   return a && a.updatedAt > b.updatedAt ? a : b;
 }
 

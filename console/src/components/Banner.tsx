@@ -1,10 +1,11 @@
 import { Link } from 'wouter';
 import { consolePaths } from '../../../src/http/console-routes.js';
-import { useAwaitingApproval } from '../live.js';
+import { useAwaitingApproval, useLive } from '../live.js';
 
 /** "Trust approval required", on every page, live: one link per peer that awaits this server's approval. */
 export function ApprovalBanner() {
   const awaiting = useAwaitingApproval();
+  const { problem } = useLive();
   return (
     // Always in the page, so that screen readers announce it when it fills.
     <section aria-live="polite" aria-label="Trust approval notices" className="banner-slot">
@@ -25,6 +26,7 @@ export function ApprovalBanner() {
           </p>
         </div>
       )}
+      {problem && <p className="problem">Live notices stopped: {problem}. Reload the page to try again.</p>}
     </section>
   );
 }
