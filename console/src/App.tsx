@@ -49,7 +49,7 @@ function SignedIn({ token, onSignOut }: { token: string; onSignOut(reason?: stri
           if (again) setConnection((n) => n + 1);
         },
         onLost: () => setLiveState('lost'),
-        onRefused: (reason) => onSignOut(`Signed out: ${reason}`),
+        onRefused: (reason) => onSignOut(`The server did not accept the token: ${reason}`),
       }),
     // onSignOut only sets the App's state, through setters that never change.
     [token],
@@ -68,7 +68,7 @@ function SessionGate({ token, liveState, connection, onSignOut }: { token: strin
   const [server] = useQuery({ query: ThisServerDocument, variables: {} });
   const error = viewer.error ?? server.error;
   useEffect(() => {
-    if (viewer.data && !viewer.data.viewer) onSignOut('Signed out: the server does not know this token.');
+    if (viewer.data && !viewer.data.viewer) onSignOut('The server did not accept the token: it knows no user for it.');
   }, [viewer.data]); // only when the answer changes
   const session: Session | undefined = useMemo(
     () =>
