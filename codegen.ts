@@ -1,9 +1,10 @@
 import type { CodegenConfig } from '@graphql-codegen/cli';
 
-// Typed documents for the urql client, from schema.graphql (printed from the Pothos schema).
+// Typed documents for the urql client and the web console, from schema.graphql (printed
+// from the Pothos schema).
 const config: CodegenConfig = {
   schema: 'schema.graphql',
-  documents: ['client/operations.graphql'],
+  documents: ['client/operations.graphql', 'console/src/**/*.graphql'],
   silent: true,
   generates: {
     'client/gql/': {

@@ -4,7 +4,6 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { EnvelopArmor } from '@escape.tech/graphql-armor';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
-import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { GraphQLError } from 'graphql';
 import { createGraphQLError, createYoga, maskError, type YogaInitialContext } from 'graphql-yoga';
 import { useServer } from 'graphql-ws/use/ws';
@@ -12,6 +11,8 @@ import { WebSocketServer } from 'ws';
 import { useRequireAuthentication } from './auth/graphql-errors.js';
 import { authenticate } from './auth/tokens.js';
 import { isDatabaseUnavailable, isServerBusy, isStorageFull, type Database } from './db/client.js';
+import { createConsoleHandler } from './http/console.js';
+import { graphiqlOptions, renderGraphiQL } from './http/graphiql.js';
 import type { RootKeyPair } from './identity/root-key.js';
 import type { Logger } from './logger.js';
 import type { Context } from './schema/context.js';
@@ -46,51 +47,6 @@ export interface App {
 
 /** Larger request bodies are refused before they are read. */
 const MAX_BODY_BYTES = 64 * 1024;
-
-const GRAPHIQL_QUERY = `# peertrust. Put your token in the Headers tab below:
-#   { "Authorization": "Bearer <your token>" }
-# then run Peers. Check each peer's fingerprint and addresses against the peer itself
-# (its own thisServer, or \`peertrust fingerprint\` there), then approve or deny it.
-# Trust becomes TRUSTED once the peer's administrator approves this server too.
-
-query Peers {
-  thisServer { id name fingerprint addresses }
-  peerTrusts { edges { node { id status approvalRequired approvedByThisServer approvedByPeer
-    peer { id name fingerprint addresses status } } } }
-}
-
-mutation Approve($peerId: ID!, $fingerprint: String!) {
-  approveTrust(input: { peerId: $peerId, fingerprint: $fingerprint }) {
-    __typename
-    ... on ApproveTrustSuccess { peerTrust { status approvedByPeer } }
-    ... on Error { message }
-  }
-}
-
-mutation Deny($peerId: ID!, $fingerprint: String!) {
-  denyTrust(input: { peerId: $peerId, fingerprint: $fingerprint }) {
-    __typename
-    ... on DenyTrustSuccess { peerTrust { status } }
-    ... on Error { message }
-  }
-}
-
-mutation Revoke($peerId: ID!) {
-  revokeTrust(input: { peerId: $peerId }) {
-    __typename
-    ... on RevokeTrustSuccess { peerTrust { status } }
-    ... on Error { message }
-  }
-}
-
-query History {
-  trustHistory { edges { node { id kind at actor { name } server { name } fingerprints peerTrust { peer { name } } } } }
-}
-
-subscription TrustApprovalRequired {
-  trustApprovalRequired { peerTrust { id peer { id name fingerprint addresses } approvedByPeer } }
-}
-`;
 
 /**
  * Failures of capacity rather than of the request: a code to act on, and 503 (507 when
@@ -166,11 +122,7 @@ export function createApp(config: AppConfig): App {
       error: forwardTo(log, 'error'),
     },
     renderGraphiQL,
-    graphiql: {
-      title: `peertrust: ${config.name}`,
-      defaultQuery: GRAPHIQL_QUERY,
-      headers: JSON.stringify({ Authorization: 'Bearer <your token>' }, null, 2),
-    },
+    graphiql: graphiqlOptions(config.name),
     plugins: [
       useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf'] }),
       ...armor.protect().plugins,
@@ -193,7 +145,9 @@ export function createApp(config: AppConfig): App {
     res.writeHead(status, { 'content-type': 'application/json', connection: 'close' });
     res.end(JSON.stringify({ errors: [{ message }] }));
   };
+  const serveConsole = createConsoleHandler();
   const handle = (req: IncomingMessage, res: ServerResponse) => {
+    if (serveConsole(req, res)) return;
     if (Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES) {
       return refuse(res, 413, `request body larger than ${MAX_BODY_BYTES} bytes`);
     }

@@ -1,0 +1,40 @@
+import { useId, useState, type FormEvent } from 'react';
+
+/** Sign-in with a token from `peertrust token create` (or the link `npm start` prints). */
+export function SignInPage({ problem, onSignIn }: { problem: string | undefined; onSignIn(token: string): void }) {
+  const [token, setToken] = useState('');
+  const inputId = useId();
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    if (token.trim()) onSignIn(token.trim());
+  };
+  return (
+    <main className="sign-in">
+      <h1>peertrust</h1>
+      <form onSubmit={submit}>
+        <label htmlFor={inputId}>Token</label>
+        <input
+          id={inputId}
+          type="password"
+          value={token}
+          onChange={(event) => setToken(event.target.value)}
+          autoComplete="off"
+          placeholder="ptk_…"
+          required
+        />
+        <button type="submit" className="primary">
+          Sign in
+        </button>
+      </form>
+      {problem && (
+        <p role="alert" className="problem">
+          {problem}
+        </p>
+      )}
+      <p className="note">
+        A token comes from <code>peertrust token create --name NAME --role administrator</code>, or open the console link that{' '}
+        <code>npm start</code> prints, which signs in at once. It is kept for this browser tab's session only.
+      </p>
+    </main>
+  );
+}

@@ -1,0 +1,128 @@
+import { useEffect, useId, useState } from 'react';
+import { useQuery } from 'urql';
+import {
+  ConsoleTrustHistoryDocument,
+  PeerTrustsDocument,
+  type ConsoleTrustHistoryQuery,
+  type TrustEventKind,
+} from '../../../client/gql/graphql.js';
+import { FingerprintText } from '../components/Fingerprint.js';
+import { describeError } from '../client.js';
+import { useLive } from '../live.js';
+import { PAGE_SIZE, useRefetchAfterReconnect } from '../paging.js';
+import { useSession } from '../session-context.js';
+
+const HISTORY_PAGE = 25;
+
+const kindLabel: Record<TrustEventKind, string> = {
+  TRUST_APPROVED: 'Approved',
+  TRUST_ENABLED: 'Trust enabled',
+  TRUST_DENIED: 'Denied',
+  TRUST_REVOKED: 'Revoked',
+  SERVER_DECOMMISSIONED: 'Decommissioned',
+};
+
+type TrustEvent = ConsoleTrustHistoryQuery['trustHistory']['edges'][number]['node'];
+
+export function TrustHistoryPage() {
+  const { thisServer } = useSession();
+  const live = useLive();
+  const filterId = useId();
+  const [peerId, setPeerId] = useState('');
+  // The `before` cursors of the pages shown so far; none: the newest page.
+  const [older, setOlder] = useState<string[]>([]);
+  const before = older.at(-1) ?? null;
+  const [result, reexecute] = useQuery({
+    query: ConsoleTrustHistoryDocument,
+    variables: { peerId: peerId || null, last: HISTORY_PAGE, before },
+  });
+  const [peers] = useQuery({ query: PeerTrustsDocument, variables: { first: PAGE_SIZE } });
+  useRefetchAfterReconnect(reexecute);
+  // Every change adds history: the newest page reads it again. Older pages never change.
+  useEffect(() => {
+    if (live.changes > 0 && before === null) reexecute({ requestPolicy: 'network-only' });
+  }, [live.changes]); // Only on a change: reexecute is a new function at every render.
+
+  const history = result.data?.trustHistory;
+  // `last` gives a page in history order (oldest first): the grid shows newest first.
+  const events = history ? [...history.edges].reverse().map((edge) => edge.node) : [];
+  const startCursor = history?.pageInfo.hasPreviousPage ? history.pageInfo.startCursor : null;
+
+  return (
+    <>
+      <h1>Trust History</h1>
+      <p className="lead">Every change to {thisServer.name}'s trust, newest first. Nothing in it is ever changed or deleted.</p>
+      <div className="toolbar">
+        <label htmlFor={filterId}>Peer</label>
+        <select
+          id={filterId}
+          value={peerId}
+          onChange={(event) => {
+            setPeerId(event.target.value);
+            setOlder([]);
+          }}
+        >
+          <option value="">All peers</option>
+          {peers.data?.peerTrusts.edges.map(({ node }) => (
+            <option key={node.peer.id} value={node.peer.id}>
+              {node.peer.name}
+            </option>
+          ))}
+        </select>
+      </div>
+      {result.error && <p role="alert" className="problem">Could not read the history: {describeError(result.error)}</p>}
+      <div className="table-scroll" tabIndex={0} role="region" aria-label="Trust History grid">
+        <table className="history">
+          <caption className="visually-hidden">Trust History of {thisServer.name}, newest first</caption>
+          <thead>
+            <tr>
+              <th scope="col">Time</th>
+              <th scope="col">Event</th>
+              <th scope="col">Servers</th>
+              <th scope="col">Fingerprints</th>
+              <th scope="col">Administrator</th>
+            </tr>
+          </thead>
+          <tbody>
+            {events.map((event) => (
+              <HistoryRow key={event.id} event={event} thisServerName={thisServer.name} thisServerId={thisServer.id} />
+            ))}
+          </tbody>
+        </table>
+      </div>
+      {history && events.length === 0 && <p>No trust changes yet.</p>}
+      <nav className="pager" aria-label="Trust History pages">
+        <button type="button" disabled={older.length === 0} onClick={() => setOlder(older.slice(0, -1))}>
+          Newer
+        </button>
+        <button type="button" disabled={!startCursor} onClick={() => startCursor && setOlder([...older, startCursor])}>
+          Older
+        </button>
+      </nav>
+    </>
+  );
+}
+
+function HistoryRow({ event, thisServerName, thisServerId }: { event: TrustEvent; thisServerName: string; thisServerId: string }) {
+  const peerName = event.peerTrust.peer.name;
+  // The change was made through `server`'s API, about the other server of the pair.
+  const subject = event.server.id === thisServerId ? peerName : thisServerName;
+  const servers = event.kind === 'TRUST_ENABLED' ? `${thisServerName} ↔ ${peerName}` : `${event.server.name} → ${subject}`;
+  return (
+    <tr>
+      <td>
+        <time dateTime={event.at}>{new Date(event.at).toLocaleString()}</time>
+      </td>
+      <td>
+        <span className={`badge event-${event.kind.toLowerCase()}`}>{kindLabel[event.kind]}</span>
+      </td>
+      <td>{servers}</td>
+      <td>
+        {event.fingerprints.map((fingerprint) => (
+          <FingerprintText key={fingerprint} value={fingerprint} className="fingerprint-cell" />
+        ))}
+      </td>
+      <td>{event.actor.name}</td>
+    </tr>
+  );
+}

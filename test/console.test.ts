@@ -1,0 +1,321 @@
+// The web console and GraphiQL in a real browser, against real servers, used as an
+// operator would: by the links, buttons and fields they see.
+import type { Page } from 'playwright-core';
+import { describe, expect, test } from 'vitest';
+import { DenyTrustDocument, RevokeTrustDocument } from '../client/index.js';
+import { chromiumPath, expectAccessible, openBrowser, screenshot } from './browser.js';
+import { run, startCluster, type TestServer } from './helpers.js';
+
+if (!chromiumPath) {
+  console.warn('Browser suite SKIPPED: no chromium (apt-get install -y chromium, or set CHROMIUM_PATH to one).');
+}
+
+/** A server's console, signed in by the kind of link `npm start` prints. */
+const consoleLink = (server: TestServer, token: string, path = '/') => `${new URL(path, server.app.url)}#token=${token}`;
+
+const tile = (page: Page, peerName: string) => page.getByRole('article', { name: peerName, exact: true });
+const banner = (page: Page) => page.locator('.banner');
+
+/** The fingerprint as an operator might paste it from another tool: upper case, spaced, prefixed. */
+const asTyped = (fingerprint: string) => `SHA256:${fingerprint.toUpperCase().match(/.{4}/g)!.join(' ')}`;
+
+/** Opens the Approve dialog of `peer`'s tile, types `typed`, and returns the dialog. */
+async function typeFingerprint(page: Page, peer: TestServer, typed: string) {
+  await tile(page, peer.name).getByRole('button', { name: /^Approve/ }).click();
+  const dialog = page.getByRole('dialog', { name: `Approve ${peer.name}` });
+  await dialog.getByLabel(`Fingerprint read on ${peer.name}`).fill(typed);
+  return dialog;
+}
+
+async function approveInConsole(page: Page, peer: TestServer) {
+  const dialog = await typeFingerprint(page, peer, asTyped(peer.fingerprint));
+  await dialog.getByRole('button', { name: 'Accept', disabled: false }).click();
+  await dialog.waitFor({ state: 'hidden' });
+}
+
+/** Presses Tab until the focused element is the one named `name`, as a keyboard user would. */
+async function tabTo(page: Page, name: string) {
+  for (let presses = 0; presses < 40; presses++) {
+    await page.keyboard.press('Tab');
+    if (await page.evaluate((n) => (document.activeElement as HTMLElement | null)?.innerText.trim() === n, name)) return;
+  }
+  throw new Error(`the Tab key never reached "${name}"`);
+}
+
+const focusedText = (page: Page) => page.evaluate(() => (document.activeElement as HTMLElement | null)?.innerText.trim());
+
+/** Marks the document, so that a test can tell that what it saw next came without a reload. */
+const markDocument = (page: Page) => page.evaluate(() => Object.assign(window, { notReloaded: true }));
+const stillSameDocument = (page: Page) => page.evaluate(() => 'notReloaded' in window);
+
+// A browser and two or three servers on a machine shared with other test files: minutes, not seconds.
+describe.skipIf(!chromiumPath)('web console', { timeout: 180_000 }, () => {
+  test('approving on both servers with the typed fingerprint turns the tile Trusted live; the history shows each event', async () => {
+    const { adminToken, servers: [alpha, bravo] } = await startCluster(['alpha', 'bravo']);
+    const { newPage, errors } = await openBrowser();
+    const alphaPage = await newPage();
+
+    // The first load, as the browser received it: compressed bodies and headers.
+    const transferred = { console: 0, api: 0 };
+    alphaPage.on('requestfinished', async (request) => {
+      const sizes = await request.sizes();
+      transferred[new URL(request.url()).pathname === '/graphql' ? 'api' : 'console'] += sizes.responseBodySize + sizes.responseHeadersSize;
+    });
+    await alphaPage.goto(consoleLink(alpha!, adminToken));
+    await alphaPage.getByText('Signed in as admin (administrator)').waitFor();
+    await alphaPage.getByRole('status').filter({ hasText: 'Live' }).waitFor();
+    await tile(alphaPage, 'bravo').waitFor();
+    console.log(
+      `console first load: ${transferred.console} bytes (document, script, styles, icon), ` +
+        `${transferred.api} bytes of API answers, compressed as sent`,
+    );
+    expect(alphaPage.url()).not.toContain('token');
+
+    await banner(alphaPage).getByRole('link', { name: 'bravo' }).waitFor();
+    await expect(banner(alphaPage).textContent()).resolves.toContain('1 peer awaits');
+    await screenshot(alphaPage, 'trusted-servers');
+    await expectAccessible(alphaPage, 'Trusted Servers');
+
+    // A fingerprint that is not bravo's keeps Accept disabled, whatever its form.
+    const wrong = await typeFingerprint(alphaPage, bravo!, asTyped(alpha!.fingerprint));
+    await wrong.getByRole('button', { name: 'Accept', disabled: true }).waitFor();
+    await wrong.getByText('Does not match').waitFor();
+    await wrong.getByLabel('Fingerprint read on bravo').fill(bravo!.fingerprint.slice(0, 40));
+    await wrong.getByRole('button', { name: 'Accept', disabled: true }).waitFor();
+    await screenshot(alphaPage, 'approve-dialog');
+    await expectAccessible(alphaPage, 'the Approve dialog');
+    await wrong.getByRole('button', { name: 'Cancel' }).click();
+
+    // bravo's administrator has bravo's console open meanwhile.
+    const bravoPage = await newPage();
+    await bravoPage.goto(consoleLink(bravo!, adminToken));
+    await banner(bravoPage).getByRole('link', { name: 'alpha', exact: true }).waitFor();
+    await markDocument(bravoPage);
+
+    await approveInConsole(alphaPage, bravo!);
+    await tile(alphaPage, 'bravo').getByText('alpha (this server): approved').waitFor();
+    await banner(alphaPage).waitFor({ state: 'detached' });
+    await markDocument(alphaPage);
+
+    // On bravo, the banner says at once that alpha approved first.
+    await banner(bravoPage).getByRole('link', { name: 'alpha (it has approved this server)' }).click();
+    expect(await stillSameDocument(bravoPage)).toBe(true);
+    await approveInConsole(bravoPage, alpha!);
+    await tile(bravoPage, 'alpha').getByText('Trusted').waitFor();
+
+    // alpha's tile turns Trusted by itself.
+    await tile(alphaPage, 'bravo').getByText('Trusted', { exact: true }).waitFor();
+    await tile(alphaPage, 'bravo').getByText('bravo: approved').waitFor();
+    expect(await stillSameDocument(alphaPage)).toBe(true);
+    await screenshot(alphaPage, 'trusted');
+    await expect(tile(alphaPage, 'bravo').getByRole('button', { name: 'Approve…' }).count()).resolves.toBe(0);
+
+    await alphaPage.getByRole('link', { name: 'Trust History' }).click();
+    const rows = alphaPage.getByRole('table').locator('tbody tr');
+    await rows.nth(2).waitFor();
+    const grid = await rows.evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.innerText)));
+    // Newest first: enabled, bravo's approval of alpha, alpha's approval of bravo.
+    expect(grid.map((cells) => cells.slice(1, 3).concat(cells[4]!))).toEqual([
+      ['Trust enabled', 'alpha ↔ bravo', 'admin'],
+      ['Approved', 'bravo → alpha', 'admin'],
+      ['Approved', 'alpha → bravo', 'admin'],
+    ]);
+    expect(grid[2]![3]!.replace(/\s/g, '')).toContain(bravo!.fingerprint.slice(0, 4));
+    await screenshot(alphaPage, 'trust-history');
+    await expectAccessible(alphaPage, 'Trust History');
+    // A change made on bravo comes to the top of alpha's grid by itself.
+    await run(bravo!.admin, RevokeTrustDocument, { input: { peerId: alpha!.id } });
+    await rows.first().getByText('Revoked').waitFor();
+    await expect(rows.count()).resolves.toBe(4);
+
+    await alphaPage.getByRole('link', { name: 'Root Key Management' }).click();
+    const own = alphaPage.getByRole('region', { name: 'This server: alpha' });
+    await own.getByText(alpha!.fingerprint.slice(0, 4), { exact: false }).waitFor();
+    await alphaPage.getByRole('region', { name: 'Every server' }).getByRole('article', { name: /bravo/ }).waitFor();
+    await screenshot(alphaPage, 'root-keys');
+    await expectAccessible(alphaPage, 'Root Key Management');
+    expect(await stillSameDocument(alphaPage)).toBe(true);
+    expect(errors).toEqual([]);
+  });
+
+  test('deny says it is final and asks first; revoke and decommission ask too; an API error is shown beside the action', async () => {
+    const { adminToken, servers: [alpha, bravo] } = await startCluster(['alpha', 'bravo', 'charlie']);
+    const { newPage, errors } = await openBrowser();
+    const page = await newPage();
+    await page.goto(consoleLink(alpha!, adminToken));
+
+    // Revoke: cancelling changes nothing; confirming revokes.
+    await tile(page, 'bravo').getByRole('button', { name: 'Revoke…' }).click();
+    const revoke = page.getByRole('dialog', { name: 'Revoke trust with bravo' });
+    await revoke.getByRole('button', { name: 'Cancel' }).click();
+    await revoke.waitFor({ state: 'detached' });
+    await tile(page, 'bravo').getByText('Pending', { exact: true }).waitFor();
+    await tile(page, 'bravo').getByRole('button', { name: 'Revoke…' }).click();
+    await revoke.getByRole('button', { name: 'Revoke trust' }).click();
+    await tile(page, 'bravo').getByText('Revoked', { exact: true }).waitFor();
+    await tile(page, 'bravo').getByRole('button', { name: 'Approve again…' }).waitFor();
+
+    // Deny: the dialog says plainly that it is final for that instance.
+    await tile(page, 'charlie').getByRole('button', { name: 'Deny…' }).click();
+    const deny = page.getByRole('dialog', { name: 'Deny charlie' });
+    await deny.getByText('Denying is final for this server instance.').waitFor();
+    await screenshot(page, 'deny-dialog');
+    await expectAccessible(page, 'the Deny dialog');
+    await deny.getByRole('button', { name: 'Deny charlie' }).click();
+    await tile(page, 'charlie').getByText('Denied', { exact: true }).waitFor();
+    await expect(tile(page, 'charlie').getByRole('button', { name: /Approve|Deny|Revoke/ }).count()).resolves.toBe(0);
+
+    // Decommission asks, then marks the server DECOMMISSIONED.
+    await tile(page, 'charlie').getByRole('button', { name: 'Decommission…' }).click();
+    const decommission = page.getByRole('dialog', { name: 'Decommission charlie' });
+    await decommission.getByRole('button', { name: 'Decommission charlie' }).click();
+    await tile(page, 'charlie').getByText('DECOMMISSIONED').waitFor();
+
+    // bravo denies alpha while alpha's administrator has the Approve dialog open:
+    // Accept then gets the API's TrustDeniedError, in words, beside the button.
+    const dialog = await typeFingerprint(page, bravo!, bravo!.fingerprint);
+    await run(bravo!.admin, DenyTrustDocument, { input: { peerId: alpha!.id, fingerprint: alpha!.fingerprint } });
+    await dialog.getByRole('button', { name: 'Accept' }).click();
+    const problem = dialog.getByRole('alert');
+    await problem.waitFor();
+    expect(await problem.textContent()).toMatch(/denied/i);
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await dialog.waitFor({ state: 'detached' });
+
+    await page.getByRole('link', { name: 'Trust History' }).click();
+    const kinds = page.getByRole('table').locator('tbody tr td:nth-child(2)');
+    await kinds.nth(3).waitFor();
+    expect(await kinds.allInnerTexts()).toEqual(['Denied', 'Decommissioned', 'Denied', 'Revoked']);
+    await page.getByLabel('Peer').selectOption({ label: 'charlie' });
+    await kinds.nth(2).waitFor({ state: 'detached' });
+    expect(await kinds.allInnerTexts()).toEqual(['Decommissioned', 'Denied']);
+    expect(errors).toEqual([]);
+  });
+
+  test('keyboard only, on a narrow screen: banner link, Approve, typed fingerprint, Accept; Escape closes a dialog', async () => {
+    const { adminToken, servers: [alpha, bravo] } = await startCluster(['alpha', 'bravo']);
+    const { newPage, errors } = await openBrowser();
+    const page = await newPage();
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.goto(consoleLink(alpha!, adminToken));
+    await banner(page).getByRole('link', { name: 'bravo' }).waitFor();
+    await tile(page, 'bravo').waitFor();
+    // Readable without sideways scrolling.
+    expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
+    await screenshot(page, 'narrow-screen');
+
+    // The banner's link leads to the peer's tile, which takes the focus.
+    await tabTo(page, 'bravo');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => document.activeElement?.getAttribute('data-peer') === 'bravo');
+    expect(new URL(page.url()).pathname).toBe(`/servers/${bravo!.id}`);
+
+    await tabTo(page, 'Deny…');
+    await page.keyboard.press('Enter');
+    const deny = page.getByRole('dialog', { name: 'Deny bravo' });
+    await deny.waitFor();
+    await page.keyboard.press('Escape');
+    await deny.waitFor({ state: 'detached' });
+    expect(await focusedText(page)).toBe('Deny…');
+
+    await page.keyboard.press('Shift+Tab');
+    expect(await focusedText(page)).toBe('Approve…');
+    await page.keyboard.press('Enter');
+    const approve = page.getByRole('dialog', { name: 'Approve bravo' });
+    await approve.getByLabel('Fingerprint read on bravo').waitFor();
+    // The dialog starts in its only field.
+    await page.keyboard.type(bravo!.fingerprint);
+    await page.keyboard.press('Tab');
+    expect(await focusedText(page)).toBe('Accept');
+    await page.keyboard.press('Enter');
+    await tile(page, 'bravo').getByText('alpha (this server): approved').waitFor();
+    expect(errors).toEqual([]);
+  });
+
+  test('a READ_ONLY user sees every page and no button that changes trust', async () => {
+    const cluster = await startCluster(['alpha', 'bravo']);
+    const [alpha] = cluster.servers;
+    const { newPage, errors } = await openBrowser();
+    const page = await newPage();
+    await page.goto(consoleLink(alpha!, cluster.readerToken));
+    await page.getByText('Signed in as reader (read-only)').waitFor();
+    await banner(page).getByRole('link', { name: 'bravo' }).waitFor();
+    // A server that registers now appears in the banner and as a tile, without a reload.
+    await cluster.addServer('charlie');
+    await banner(page).getByRole('link', { name: 'charlie' }).waitFor();
+    await expect(banner(page).textContent()).resolves.toContain('2 peers await');
+    await tile(page, 'charlie').waitFor();
+    await tile(page, 'bravo').getByText('Pending', { exact: true }).waitFor();
+    const changing = /Approve|Accept|Deny|Revoke|Decommission/;
+    expect(await page.getByRole('button', { name: changing }).count()).toBe(0);
+    await screenshot(page, 'read-only');
+    await expectAccessible(page, 'Trusted Servers, read-only');
+    for (const [link, heading] of [['Trust History', 'Trust History'], ['Root Key Management', 'Root Key Management']] as const) {
+      await page.getByRole('link', { name: link }).click();
+      await page.getByRole('heading', { level: 1, name: heading }).waitFor();
+      expect(await page.getByRole('button', { name: changing }).count()).toBe(0);
+    }
+    expect(errors).toEqual([]);
+  });
+
+  test('sign-in with a pasted token; a wrong token is refused in words', async () => {
+    const { adminToken, servers: [alpha] } = await startCluster(['alpha']);
+    const { newPage, errors } = await openBrowser();
+    const page = await newPage();
+    await page.goto(new URL('/', alpha!.app.url).href);
+    await page.getByLabel('Token').fill('ptk_not-a-token');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('alert').filter({ hasText: /token/i }).waitFor();
+    await screenshot(page, 'sign-in');
+    await expectAccessible(page, 'Sign-in');
+    await page.getByLabel('Token').fill(adminToken);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByText('Signed in as admin (administrator)').waitFor();
+    // Kept for the tab's session: a reload stays signed in.
+    await page.reload();
+    await page.getByText('Signed in as admin (administrator)').waitFor();
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('Token').waitFor();
+    expect(errors.filter((e) => !e.includes('401'))).toEqual([]);
+  });
+
+  test("GraphiQL from the console's link: the token fills the header, and the prefilled subscription receives a notice", async () => {
+    const cluster = await startCluster(['alpha', 'bravo']);
+    const [alpha, bravo] = cluster.servers;
+    const { newPage, errors } = await openBrowser();
+    const page = await newPage();
+    const streams: { status: number; headers: Record<string, string> }[] = [];
+    page.on('response', async (response) => {
+      const request = response.request();
+      if (request.method() === 'GET' && (await request.allHeaders())['accept'] === 'text/event-stream') {
+        streams.push({ status: response.status(), headers: await request.allHeaders() });
+      }
+    });
+    await page.goto(consoleLink(alpha!, cluster.adminToken, '/graphql'));
+    const run = page.getByRole('button', { name: /Execute query/ });
+    await run.waitFor();
+    expect(page.url()).not.toContain('token');
+
+    // The variables name the peer that awaits approval.
+    await page.getByText(bravo!.id).first().waitFor();
+
+    await run.click();
+    await page.getByRole('menuitem', { name: 'TrustApprovalRequired' }).click();
+    const results = page.locator('.graphiql-response');
+    await results.getByText('"bravo"').waitFor();
+    // A server that registers now is announced on the open stream.
+    await cluster.addServer('charlie');
+    await results.getByText('"charlie"').waitFor();
+    expect(streams).toHaveLength(1);
+    expect(streams[0]).toMatchObject({ status: 200, headers: { authorization: `Bearer ${cluster.adminToken}`, 'x-graphql-yoga-csrf': 'graphiql' } });
+    await screenshot(page, 'graphiql');
+
+    // The prefilled mutations run as they are; decommission is among them.
+    await page.getByRole('button', { name: /Stop/ }).click();
+    await run.click();
+    await page.getByRole('menuitem', { name: 'Decommission' }).waitFor();
+    await page.getByRole('menuitem', { name: 'Approve' }).click();
+    await results.getByText('"ApproveTrustSuccess"').waitFor();
+    expect(errors).toEqual([]);
+  });
+});
