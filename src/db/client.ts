@@ -75,9 +75,11 @@ export async function openPostgresDatabase(
   description = describeUrl(url),
 ): Promise<Database> {
   const poolWaitMs = pool.waitMs ?? POOL_WAIT_MS;
-  const connect = async (queryTimeoutMs?: number) => {
+  /** A connection of its own; its name says what it is for in pg_stat_activity. */
+  const connect = async (purpose: string, queryTimeoutMs?: number) => {
     const client = new BoundedClient({
       connectionString: url,
+      application_name: `peertrust ${purpose}`,
       keepAlive: true,
       ...(queryTimeoutMs ? { query_timeout: queryTimeoutMs } : {}),
     });
@@ -92,7 +94,7 @@ export async function openPostgresDatabase(
     return client;
   };
 
-  const migrator = await connect();
+  const migrator = await connect('migrate');
   try {
     await migrate(migrator);
   } finally {
@@ -105,6 +107,7 @@ export async function openPostgresDatabase(
     adapter: new PrismaPg(
       {
         connectionString: url,
+        application_name: 'peertrust',
         ...(pool.size ? { max: pool.size } : {}),
         // pg.Pool applies this to waiting for a free connection; BoundedClient limits connecting.
         connectionTimeoutMillis: poolWaitMs,
@@ -148,7 +151,7 @@ const RECONNECT_MAX_DELAY_MS = 1_000;
  * restarted, the network broke), it reconnects with backoff, then tells the feed to
  * resync, since notices sent while it was away were not delivered to this process.
  */
-async function listenForChanges(connect: (queryTimeoutMs: number) => Promise<pg.Client>, changes: ChangeFeed, log: Logger) {
+async function listenForChanges(connect: (purpose: string, queryTimeoutMs: number) => Promise<pg.Client>, changes: ChangeFeed, log: Logger) {
   let current: pg.Client | undefined;
   let closed = false;
   /**
@@ -166,7 +169,7 @@ async function listenForChanges(connect: (queryTimeoutMs: number) => Promise<pg.
   };
 
   const open = async () => {
-    const client = await connect(LISTEN_CHECK_TIMEOUT_MS);
+    const client = await connect('listen', LISTEN_CHECK_TIMEOUT_MS);
     client.on('notification', (message) => {
       if (message.channel === CHANNEL && message.payload) changes.deliver(message.payload);
     });
