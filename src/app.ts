@@ -11,6 +11,7 @@ import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import { useRequireAuthentication } from './auth/graphql-errors.js';
 import { authenticate } from './auth/tokens.js';
+import { useQueryCost } from './http/query-cost.js';
 import { isDatabaseUnavailable, isServerBusy, type Database } from './db/client.js';
 import { loadOrCreateRootKey } from './identity/root-key.js';
 import type { Logger } from './logger.js';
@@ -142,7 +143,8 @@ export function createApp(config: AppConfig): App {
     maxAliases: { n: 15 },
     maxTokens: { n: 2000 },
     maxDirectives: { n: 20 },
-    costLimit: { maxCost: 5000 },
+    // Its cost limit reads literals only: useQueryCost applies the variables.
+    costLimit: { enabled: false },
     blockFieldSuggestion: { enabled: true },
   });
 
@@ -169,6 +171,7 @@ export function createApp(config: AppConfig): App {
       useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf'] }),
       ...armor.protect().plugins,
       useRequireAuthentication(),
+      useQueryCost(),
     ],
     context: async (initial): Promise<Context> => {
       if (!scope || !liveness) throw new Error('the server is not started');
