@@ -131,13 +131,15 @@ function badUserInput(error: unknown): GraphQLError | undefined {
 
 /**
  * Yoga logs like console; pino wants an Error under `err` to keep its stack. An outage
- * or an overload fails many requests: those get one short line each, not a stack.
+ * or an overload fails many requests: those get one short line each, not a stack; a
+ * client's bad input is the client's to fix: a debug line.
  */
 function forwardTo(log: Logger, level: 'debug' | 'info' | 'warn' | 'error') {
   return (...args: unknown[]) => {
     const [first, ...rest] = args;
     const capacity = first instanceof Error ? capacityError(first) : undefined;
     if (capacity) log.warn({ reason: (first as Error).message }, `request failed: ${capacity.extensions['code']}`);
+    else if (badUserInput(first)) log.debug({ reason: (first as Error).message }, 'request refused: BAD_USER_INPUT');
     else if (first instanceof Error) log[level]({ err: first }, first.message);
     else log[level](rest.length ? { details: rest } : {}, String(first));
   };

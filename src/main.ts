@@ -5,6 +5,7 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import type { App } from './app.js';
 import type { Database } from './db/client.js';
 import { clusterConfig, ConfigError, databaseConfig, detectAddresses, serveConfig } from './env.js';
+import { defaultClientLimits } from './http/settings.js';
 import { formatFingerprint } from './identity/fingerprint.js';
 import { loadRootKey } from './identity/root-key.js';
 import type { Logger } from './logger.js';
@@ -60,16 +61,30 @@ function describeServer(app: App, name: string, addresses: string[]): string {
 
 const elapsed = () => `${(performance.now() / 1000).toFixed(1)} s`;
 
+const tlsCertOption = ['--tls-cert <file>', 'serve HTTPS and WSS with this certificate (PEM; with --tls-key)'] as const;
+const tlsKeyOption = ['--tls-key <file>', 'the private key of --tls-cert (PEM)'] as const;
+
+const limits = defaultClientLimits;
+const ENVIRONMENT_HELP = [
+  'Environment: DATABASE_URL (postgresql://...), DATABASE_POOL_SIZE (10 connections per process), LOG_LEVEL (info),',
+  'PEERTRUST_HEARTBEAT_SECONDS (10; a server is OFFLINE once stopped, or after 3 missed heartbeats),',
+  'PEERTRUST_CORS_ORIGINS (none: same origin only; comma-separated, e.g. https://console.example.com),',
+  `requests per minute: PEERTRUST_RATE_LIMIT_PER_ADDRESS (${limits.requestsPerMinutePerAddress}), PEERTRUST_RATE_LIMIT_PER_TOKEN (${limits.requestsPerMinutePerToken}), PEERTRUST_RATE_LIMIT_ANONYMOUS (${limits.anonymousRequestsPerMinutePerAddress}),`,
+  `at once: PEERTRUST_MAX_CONNECTIONS_PER_USER (${limits.connectionsPerUser}), PEERTRUST_MAX_SUBSCRIPTIONS_PER_CONNECTION (${limits.subscriptionsPerConnection}), PEERTRUST_MAX_SUBSCRIPTIONS_PER_USER (${limits.subscriptionsPerUser}).`,
+].join('\n');
+
 program
   .command('serve')
   .description('Run one server. Uses PostgreSQL when DATABASE_URL is set, else an embedded database in the data directory.')
   .requiredOption('--name <name>', 'the server name people see')
   .option('--port <port>', 'port for the API', '4000')
-  .option('--host <host>', 'interface to listen on', '0.0.0.0')
+  .option('--host <host>', 'interface to listen on (default: 127.0.0.1, or 0.0.0.0 with TLS)')
   .option('--data-dir <dir>', "the server's data directory: root key, and the embedded database", './data')
   .option('--address <ip>', 'an IP address to report to administrators (repeat for several; default: this host\'s)', (value: string, previous: string[] = []) => [...previous, value])
-  .addHelpText('after', '\nEnvironment: DATABASE_URL (postgresql://...), DATABASE_POOL_SIZE (10 connections per process), LOG_LEVEL (info), PEERTRUST_HEARTBEAT_SECONDS (10; a server is OFFLINE once stopped, or after 3 missed heartbeats).')
-  .action(async (flags: { name: string; port: string; host: string; dataDir: string; address?: string[] }) => {
+  .option(...tlsCertOption)
+  .option(...tlsKeyOption)
+  .addHelpText('after', `\n${ENVIRONMENT_HELP}`)
+  .action(async (flags: { name: string; port: string; host?: string; dataDir: string; address?: string[]; tlsCert?: string; tlsKey?: string }) => {
     const config = serveConfig({ ...flags, addresses: flags.address });
     const { createApp, openDatabase, createLogger } = await serverModules();
     const log = createLogger(config.logLevel);
@@ -84,6 +99,7 @@ program
       database: db,
       logger: log,
       heartbeatSeconds: config.heartbeatSeconds,
+      http: config.http,
     });
     stopOnSignal([app], db, log);
     await app.start();
@@ -95,9 +111,12 @@ program
   .description('Run several servers in one process on one embedded database, for trying peertrust out.')
   .option('--servers <n>', 'how many servers (1 to 10)', '2')
   .option('--port <port>', 'port of the first server; the others follow', '4000')
-  .option('--host <host>', 'interface to listen on', '127.0.0.1')
+  .option('--host <host>', 'interface to listen on (default: 127.0.0.1, or 0.0.0.0 with TLS)')
   .option('--data-dir <dir>', 'data directory: the embedded database, and one directory per server', './data')
-  .action(async (flags: { servers: string; port: string; host: string; dataDir: string }) => {
+  .option(...tlsCertOption)
+  .option(...tlsKeyOption)
+  .addHelpText('after', `\n${ENVIRONMENT_HELP}`)
+  .action(async (flags: { servers: string; port: string; host?: string; dataDir: string; tlsCert?: string; tlsKey?: string }) => {
     const config = clusterConfig(flags);
     const { createApp, createApiToken, revokeApiTokens, openDatabase, createLogger } = await serverModules();
     const log = createLogger(config.logLevel);
@@ -114,6 +133,7 @@ program
         database: db,
         logger: log,
         heartbeatSeconds: config.heartbeatSeconds,
+        http: config.http,
       }),
     );
     stopOnSignal(apps, db, log);
