@@ -1,7 +1,7 @@
 // GraphQL over HTTP and graphql-ws spoken by hand, as an attacker or a careless client
 // would: every status, message and close code visible, nothing retried, and from any
 // loopback address (127.0.0.2, ...), since limits per address tell clients apart by it.
-import { request } from 'node:http';
+import { request, type Agent } from 'node:http';
 import { onTestFinished } from 'vitest';
 import WebSocket from 'ws';
 
@@ -15,13 +15,14 @@ export interface RawResponse {
 export function rawPost(
   url: string,
   body: unknown,
-  options: { headers?: Record<string, string>; localAddress?: string } = {},
+  options: { headers?: Record<string, string>; localAddress?: string; agent?: Agent } = {},
 ): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const sending = request(url, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...options.headers },
       ...(options.localAddress ? { localAddress: options.localAddress } : {}),
+      ...(options.agent ? { agent: options.agent } : {}),
     });
     sending.on('response', (response) => {
       let text = '';
