@@ -199,8 +199,9 @@ export function createApp(config: AppConfig): App {
     ],
     context: async (initial): Promise<ApiContext> => {
       if (!scope || !liveness) throw new Error('the server is not started');
-      // Over graphql-ws the connection was authenticated at connection_init.
-      const auth = initial.auth ?? (await authenticate(scope.db.prisma, initial.req?.headers.authorization));
+      // Over graphql-ws the connection was authenticated at connection_init (unless the database was out then).
+      const authorization = initial.req?.headers.authorization ?? initial.connectionParams?.['authorization'];
+      const auth = initial.auth ?? (await authenticate(scope.db.prisma, authorization));
       if (auth.kind === 'invalid' && initial.req) {
         const wait = await rates.refusedToken(clientAddress(initial.req));
         if (wait !== undefined) throw rateLimitedError(wait, true);

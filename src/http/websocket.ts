@@ -4,8 +4,8 @@
 // never closes the connection and the others on it.
 import type { Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { GraphQLError, type ExecutionArgs } from 'graphql';
-import { CloseCode } from 'graphql-ws';
+import { GraphQLError, type DocumentNode, type ExecutionArgs } from 'graphql';
+import { CloseCode, type SubscribePayload } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import type { YogaServerInstance } from 'graphql-yoga';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -15,9 +15,6 @@ import type { Logger } from '../logger.js';
 import type { ClientQuotas } from './client-quotas.js';
 import type { ApiContext, ServerContext } from './context.js';
 import { clientAddress, rateLimitedError, type RequestRates } from './request-rates.js';
-
-/** WebSocket's own "try again later": the client reconnects (here or on another server). */
-const TRY_AGAIN_LATER = 1013;
 
 export interface WebSocketApi {
   yoga: YogaServerInstance<ServerContext, ApiContext>;
@@ -37,6 +34,18 @@ interface Connection {
 }
 
 type Enveloped = ReturnType<WebSocketApi['yoga']['getEnveloped']>;
+
+/** What graphql-ws runs: the operation, with Yoga's execute and subscribe as its root. */
+function operation(enveloped: Enveloped, params: SubscribePayload, document: DocumentNode, contextValue: unknown) {
+  return {
+    schema: enveloped.schema,
+    operationName: params.operationName,
+    document,
+    variableValues: params.variables,
+    contextValue,
+    rootValue: enveloped,
+  };
+}
 
 /** Serves graphql-ws on `path` of `httpServer`; upgrades are rate-limited like requests. */
 export function serveWebSocket(httpServer: Server, path: string, api: WebSocketApi) {
@@ -59,6 +68,28 @@ export function serveWebSocket(httpServer: Server, path: string, api: WebSocketA
     return false;
   };
 
+  /** Counts a signed-in connection for its user and watches its token; false when it was refused. */
+  const admit = (ctx: { subscriptions: Record<string, unknown>; extra: { socket: WebSocket } }, auth: UserAuthentication) => {
+    const { socket } = ctx.extra;
+    // It left while we were asking the database: onClose has already run.
+    if (socket.readyState !== WebSocket.OPEN) return false;
+    const releaseQuota = api.quotas.addConnection(auth.user.id, () => Object.keys(ctx.subscriptions).length);
+    if (!releaseQuota) {
+      return refuse(socket, CloseCode.TooManyInitialisationRequests, `too many connections: at most ${api.connectionsPerUser} per user`);
+    }
+    const releaseHold = api.credentials.hold(auth, () =>
+      socket.close(CloseCode.Forbidden, 'the token was revoked or its role changed: authenticate again'),
+    );
+    connections.set(ctx, { auth, release: () => (releaseQuota(), releaseHold()) });
+    return true;
+  };
+
+  const refusedToken = (socket: WebSocket, address: string, auth: Exclude<Authentication, UserAuthentication>) => {
+    void api.rates.refusedToken(address);
+    const problem = auth.kind === 'invalid' ? auth.reason : 'authentication required';
+    return refuse(socket, CloseCode.Forbidden, `${problem}: send connectionParams.authorization "Bearer <token>"`);
+  };
+
   const handle = useServer<Record<string, unknown>>(
     {
       execute: (args) => (args.rootValue as Enveloped).execute(args as ExecutionArgs),
@@ -69,37 +100,30 @@ export function serveWebSocket(httpServer: Server, path: string, api: WebSocketA
         try {
           auth = await api.authenticate(ctx.connectionParams?.['authorization']);
         } catch (error) {
-          api.log.warn({ reason: (error as Error).message }, 'could not authenticate a WebSocket connection');
-          return refuse(socket, TRY_AGAIN_LATER, 'cannot authenticate right now; retry shortly');
+          // The database is out: acknowledged now, authenticated at its first operation,
+          // which gets DATABASE_UNAVAILABLE like any request until the database is back.
+          api.log.warn({ reason: (error as Error).message }, 'could not authenticate a WebSocket connection yet');
+          return true;
         }
-        if (auth.kind !== 'user') {
-          await api.rates.refusedToken(clientAddress(request));
-          const problem = auth.kind === 'invalid' ? auth.reason : 'authentication required';
-          return refuse(socket, CloseCode.Forbidden, `${problem}: send connectionParams.authorization "Bearer <token>"`);
-        }
+        if (auth.kind !== 'user') return refusedToken(socket, clientAddress(request), auth);
         const wait = await api.rates.operation(auth.tokenHash);
         if (wait !== undefined) return refuse(socket, CloseCode.TooManyInitialisationRequests, `too many requests: retry in ${wait} s`);
-        // It left while we were asking the database: onClose has already run.
-        if (socket.readyState !== WebSocket.OPEN) return false;
-        const releaseQuota = api.quotas.addConnection(auth.user.id, () => Object.keys(ctx.subscriptions).length);
-        if (!releaseQuota) {
-          return refuse(socket, CloseCode.TooManyInitialisationRequests, `too many connections: at most ${api.connectionsPerUser} per user`);
-        }
-        const releaseHold = api.credentials.hold(auth, () =>
-          socket.close(CloseCode.Forbidden, 'the token was revoked or its role changed: authenticate again'),
-        );
-        connections.set(ctx, { auth, release: () => (releaseQuota(), releaseHold()) });
-        return true;
+        return admit(ctx, auth);
       },
       onClose: (ctx) => connections.get(ctx)?.release(),
       onSubscribe: async (ctx, _id, params) => {
         const connection = connections.get(ctx);
-        if (!connection) return [new GraphQLError('the connection is not authenticated')];
-        const refused = api.quotas.subscriptionRefused(connection.auth.user.id, Object.keys(ctx.subscriptions).length);
-        if (refused) return [refused];
-        const wait = await api.rates.operation(connection.auth.tokenHash);
-        if (wait !== undefined) return [rateLimitedError(wait)];
-        const enveloped = api.yoga.getEnveloped({ connectionParams: ctx.connectionParams ?? {}, auth: connection.auth, params } as never);
+        if (connection) {
+          const refused = api.quotas.subscriptionRefused(connection.auth.user.id, Object.keys(ctx.subscriptions).length);
+          if (refused) return [refused];
+          const wait = await api.rates.operation(connection.auth.tokenHash);
+          if (wait !== undefined) return [rateLimitedError(wait)];
+        }
+        const enveloped = api.yoga.getEnveloped({
+          connectionParams: ctx.connectionParams ?? {},
+          ...(connection ? { auth: connection.auth } : {}),
+          params,
+        } as never);
         let document;
         try {
           // Syntax errors and graphql-armor's limits throw: an error for this operation only.
@@ -118,14 +142,14 @@ export function serveWebSocket(httpServer: Server, path: string, api: WebSocketA
           if (error instanceof GraphQLError) return [error];
           throw error;
         }
-        return {
-          schema: enveloped.schema,
-          operationName: params.operationName,
-          document,
-          variableValues: params.variables,
-          contextValue,
-          rootValue: enveloped,
-        };
+        // A connection acknowledged while the database was out is authenticated now.
+        if (!connection) {
+          const { auth } = contextValue;
+          if (auth.kind !== 'user') refusedToken(ctx.extra.socket, clientAddress(ctx.extra.request), auth);
+          else if (admit(ctx, auth)) return operation(enveloped, params, document, contextValue);
+          return [new GraphQLError('this connection was refused')];
+        }
+        return operation(enveloped, params, document, contextValue);
       },
     },
     wsServer,
