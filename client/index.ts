@@ -3,7 +3,7 @@
 // uses one at a time and moves to the next when that one stops answering.
 import { Client, fetchExchange, makeOperation, mapExchange, subscriptionExchange, type CombinedError, type Operation } from '@urql/core';
 import { retryExchange } from '@urql/exchange-retry';
-import { createClient as createWsClient, type Client as WsClient } from 'graphql-ws';
+import { CloseCode, createClient as createWsClient, type Client as WsClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { Endpoints } from './endpoints.js';
 
@@ -86,6 +86,8 @@ export function createPeertrustClient(options: PeertrustClientOptions): Peertrus
     // A cluster outlives its servers: keep trying; active subscriptions are re-sent on reconnect.
     retryAttempts: Infinity,
     retryWait: (retries) => endpoints.retryDelay(retries),
+    // A token that was refused or revoked does not become valid by asking again.
+    shouldRetry: (event) => (event as { code?: unknown }).code !== CloseCode.Forbidden,
     keepAlive: KEEP_ALIVE_MS,
     on: {
       closed: (event) => {

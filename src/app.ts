@@ -1,21 +1,29 @@
 // One peertrust server: its identity, its registration in the shared database, and
 // its API (GraphQL over HTTP and SSE, graphql-ws, GraphiQL) on one HTTP server.
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { EnvelopArmor } from '@escape.tech/graphql-armor';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
+import { PothosValidationError } from '@pothos/core';
 import { GraphQLError } from 'graphql';
-import { createGraphQLError, createYoga, maskError, type YogaInitialContext } from 'graphql-yoga';
-import { useServer } from 'graphql-ws/use/ws';
-import { WebSocketServer } from 'ws';
+import { createGraphQLError, createYoga, maskError } from 'graphql-yoga';
+import { CredentialWatch } from './auth/credential-watch.js';
 import { useRequireAuthentication } from './auth/graphql-errors.js';
 import { authenticate } from './auth/tokens.js';
 import { isDatabaseUnavailable, isServerBusy, isStorageFull, type Database } from './db/client.js';
+import { ClientQuotas } from './http/client-quotas.js';
 import { createConsoleHandler } from './http/console.js';
+import type { ApiContext, ServerContext } from './http/context.js';
+import { corsFor } from './http/cors.js';
+import { useEventStreamLimits } from './http/event-streams.js';
 import { graphiqlOptions, renderGraphiQL } from './http/graphiql.js';
+import { createApiServer, endpointUrl, isLoopback } from './http/listen.js';
+import { useQueryCost } from './http/query-cost.js';
+import { clientAddress, rateLimitedError, refuseRateLimited, RequestRates } from './http/request-rates.js';
+import { defaultHttpSettings, type HttpSettings } from './http/settings.js';
+import { serveWebSocket } from './http/websocket.js';
 import type { RootKeyPair } from './identity/root-key.js';
 import type { Logger } from './logger.js';
-import type { Context } from './schema/context.js';
 import { schema } from './schema/index.js';
 import type { ServerScope } from './trust/scope.js';
 import { Liveness } from './trust/liveness.js';
@@ -34,6 +42,8 @@ export interface AppConfig {
   database: Database;
   logger: Logger;
   heartbeatSeconds: number;
+  /** TLS, CORS and what one client may use; defaultHttpSettings when not given. */
+  http?: HttpSettings;
 }
 
 export interface App {
@@ -45,8 +55,10 @@ export interface App {
   readonly fingerprint: string;
 }
 
-/** Larger request bodies are refused before they are read. */
+/** Larger request bodies (and WebSocket messages) are refused, chunked ones included. */
 const MAX_BODY_BYTES = 64 * 1024;
+
+const GRAPHQL_PATH = '/graphql';
 
 /**
  * Failures of capacity rather than of the request: a code to act on, and 503 (507 when
@@ -72,48 +84,61 @@ function capacityError(error: unknown): GraphQLError | undefined {
   return undefined;
 }
 
+/** Pothos refuses connection arguments it cannot use (a cursor it did not issue, `before` with `first`): the client's to fix. */
+function badUserInput(error: unknown): GraphQLError | undefined {
+  const original = error instanceof GraphQLError ? error.originalError : error;
+  if (!(original instanceof PothosValidationError)) return undefined;
+  return createGraphQLError(original.message, { extensions: { code: 'BAD_USER_INPUT', http: { status: 400 } } });
+}
+
 /**
  * Yoga logs like console; pino wants an Error under `err` to keep its stack. An outage
- * or an overload fails many requests: those get one short line each, not a stack.
+ * or an overload fails many requests: those get one short line each, not a stack; a
+ * client's bad input is the client's to fix: a debug line.
  */
 function forwardTo(log: Logger, level: 'debug' | 'info' | 'warn' | 'error') {
   return (...args: unknown[]) => {
     const [first, ...rest] = args;
     const capacity = first instanceof Error ? capacityError(first) : undefined;
     if (capacity) log.warn({ reason: (first as Error).message }, `request failed: ${capacity.extensions['code']}`);
+    else if (badUserInput(first)) log.debug({ reason: (first as Error).message }, 'request refused: BAD_USER_INPUT');
     else if (first instanceof Error) log[level]({ err: first }, first.message);
     else log[level](rest.length ? { details: rest } : {}, String(first));
   };
 }
 
-interface InitialContext {
-  request?: Request;
-  connectionParams?: Record<string, unknown>;
-}
-
 export function createApp(config: AppConfig): App {
   const log = config.logger.child({ server: config.name });
+  const http = config.http ?? defaultHttpSettings;
   let scope: ServerScope | undefined;
   let liveness: Liveness | undefined;
   const { fingerprint } = config.rootKey;
   let url = '';
+  let httpServer: Server | undefined;
+  let webSocket: ReturnType<typeof serveWebSocket> | undefined;
   const heartbeatIntervalMs = Math.round(config.heartbeatSeconds * 1000);
+  const rates = new RequestRates(http.limits);
+  const quotas = new ClientQuotas(http.limits);
+  const credentials = new CredentialWatch(config.database, log.child({ component: 'credentials' }));
 
   const armor = new EnvelopArmor({
     maxDepth: { n: 12 },
     maxAliases: { n: 15 },
     maxTokens: { n: 2000 },
     maxDirectives: { n: 20 },
-    costLimit: { maxCost: 5000 },
+    // Its cost limit reads literals only: useQueryCost applies the variables.
+    costLimit: { enabled: false },
     blockFieldSuggestion: { enabled: true },
   });
 
-  const yoga = createYoga<InitialContext & YogaInitialContext, Context>({
+  const yoga = createYoga<ServerContext, ApiContext>({
     schema,
-    graphqlEndpoint: '/graphql',
+    graphqlEndpoint: GRAPHQL_PATH,
     landingPage: false,
+    cors: corsFor(http.corsOrigins),
+    maxRequestBodySize: MAX_BODY_BYTES,
     maskedErrors: {
-      maskError: (error, message, isDev) => capacityError(error) ?? maskError(error, message, isDev),
+      maskError: (error, message, isDev) => capacityError(error) ?? badUserInput(error) ?? maskError(error, message, isDev),
     },
     logging: {
       debug: forwardTo(log, 'debug'),
@@ -127,70 +152,34 @@ export function createApp(config: AppConfig): App {
       useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf'] }),
       ...armor.protect().plugins,
       useRequireAuthentication(),
+      useQueryCost(),
+      useEventStreamLimits(quotas, credentials),
     ],
-    context: async (initial): Promise<Context> => {
+    context: async (initial): Promise<ApiContext> => {
       if (!scope || !liveness) throw new Error('the server is not started');
-      const authorization = initial.request?.headers.get('authorization') ?? initial.connectionParams?.['authorization'];
-      const auth = await authenticate(scope.db.prisma, authorization);
+      // Over graphql-ws the connection was authenticated at connection_init (unless the database was out then).
+      const authorization = initial.req?.headers.authorization ?? initial.connectionParams?.['authorization'];
+      const auth = initial.auth ?? (await authenticate(scope.db.prisma, authorization));
+      if (auth.kind === 'invalid' && initial.req) {
+        const wait = await rates.refusedToken(clientAddress(initial.req));
+        if (wait !== undefined) throw rateLimitedError(wait, true);
+      }
       return {
         scope,
         liveness,
+        auth,
         viewer: auth.kind === 'user' ? auth.user : null,
         authProblem: `${auth.kind === 'invalid' ? auth.reason : 'authentication required'}; send "Authorization: Bearer <token>" with a token from \`peertrust token create\``,
       };
     },
   });
 
-  const refuse = (res: ServerResponse, status: number, message: string) => {
-    res.writeHead(status, { 'content-type': 'application/json', connection: 'close' });
-    res.end(JSON.stringify({ errors: [{ message }] }));
-  };
   const serveConsole = createConsoleHandler();
+  /** The console's files are static; rate limits come first for the API: a request over its rate costs a map lookup, not a query. */
   const handle = (req: IncomingMessage, res: ServerResponse) => {
     if (serveConsole(req, res)) return;
-    if (Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES) {
-      return refuse(res, 413, `request body larger than ${MAX_BODY_BYTES} bytes`);
-    }
-    // Yoga would read a chunked body whole before any limit applied. GraphQL clients
-    // send a Content-Length; a body without one is refused before it is read.
-    if (req.headers['transfer-encoding'] !== undefined && req.headers['content-length'] === undefined) {
-      return refuse(res, 411, `send the request body with a Content-Length header (at most ${MAX_BODY_BYTES} bytes)`);
-    }
-    void yoga(req, res);
+    void rates.admit(req).then((wait) => (wait === undefined ? yoga(req, res) : refuseRateLimited(res, wait)));
   };
-  const httpServer = createServer(handle);
-  const wsServer = new WebSocketServer({ server: httpServer, path: '/graphql', maxPayload: MAX_BODY_BYTES });
-  const wsHandle = useServer<Record<string, unknown>>(
-    {
-      execute: (args) => (args.rootValue as { execute: typeof import('graphql').execute }).execute(args),
-      subscribe: (args) => (args.rootValue as { subscribe: typeof import('graphql').subscribe }).subscribe(args),
-      onSubscribe: async (ctx, _id, params) => {
-        const enveloped = yoga.getEnveloped({ connectionParams: ctx.connectionParams ?? {}, params } as never);
-        const document = enveloped.parse(params.query);
-        const errors = enveloped.validate(enveloped.schema, document);
-        if (errors.length) return errors;
-        let contextValue: Context;
-        try {
-          contextValue = await enveloped.contextFactory();
-        } catch (error) {
-          // Without the database a subscriber cannot even be authenticated. Yoga has
-          // already masked the error (DATABASE_UNAVAILABLE, SERVER_BUSY): it goes to the subscriber,
-          // instead of closing the whole connection.
-          if (error instanceof GraphQLError) return [error];
-          throw error;
-        }
-        return {
-          schema: enveloped.schema,
-          operationName: params.operationName,
-          document,
-          variableValues: params.variables,
-          contextValue,
-          rootValue: { execute: enveloped.execute, subscribe: enveloped.subscribe },
-        };
-      },
-    },
-    wsServer,
-  );
 
   return {
     get url() {
@@ -202,6 +191,7 @@ export function createApp(config: AppConfig): App {
     },
     fingerprint,
     async start() {
+      const server = await createApiServer(http.tls, handle);
       const serverId = await registerServer(config.database, {
         name: config.name,
         addresses: config.addresses,
@@ -212,25 +202,41 @@ export function createApp(config: AppConfig): App {
       scope = { db: config.database, serverId };
       liveness = new Liveness(scope, heartbeatIntervalMs, log.child({ component: 'liveness' }));
       await liveness.start();
+      credentials.start();
+      httpServer = server;
+      webSocket = serveWebSocket(server, GRAPHQL_PATH, {
+        yoga,
+        authenticate: (authorization) => authenticate(config.database.prisma, authorization),
+        rates,
+        quotas,
+        credentials,
+        connectionsPerUser: http.limits.connectionsPerUser,
+        maxMessageBytes: MAX_BODY_BYTES,
+        log,
+      });
       await new Promise<void>((resolve, reject) => {
-        httpServer.once('error', reject);
-        httpServer.listen(config.port, config.host, () => {
-          httpServer.off('error', reject);
+        server.once('error', reject);
+        server.listen(config.port, config.host, () => {
+          server.off('error', reject);
           resolve();
         });
       });
-      const { port } = httpServer.address() as AddressInfo;
-      const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
-      url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/graphql`;
+      const { port } = server.address() as AddressInfo;
+      url = endpointUrl(config.host, port, http.tls !== undefined, GRAPHQL_PATH);
       log.info({ url, serverId, fingerprint }, 'listening');
+      if (!http.tls && !isLoopback(config.host)) {
+        log.warn(
+          { host: config.host },
+          'listening beyond this host without TLS: tokens cross the network in the clear; use --tls-cert and --tls-key',
+        );
+      }
     },
     async stop() {
       await liveness?.stop();
-      await wsHandle.dispose();
-      for (const client of wsServer.clients) client.terminate();
-      await new Promise<void>((resolve) => wsServer.close(() => resolve()));
-      httpServer.closeAllConnections();
-      await new Promise<void>((resolve) => httpServer.close(() => resolve()));
+      credentials.stop();
+      await webSocket?.close();
+      httpServer?.closeAllConnections();
+      await new Promise<void>((resolve) => (httpServer ? httpServer.close(() => resolve()) : resolve()));
       await yoga.dispose();
     },
   };

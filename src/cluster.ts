@@ -47,6 +47,8 @@ export interface ClusterConfig {
   databasePoolSize?: number | undefined;
   logLevel: string;
   heartbeatSeconds: number;
+  /** Settings of the servers' HTTP side: TLS is passed on as flags, the rest comes with the environment. */
+  http: { tls?: { certFile: string; keyFile: string } | undefined };
 }
 
 export interface RunningCluster {
@@ -86,6 +88,7 @@ export async function runCluster(config: ClusterConfig, log: Logger): Promise<Ru
     };
     for (const [index, name] of config.names.entries()) {
       const args = ['serve', '--name', name, '--host', config.host, '--port', String(config.port === 0 ? 0 : config.port + index), '--data-dir', path.join(dataDir, name)];
+      if (config.http.tls) args.push('--tls-cert', config.http.tls.certFile, '--tls-key', config.http.tls.keyFile);
       processes.push(new ServerProcess(name, args, env, log));
     }
     const servers = await Promise.all(processes.map((server) => server.start()));

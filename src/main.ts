@@ -4,6 +4,7 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import type { ReadyMessage, ServerSummary } from './cluster.js';
 import type { Database } from './db/client.js';
 import { clusterConfig, databaseConfig, detectAddresses, serveConfig } from './env.js';
+import { defaultClientLimits } from './http/settings.js';
 import { formatFingerprint } from './identity/fingerprint.js';
 import { loadRootKey } from './identity/root-key.js';
 import type { Logger } from './logger.js';
@@ -64,16 +65,30 @@ function describeServer(server: ServerSummary, token?: string): string {
 
 const elapsed = () => `${(performance.now() / 1000).toFixed(1)} s`;
 
+const tlsCertOption = ['--tls-cert <file>', 'serve HTTPS and WSS with this certificate (PEM; with --tls-key)'] as const;
+const tlsKeyOption = ['--tls-key <file>', 'the private key of --tls-cert (PEM)'] as const;
+
+const limits = defaultClientLimits;
+const ENVIRONMENT_HELP = [
+  'Environment: DATABASE_URL (postgresql://...), DATABASE_POOL_SIZE (10 connections per process), LOG_LEVEL (info),',
+  'PEERTRUST_HEARTBEAT_SECONDS (10; a server is OFFLINE once stopped, or after 3 missed heartbeats),',
+  'PEERTRUST_CORS_ORIGINS (none: same origin only; comma-separated, e.g. https://console.example.com),',
+  `requests per minute: PEERTRUST_RATE_LIMIT_PER_ADDRESS (${limits.requestsPerMinutePerAddress}), PEERTRUST_RATE_LIMIT_PER_TOKEN (${limits.requestsPerMinutePerToken}), PEERTRUST_RATE_LIMIT_ANONYMOUS (${limits.anonymousRequestsPerMinutePerAddress}),`,
+  `at once: PEERTRUST_MAX_CONNECTIONS_PER_USER (${limits.connectionsPerUser}), PEERTRUST_MAX_SUBSCRIPTIONS_PER_CONNECTION (${limits.subscriptionsPerConnection}), PEERTRUST_MAX_SUBSCRIPTIONS_PER_USER (${limits.subscriptionsPerUser}).`,
+].join('\n');
+
 program
   .command('serve')
   .description('Run one server. Uses PostgreSQL when DATABASE_URL is set, else an embedded PostgreSQL in the data directory.')
   .requiredOption('--name <name>', 'the server name people see')
   .option('--port <port>', 'port for the API', '4000')
-  .option('--host <host>', 'interface to listen on', '0.0.0.0')
+  .option('--host <host>', 'interface to listen on (default: 127.0.0.1, or 0.0.0.0 with TLS)')
   .option('--data-dir <dir>', "the server's data directory: root key, and the embedded database", './data')
   .option('--address <ip>', 'an IP address to report to administrators (repeat for several; default: this host\'s)', (value: string, previous: string[] = []) => [...previous, value])
-  .addHelpText('after', '\nEnvironment: DATABASE_URL (postgresql://...), DATABASE_POOL_SIZE (10 connections per process), LOG_LEVEL (info), PEERTRUST_HEARTBEAT_SECONDS (10; a server is OFFLINE once stopped, or after 3 missed heartbeats).')
-  .action(async (flags: { name: string; port: string; host: string; dataDir: string; address?: string[] }) => {
+  .option(...tlsCertOption)
+  .option(...tlsKeyOption)
+  .addHelpText('after', `\n${ENVIRONMENT_HELP}`)
+  .action(async (flags: { name: string; port: string; host?: string; dataDir: string; address?: string[]; tlsCert?: string; tlsKey?: string }) => {
     const config = serveConfig({ ...flags, addresses: flags.address });
     const { createApp, openDatabase, createLogger, loadOrCreateRootKey } = await serverModules();
     const logger = createLogger(config.logLevel);
@@ -93,6 +108,7 @@ program
       database: db,
       logger,
       heartbeatSeconds: config.heartbeatSeconds,
+      http: config.http,
     });
     const stop = async () => {
       await app.stop();
@@ -116,9 +132,12 @@ program
   .description('Run several servers on this host, each its own process, on one database: the embedded PostgreSQL in the data directory, or DATABASE_URL.')
   .option('--servers <n>', 'how many servers (1 to 10)', '2')
   .option('--port <port>', 'port of the first server; the others follow', '4000')
-  .option('--host <host>', 'interface to listen on', '127.0.0.1')
+  .option('--host <host>', 'interface to listen on (default: 127.0.0.1, or 0.0.0.0 with TLS)')
   .option('--data-dir <dir>', 'data directory: the embedded database, and one directory per server', './data')
-  .action(async (flags: { servers: string; port: string; host: string; dataDir: string }) => {
+  .option(...tlsCertOption)
+  .option(...tlsKeyOption)
+  .addHelpText('after', `\n${ENVIRONMENT_HELP}`)
+  .action(async (flags: { servers: string; port: string; host?: string; dataDir: string; tlsCert?: string; tlsKey?: string }) => {
     const config = clusterConfig(flags);
     const { runCluster, createLogger } = await serverModules();
     const log = createLogger(config.logLevel);

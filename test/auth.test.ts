@@ -13,12 +13,12 @@ import {
   RevokeTrustDocument,
   ServersDocument,
   ThisServerDocument,
-  TrustApprovalRequiredDocument,
   TrustHistoryDocument,
   ViewerDocument,
 } from '../client/index.js';
 import { createPeertrustClient } from '../client/index.js';
 import { postGraphQL, request, run, startCluster, subscribe, type TestServer } from './helpers.js';
+import { openSocket } from './raw-client.js';
 
 const codeOf = (error: CombinedError | undefined) => error?.graphQLErrors[0]?.extensions['code'];
 
@@ -116,14 +116,16 @@ describe('queries', () => {
 });
 
 describe('subscriptions', () => {
-  test.each([
-    ['trustApprovalRequired', TrustApprovalRequiredDocument],
-    ['peerTrustChanged', PeerTrustChangedDocument],
-  ])('%s: anonymous is UNAUTHENTICATED over graphql-ws', async (_name, document) => {
-    const { servers: [alpha] } = await startCluster();
-    const anonymous = await subscribe(alpha!.anonymous, document as TypedDocumentNode<unknown, Record<string, never>>, {}).next();
-    expect(anonymous.data ?? null).toBeNull();
-    expect(codeOf(anonymous.error)).toBe('UNAUTHENTICATED');
+  test('over graphql-ws, anonymous and bad tokens are refused at connection_init (4403), before any subscribe', async () => {
+    const { servers: [alpha] } = await startCluster(['alpha']);
+    for (const payload of [{}, { authorization: 'Bearer ptk_not-a-real-token' }, { authorization: 'Basic YWRtaW46YWRtaW4=' }]) {
+      const socket = await openSocket(alpha!.app.url);
+      expect(await socket.init(payload)).toEqual({ code: 4403, reason: expect.stringContaining('connectionParams.authorization') });
+    }
+    // The typed client does not ask again with a token that was refused: its subscription fails.
+    const refused = await subscribe(alpha!.anonymous, PeerTrustChangedDocument, {}).next();
+    expect(refused.data ?? null).toBeNull();
+    expect(refused.error?.networkError).toMatchObject({ code: 4403 });
   });
 
   test('anonymous is UNAUTHENTICATED over server-sent events', async () => {

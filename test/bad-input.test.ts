@@ -5,6 +5,7 @@ import { pino } from 'pino';
 import { expect, test } from 'vitest';
 import { ApproveTrustDocument, DenyTrustDocument, PeerTrustDocument, RevokeTrustDocument, ThisServerDocument, TrustHistoryDocument } from '../client/index.js';
 import { bearer, postGraphQL, request, run, startCluster } from './helpers.js';
+import { startServerWith } from './limited-server.js';
 
 async function post(url: string, token: string, body: unknown, headers: Record<string, string> = {}) {
   const response = await postGraphQL(url, body, { ...bearer(token), ...headers });
@@ -65,8 +66,8 @@ test('deep, wide, aliased and huge queries are refused before they run', async (
 
   const huge = await post(alpha!.app.url, adminToken, { query: `{ thisServer { id } } # ${'x'.repeat(100_000)}` });
   expect(huge.status).toBe(413);
-  expect(huge.text).toContain('request body larger than');
-  // Without a Content-Length (chunked), the body is refused before it is read.
+  expect(huge.text).toContain('Request body too large');
+  // Without a Content-Length (chunked), the body is refused once it passes the limit, before it ends.
   const chunked = await new Promise<{ status: number; text: string }>((resolve, reject) => {
     const sending = httpRequest(alpha!.app.url, {
       method: 'POST',
@@ -82,10 +83,10 @@ test('deep, wide, aliased and huge queries are refused before they run', async (
     });
     sending.on('error', reject);
     // The body is never finished: the answer must not wait for it.
-    sending.write(`{ "query": "{ thisServer { id } }", "pad": "${'x'.repeat(10_000)}`);
+    sending.write(`{ "query": "{ thisServer { id } }", "pad": "${'x'.repeat(70_000)}`);
   });
-  expect(chunked.status).toBe(411);
-  expect(chunked.text).toContain('Content-Length');
+  expect(chunked.status).toBe(413);
+  expect(chunked.text).toContain('Request body too large');
 
   expect((await run(alpha!.admin, ThisServerDocument, {})).thisServer.name).toBe('alpha');
 });
@@ -129,4 +130,59 @@ test('internal errors are masked for the client and logged for the operator', as
   // The failed transaction left nothing half-written.
   expect((await request(alpha!.reader, PeerTrustDocument, { peerId: bravo!.id })).data?.peerTrust?.approvedByThisServer).toBe(false);
   expect((await run(alpha!.reader, TrustHistoryDocument, {})).trustHistory.edges).toEqual([]);
+});
+
+test('a tampered cursor is a client error (BAD_USER_INPUT), not an internal error with a logged stack', async () => {
+  const logged: string[] = [];
+  const logger = pino({ level: 'warn' }, { write: (line: string) => logged.push(line) });
+  const { adminToken, servers: [alpha] } = await startCluster(['alpha', 'bravo'], { logger });
+  const base64 = (text: string) => Buffer.from(text).toString('base64');
+  const tampered = ['x', base64('nope'), base64('GPC:S:not-a-key'), base64('GPC:N:1e300'), base64('GPC:N:-1'), base64('GPC:S:12')];
+  for (const field of ['servers', 'peerTrusts', 'trustHistory']) {
+    for (const after of tampered) {
+      const result = await post(alpha!.app.url, adminToken, {
+        query: `query($after: String) { ${field}(after: $after) { edges { cursor } } }`,
+        variables: { after },
+      });
+      expect(result.json().errors?.[0], `${field}(after: ${after})`).toMatchObject({
+        message: expect.stringMatching(/cursor/i),
+        extensions: { code: 'BAD_USER_INPUT' },
+      });
+    }
+  }
+  expect(logged).toEqual([]);
+  // A cursor the list gave out still pages.
+  const page = await post(alpha!.app.url, adminToken, { query: '{ servers(first: 1) { edges { cursor } } }' });
+  const cursor = (page.json().data as { servers: { edges: { cursor: string }[] } }).servers.edges[0]!.cursor;
+  const next = await post(alpha!.app.url, adminToken, { query: `{ servers(after: "${cursor}") { edges { node { name } } } }` });
+  expect(next.json()).toEqual({ data: { servers: { edges: [{ node: { name: 'bravo' } }] } } });
+});
+
+test('trustHistory(peerId: "") is the history with no peer: empty, not the whole history', async () => {
+  const { servers: [alpha, bravo] } = await startCluster();
+  await run(alpha!.admin, ApproveTrustDocument, { input: { peerId: bravo!.id, fingerprint: bravo!.fingerprint } });
+  expect((await run(alpha!.reader, TrustHistoryDocument, {})).trustHistory.edges).toHaveLength(1);
+  for (const peerId of ['', ' ', 'not-an-id']) {
+    expect((await run(alpha!.reader, TrustHistoryDocument, { peerId })).trustHistory.edges).toEqual([]);
+  }
+});
+
+test('CORS: no other origin is allowed by default; listed origins are, and only they', async () => {
+  const { db, adminToken, servers: [alpha] } = await startCluster(['alpha']);
+  const preflight = (url: string, origin: string) =>
+    fetch(url, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type' } });
+  const fromOrigin = (url: string, origin: string) => postGraphQL(url, { query: '{ viewer { name } }' }, { origin, ...bearer(adminToken) });
+
+  for (const response of [await preflight(alpha!.app.url, 'https://evil.example'), await fromOrigin(alpha!.app.url, 'https://evil.example')]) {
+    expect(response.headers.get('access-control-allow-origin')).toBeNull();
+    expect(response.headers.get('access-control-allow-credentials')).toBeNull();
+  }
+
+  const listed = await startServerWith(db, { http: { corsOrigins: ['https://console.example', 'https://ops.example'] } });
+  const allowed = await preflight(listed.url, 'https://console.example');
+  expect(allowed.headers.get('access-control-allow-origin')).toBe('https://console.example');
+  expect(allowed.headers.get('access-control-allow-headers')).toContain('authorization');
+  expect((await fromOrigin(listed.url, 'https://ops.example')).headers.get('access-control-allow-origin')).toBe('https://ops.example');
+  const other = (await fromOrigin(listed.url, 'https://evil.example')).headers.get('access-control-allow-origin');
+  expect(other === null || other === 'null').toBe(true);
 });

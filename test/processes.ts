@@ -56,6 +56,8 @@ export interface Running {
   child: ChildProcess;
   /** stdout up to the ready line. */
   output: string;
+  /** Everything it logged (stderr) so far. */
+  readonly logs: string;
 }
 
 /** Starts a long-running command and resolves once it printed a line matching `ready`; killed when the test ends. */
@@ -68,7 +70,15 @@ export async function startProcess(args: string[], ready: RegExp, env: Record<st
   return new Promise((resolve, reject) => {
     child.stdout!.on('data', (chunk: Buffer) => {
       output += chunk.toString();
-      if (ready.test(output)) resolve({ child, output });
+      if (ready.test(output)) {
+        resolve({
+          child,
+          output,
+          get logs() {
+            return logs;
+          },
+        });
+      }
     });
     child.on('exit', (code, signal) => reject(new Error(`exited with ${signal ?? code} before it was ready:\n${output}\n${logs}`)));
   });

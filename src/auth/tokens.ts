@@ -6,7 +6,7 @@ import { OperatorError } from '../operator-error.js';
 
 const TOKEN_PREFIX = 'ptk_';
 
-function hashToken(token: string): string {
+export function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
 }
 
@@ -27,19 +27,29 @@ export async function createApiToken(prisma: PrismaClient, input: { userName: st
   return { token, user };
 }
 
-export type Authentication =
-  | { kind: 'anonymous' }
-  | { kind: 'invalid'; reason: string }
-  | { kind: 'user'; user: User };
+/** A signed-in user, and the hash of the token that says so: what ends with that token. */
+export interface UserAuthentication {
+  kind: 'user';
+  user: User;
+  tokenHash: string;
+}
+
+export type Authentication = { kind: 'anonymous' } | { kind: 'invalid'; reason: string } | UserAuthentication;
+
+/** The token of an `Authorization: Bearer <token>` value; undefined without one or in another form. */
+export function bearerToken(authorization: unknown): string | undefined {
+  return typeof authorization === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(authorization)?.[1] : undefined;
+}
 
 /** Who sent a request, from its `Authorization: Bearer <token>` value. */
 export async function authenticate(prisma: PrismaClient, authorization: unknown): Promise<Authentication> {
   if (authorization === undefined || authorization === null || authorization === '') return { kind: 'anonymous' };
-  const match = typeof authorization === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(authorization) : null;
-  if (!match?.[1]) return { kind: 'invalid', reason: 'the authorization must be "Bearer <token>"' };
-  const found = await prisma.apiToken.findUnique({ where: { tokenHash: hashToken(match[1]) }, include: { user: true } });
+  const token = bearerToken(authorization);
+  if (!token) return { kind: 'invalid', reason: 'the authorization must be "Bearer <token>"' };
+  const tokenHash = hashToken(token);
+  const found = await prisma.apiToken.findUnique({ where: { tokenHash }, include: { user: true } });
   if (!found || found.revokedAt) return { kind: 'invalid', reason: 'the token is not valid' };
-  return { kind: 'user', user: found.user };
+  return { kind: 'user', user: found.user, tokenHash };
 }
 
 /** Revokes every active token of a user, at the database's time; returns how many. The user stays, with its history. */

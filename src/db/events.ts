@@ -15,10 +15,19 @@ const PeerTrustChangedSchema = z.object({
 export type PeerTrustChanged = z.infer<typeof PeerTrustChangedSchema>;
 
 /**
+ * A user's token was revoked or the user's role changed: sent by triggers on "ApiToken"
+ * and "User" (migration 20261129120000_announce_credential_changes), whatever made the change.
+ */
+const CredentialsChangedSchema = z.object({ kind: z.literal('credentialsChanged'), userId: z.string() });
+
+/**
  * What the feed says: a committed change, or that LISTEN was re-established after a
  * lost connection, so notices of changes committed since `since` may have been missed.
  */
-export type FeedNotice = ({ kind: 'peerTrustChanged' } & PeerTrustChanged) | { kind: 'resync'; since: Date };
+export type FeedNotice =
+  | ({ kind: 'peerTrustChanged' } & PeerTrustChanged)
+  | z.infer<typeof CredentialsChangedSchema>
+  | { kind: 'resync'; since: Date };
 
 type PairIds = { id: string; serverAId: string; serverBId: string };
 
@@ -53,7 +62,9 @@ export class ChangeFeed extends EventEmitter<{ notice: [FeedNotice] }> {
       return;
     }
     const change = PeerTrustChangedSchema.safeParse(parsed);
-    if (change.success) this.emit('notice', { kind: 'peerTrustChanged', ...change.data });
+    if (change.success) return void this.emit('notice', { kind: 'peerTrustChanged', ...change.data });
+    const credentials = CredentialsChangedSchema.safeParse(parsed);
+    if (credentials.success) this.emit('notice', credentials.data);
   }
 
   /** LISTEN is back after it was lost at `since`: listeners re-read what they may have missed. */

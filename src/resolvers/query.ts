@@ -1,6 +1,7 @@
 import { allServers } from '../trust/servers.js';
 import { peerTrustsOf, peerTrustWith, trustHistoryOf } from '../trust/peer-trusts.js';
 import { builder, connectionTypes, pageSize } from '../schema/builder.js';
+import { checkedPage } from '../schema/cursors.js';
 import { TrustStatusEnum } from '../schema/peer-trust.js';
 
 builder.queryType({
@@ -20,7 +21,7 @@ builder.queryFields((t) => ({
     cursor: 'id',
     ...pageSize,
     description: 'Every server instance registered in the shared database, oldest first, this one included.',
-    resolve: (query, _root, _args, ctx) => ctx.scope.db.prisma.server.findMany({ ...query, ...allServers() }),
+    resolve: (query, _root, _args, ctx) => ctx.scope.db.prisma.server.findMany({ ...checkedPage(query, 'uuid'), ...allServers() }),
   }, ...connectionTypes('Server', 'servers')),
   peerTrusts: t.prismaConnection({
     type: 'PeerTrust',
@@ -29,7 +30,7 @@ builder.queryFields((t) => ({
     description: "This server's trust with each peer, oldest pair first.",
     args: { status: t.arg({ type: [TrustStatusEnum], required: false, description: 'Only pairs in these states.' }) },
     resolve: (query, _root, args, ctx) =>
-      ctx.scope.db.prisma.peerTrust.findMany({ ...query, ...peerTrustsOf(ctx.scope, args.status) }),
+      ctx.scope.db.prisma.peerTrust.findMany({ ...checkedPage(query, 'uuid'), ...peerTrustsOf(ctx.scope, args.status) }),
   }, ...connectionTypes('PeerTrust', 'trust with peers')),
   peerTrust: t.prismaField({
     type: 'PeerTrust',
@@ -48,7 +49,7 @@ builder.queryFields((t) => ({
     args: { peerId: t.arg.id({ required: false, description: 'Only the history with this peer.' }) },
     resolve: (query, _root, args, ctx) =>
       ctx.scope.db.prisma.trustEvent.findMany({
-        ...query,
+        ...checkedPage(query, 'sequence'),
         ...trustHistoryOf(ctx.scope, args.peerId === null || args.peerId === undefined ? null : String(args.peerId)),
       }),
   }, ...connectionTypes('TrustEvent', 'Trust History events')),

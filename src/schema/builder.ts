@@ -1,4 +1,5 @@
 import SchemaBuilder from '@pothos/core';
+import ComplexityPlugin from '@pothos/plugin-complexity';
 import ErrorsPlugin from '@pothos/plugin-errors';
 import PrismaPlugin from '@pothos/plugin-prisma';
 import RelayPlugin from '@pothos/plugin-relay';
@@ -16,8 +17,10 @@ export const builder = new SchemaBuilder<{
   DefaultFieldNullability: false;
 }>({
   // scope-auth first and errors before prisma (notes/stack.md).
-  plugins: [ScopeAuthPlugin, ErrorsPlugin, PrismaPlugin, RelayPlugin],
+  plugins: [ScopeAuthPlugin, ErrorsPlugin, PrismaPlugin, RelayPlugin, ComplexityPlugin],
   defaultFieldNullability: false,
+  // Costs only: the limit is checked per request, with its variables (src/http/query-cost.ts).
+  complexity: { defaultComplexity: 1, defaultListMultiplier: 10 },
   scopeAuth: {
     authScopes: (ctx) => ({
       authenticated: ctx.viewer !== null,
@@ -44,7 +47,8 @@ export const builder = new SchemaBuilder<{
     hasPreviousPageFieldOptions: { description: 'Whether there are items before this page.' },
     startCursorFieldOptions: { description: 'The cursor of the first item of this page.' },
     endCursorFieldOptions: { description: 'The cursor of the last item of this page: pass it as `after` for the next page.' },
-    edgesFieldOptions: { description: 'The items of this page, each with its cursor.' },
+    // A page's items are counted by its connection field's `first` (pageSize below), not again here.
+    edgesFieldOptions: { description: 'The items of this page, each with its cursor.', complexity: { field: 1, multiplier: 1 } },
     pageInfoFieldOptions: { description: 'Where this page stands in the whole list.' },
     cursorFieldOptions: { description: 'Pass as `after` to list the items after this one.' },
     nodeFieldOptions: { description: 'The item.' },
@@ -55,8 +59,21 @@ export const builder = new SchemaBuilder<{
   },
 });
 
-/** Page sizes of every connection: nothing loads an unbounded list. */
-export const pageSize = { defaultSize: 50, maxSize: 200 } as const;
+const defaultSize = 50;
+const maxSize = 200;
+
+/**
+ * Page sizes of every connection (nothing loads an unbounded list), and what a page
+ * costs: each item it may hold, so `first: $n` costs what n items cost.
+ */
+export const pageSize = {
+  defaultSize,
+  maxSize,
+  complexity: ({ first, last }: { first?: number | null; last?: number | null }) => ({
+    field: 1,
+    multiplier: Math.min(Math.max(first ?? last ?? defaultSize, 0), maxSize),
+  }),
+};
 
 /** The Connection and Edge type names and descriptions of a list of `items` of type `type`. */
 export function connectionTypes(type: string, items: string) {

@@ -5,6 +5,7 @@ import { EventEmitter, on } from 'node:events';
 import type { ServerStatus as Membership } from '../db/generated/prisma/enums.js';
 import type { Logger } from '../logger.js';
 import type { ServerScope } from './scope.js';
+import { stoppable } from './stoppable.js';
 
 /** What Server.status reports. */
 export type ServerStatus = 'ONLINE' | 'OFFLINE' | 'DECOMMISSIONED';
@@ -82,8 +83,11 @@ export class Liveness {
   }
 
   /** Ids of servers whose status changes (online, offline, decommissioned), from now on. */
-  async *changes(): AsyncGenerator<string> {
-    for await (const [serverId] of on(this.#changes, 'changed') as AsyncIterable<[string]>) yield serverId;
+  changes(): AsyncIterableIterator<string> {
+    const changes = this.#changes;
+    return stoppable(async function* (signal) {
+      for await (const [serverId] of on(changes, 'changed', { signal }) as AsyncIterable<[string]>) yield serverId;
+    });
   }
 
   async #beat(): Promise<void> {

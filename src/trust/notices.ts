@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { FeedNotice } from '../db/events.js';
 import { approvalRequired, approvedByPeer, pairsChangedSince, pairWithServers, pendingApprovals } from './peer-trusts.js';
 import type { ServerScope } from './scope.js';
+import { stoppable } from './stoppable.js';
 
 /**
  * After LISTEN was lost, pairs changed this long before it was last known to work are
@@ -15,14 +16,16 @@ const RESYNC_MARGIN_MS = 30_000;
 
 type ServerNotice = { kind: 'changed'; peerTrustId: string } | { kind: 'resync'; since: Date };
 
-/** This server's share of the change feed, from now on. */
-async function* noticesFor(scope: ServerScope): AsyncGenerator<ServerNotice> {
+/** This server's share of the change feed, from now on, until `signal` aborts. */
+async function* noticesFor(scope: ServerScope, signal: AbortSignal): AsyncGenerator<ServerNotice> {
   // Subscribed before the caller reads anything, so nothing committed in between is lost.
-  const notices = on(scope.db.changes, 'notice');
+  const notices = on(scope.db.changes, 'notice', { signal });
   try {
     for await (const [notice] of notices as AsyncIterable<[FeedNotice]>) {
       if (notice.kind === 'resync') yield notice;
-      else if (notice.serverIds.includes(scope.serverId)) yield { kind: 'changed', peerTrustId: notice.peerTrustId };
+      else if (notice.kind === 'peerTrustChanged' && notice.serverIds.includes(scope.serverId)) {
+        yield { kind: 'changed', peerTrustId: notice.peerTrustId };
+      }
     }
   } finally {
     await notices.return?.();
@@ -49,15 +52,17 @@ async function readRetrying<T>(read: () => Promise<T>): Promise<T> {
  * Every change to one of this server's pairs, committed from now on by any process.
  * After a lost LISTEN connection, every pair changed around and since the loss.
  */
-export async function* peerTrustChanges(scope: ServerScope): AsyncGenerator<string> {
-  for await (const notice of noticesFor(scope)) {
-    if (notice.kind === 'changed') {
-      yield notice.peerTrustId;
-    } else {
-      const since = new Date(notice.since.getTime() - RESYNC_MARGIN_MS);
-      yield* await readRetrying(() => pairsChangedSince(scope, since));
+export function peerTrustChanges(scope: ServerScope): AsyncIterableIterator<string> {
+  return stoppable(async function* (signal) {
+    for await (const notice of noticesFor(scope, signal)) {
+      if (notice.kind === 'changed') {
+        yield notice.peerTrustId;
+      } else {
+        const since = new Date(notice.since.getTime() - RESYNC_MARGIN_MS);
+        yield* await readRetrying(() => pairsChangedSince(scope, since));
+      }
     }
-  }
+  });
 }
 
 /**
@@ -66,10 +71,16 @@ export async function* peerTrustChanges(scope: ServerScope): AsyncGenerator<stri
  * again) and again when the peer approves this server first. After a lost LISTEN
  * connection, every pair that needs approval is sent again: one may have come to.
  */
-export async function* approvalRequests(scope: ServerScope): AsyncGenerator<string> {
-  const notices = noticesFor(scope);
+export function approvalRequests(scope: ServerScope): AsyncIterableIterator<string> {
+  return stoppable((signal) => approvalRequestsUntil(scope, signal));
+}
+
+async function* approvalRequestsUntil(scope: ServerScope, signal: AbortSignal): AsyncGenerator<string> {
+  const notices = noticesFor(scope, signal);
   // Started now, so that it buffers changes while we read the current state.
   const next = notices.next();
+  // A subscriber that leaves while the current state is read rejects it before it is awaited.
+  next.catch(() => {});
   /** For each pair announced and still waiting: whether the peer had approved then. */
   const announced = new Map<string, boolean>();
   async function* announcePending() {

@@ -51,9 +51,12 @@ export function peerTrustWith(scope: ServerScope, peerId: string) {
   return { where: isId(id) ? orderedPair(scope.serverId, id) : { serverAId: scope.serverId, serverBId: scope.serverId } };
 }
 
-/** Query arguments for the Trust History of this server, or of its pair with one peer, in order. */
+/**
+ * Query arguments for the Trust History of this server, or of its pair with one peer,
+ * in order. Any peerId given names one pair: one that names no server ("") names none.
+ */
 export function trustHistoryOf(scope: ServerScope, peerId?: string | null) {
-  const peerTrust = peerId ? peerTrustWith(scope, peerId).where : ownPairs(scope);
+  const peerTrust = peerId === undefined || peerId === null ? ownPairs(scope) : peerTrustWith(scope, peerId).where;
   return { where: { peerTrust }, orderBy: { sequence: 'asc' } } satisfies Prisma.TrustEventFindManyArgs;
 }
 

@@ -1,0 +1,35 @@
+// The API's HTTP server: HTTPS when given a certificate and key, else plain HTTP.
+import { readFile } from 'node:fs/promises';
+import { createServer as createHttpServer, type RequestListener, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { OperatorError } from '../operator-error.js';
+import type { TlsFiles } from './settings.js';
+
+async function readPem(file: string, flag: string): Promise<Buffer> {
+  try {
+    return await readFile(file);
+  } catch (error) {
+    throw new OperatorError(`${flag} ${file}: cannot read it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
+}
+
+export async function createApiServer(tls: TlsFiles | undefined, listener: RequestListener): Promise<Server> {
+  if (!tls) return createHttpServer(listener);
+  const [cert, key] = await Promise.all([readPem(tls.certFile, '--tls-cert'), readPem(tls.keyFile, '--tls-key')]);
+  try {
+    return createHttpsServer({ cert, key }, listener);
+  } catch (error) {
+    throw new OperatorError(`--tls-cert ${tls.certFile} and --tls-key ${tls.keyFile}: ${(error as Error).message}`);
+  }
+}
+
+/** Whether only this host can reach an address. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
+
+/** The URL clients use for `path` on a server listening on `host`:`port`. */
+export function endpointUrl(host: string, port: number, tls: boolean, path: string): string {
+  const shown = host === '0.0.0.0' || host === '::' ? 'localhost' : host;
+  return `${tls ? 'https' : 'http'}://${shown.includes(':') ? `[${shown}]` : shown}:${port}${path}`;
+}

@@ -1,0 +1,51 @@
+// Live notices end the moment their subscriber leaves: a cancelled subscription keeps
+// no listener and no generator waiting for the next change (issue 8, item 1).
+import { expect, test } from 'vitest';
+import { silentLogger } from '../src/logger.js';
+import { Liveness } from '../src/trust/liveness.js';
+import { approvalRequests, peerTrustChanges } from '../src/trust/notices.js';
+import { startCluster } from './helpers.js';
+
+/** Settles with `promise`, or fails once it is clear that it waits for something that will not come. */
+function settled<T>(promise: Promise<T>, what: string): Promise<T> {
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what} did not settle`)), 5_000)),
+  ]);
+}
+
+test.each([
+  ['peerTrustChanged', peerTrustChanges],
+  ['trustApprovalRequired', approvalRequests],
+])('%s: return() while waiting for a change ends it at once and removes its listener', async (_name, notices) => {
+  const { db, servers: [alpha] } = await startCluster(['alpha']);
+  const scope = { db, serverId: alpha!.id };
+  const idle = db.changes.listenerCount('notice');
+  const iterator = notices(scope);
+  const waiting = iterator.next();
+  await expect.poll(() => db.changes.listenerCount('notice')).toBe(idle + 1);
+  await settled(iterator.return!(undefined), 'return()');
+  expect(await settled(waiting, 'the pending next()')).toEqual({ done: true, value: undefined });
+  expect(db.changes.listenerCount('notice')).toBe(idle);
+});
+
+test('trustApprovalRequired: return() after the replay, while waiting for new requests, ends it at once', async () => {
+  // bravo's registration is a pending approval on alpha.
+  const { db, servers: [alpha] } = await startCluster(['alpha', 'bravo']);
+  const idle = db.changes.listenerCount('notice');
+  const iterator = approvalRequests({ db, serverId: alpha!.id });
+  expect((await iterator.next()).value).toBeDefined();
+  const waiting = iterator.next();
+  await settled(iterator.return!(undefined), 'return()');
+  expect((await settled(waiting, 'the pending next()')).done).toBe(true);
+  expect(db.changes.listenerCount('notice')).toBe(idle);
+});
+
+test('serverStatusChanged: return() while waiting for a change ends it at once', async () => {
+  const { db, servers: [alpha] } = await startCluster(['alpha']);
+  const liveness = new Liveness({ db, serverId: alpha!.id }, 60_000, silentLogger);
+  const iterator = liveness.changes();
+  const waiting = iterator.next();
+  await settled(iterator.return!(undefined), 'return()');
+  expect((await settled(waiting, 'the pending next()')).done).toBe(true);
+});

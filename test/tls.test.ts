@@ -1,0 +1,75 @@
+// TLS (issue 8): `serve --tls-cert --tls-key` serves HTTPS and WSS; without TLS a server
+// that listens beyond this host says, once, that tokens cross the network in the clear.
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { request } from 'node:https';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { expect, test } from 'vitest';
+import { tempDir } from './helpers.js';
+import { peertrust, startProcess } from './processes.js';
+import { openSocket } from './raw-client.js';
+
+const READY = /GraphiQL\s+(\S+)[\s\S]*addresses.*\n/;
+
+/** A self-signed certificate for localhost and 127.0.0.1, made with the machine's openssl. */
+async function selfSigned(dir: string) {
+  const certFile = path.join(dir, 'cert.pem');
+  const keyFile = path.join(dir, 'key.pem');
+  await promisify(execFile)('openssl', [
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
+    '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
+    '-keyout', keyFile, '-out', certFile,
+  ]);
+  return { certFile, keyFile, ca: await readFile(certFile) };
+}
+
+function httpsPost(url: string, ca: Buffer, token: string, query: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const sending = request(url, { method: 'POST', ca, headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` } });
+    sending.on('response', (response) => {
+      let body = '';
+      response.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+    });
+    sending.on('error', reject);
+    sending.end(JSON.stringify({ query }));
+  });
+}
+
+test('serve --tls-cert --tls-key: HTTPS and WSS on every interface by default, and no plain HTTP', async () => {
+  const dataDir = await tempDir();
+  const { certFile, keyFile, ca } = await selfSigned(dataDir);
+  const created = await peertrust(['token', 'create', '--name', 'ops', '--role', 'READ_ONLY', '--data-dir', dataDir]);
+  const token = created.stdout.trim().split('\n').at(-1)!;
+  const server = await startProcess(
+    ['serve', '--name', 'secure', '--port', '0', '--data-dir', dataDir, '--address', '192.0.2.5', '--tls-cert', certFile, '--tls-key', keyFile],
+    READY,
+  );
+  const url = READY.exec(server.output)![1]!;
+  expect(url).toMatch(/^https:\/\/localhost:\d+\/graphql$/);
+  expect(server.logs).not.toContain('without TLS');
+
+  expect(await httpsPost(url, ca, token, '{ viewer { name } }')).toEqual({ status: 200, body: '{"data":{"viewer":{"name":"ops"}}}' });
+  const socket = await openSocket(url, { ca });
+  expect(await socket.init({ authorization: `Bearer ${token}` })).toBe('ack');
+  await expect(fetch(url.replace('https:', 'http:'), { method: 'POST' })).rejects.toThrow();
+});
+
+test('a bad certificate file stops serve with one clear line', async () => {
+  const dataDir = await tempDir();
+  const missing = path.join(dataDir, 'missing.pem');
+  const result = await peertrust(['serve', '--name', 'a', '--port', '0', '--data-dir', dataDir, '--tls-cert', missing, '--tls-key', missing]);
+  expect(result.code).toBe(2);
+  expect(result.stderr.trim()).toBe(`peertrust: --tls-cert ${missing}: cannot read it (ENOENT)`);
+});
+
+test('without TLS, listening beyond this host logs one warning', async () => {
+  const dataDir = await tempDir();
+  const server = await startProcess(['serve', '--name', 'clear', '--host', '0.0.0.0', '--port', '0', '--data-dir', dataDir, '--address', '192.0.2.6'], READY);
+  // stderr may arrive after the summary on stdout.
+  await expect.poll(() => server.logs).toContain('without TLS');
+  const warnings = server.logs.split('\n').filter((line) => line.includes('without TLS'));
+  expect(warnings).toHaveLength(1);
+  expect(JSON.parse(warnings[0]!)).toMatchObject({ level: 40, host: '0.0.0.0', msg: expect.stringContaining('use --tls-cert and --tls-key') });
+});
