@@ -36,8 +36,8 @@ export function cosignatureSigner(
     sign(text) {
       const time = now();
       if (!Number.isSafeInteger(time) || time < 0) throw new RangeError(`the cosignature time ${time} is not POSIX seconds`);
-      const signature = Buffer.alloc(SIGNATURE_SIZE);
-      signature.writeBigUInt64BE(BigInt(time), 0);
+      const signature = new Uint8Array(SIGNATURE_SIZE);
+      new DataView(signature.buffer).setBigUint64(0, BigInt(time));
       signature.set(sign(null, signedMessage(time, text), privateKey), 8);
       return signature;
     },
@@ -51,7 +51,7 @@ export function cosignatureVerifier(name: string, publicKey: KeyObject): NoteVer
     keyId: keyId(name, SignatureType.cosignatureV1, rawEd25519PublicKey(publicKey)),
     verify(text, signature) {
       if (signature.length !== SIGNATURE_SIZE) return false;
-      const time = Buffer.from(signature).readBigUInt64BE(0);
+      const time = timestamp(signature);
       if (time > BigInt(Number.MAX_SAFE_INTEGER)) return false;
       return verify(null, signedMessage(Number(time), text), publicKey, signature.subarray(8));
     },
@@ -63,7 +63,11 @@ export function cosignatureTime(cosignature: NoteSignature): number {
   if (cosignature.signature.length !== SIGNATURE_SIZE) {
     throw new TypeError(`a cosignature is ${SIGNATURE_SIZE} bytes after its key ID, not ${cosignature.signature.length}`);
   }
-  return Number(Buffer.from(cosignature.signature).readBigUInt64BE(0));
+  return Number(timestamp(cosignature.signature));
+}
+
+function timestamp(signature: Uint8Array): bigint {
+  return new DataView(signature.buffer, signature.byteOffset, 8).getBigUint64(0);
 }
 
 function signedMessage(time: number, text: string): Buffer {

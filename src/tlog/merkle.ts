@@ -25,7 +25,7 @@ export const HASH_SIZE = 32;
 export const MAX_TREE_SIZE = 2 ** 52;
 
 /** The hash of the empty tree: SHA-256 of nothing (RFC 6962 section 2.1). */
-export const EMPTY_TREE_HASH: Hash = createHash('sha256').digest();
+export const EMPTY_TREE_HASH: Hash = sha256();
 
 /** A proof, or the sizes or hashes given with it, does not hold: the message says why. */
 export class ProofError extends Error {
@@ -37,12 +37,20 @@ const NODE_PREFIX = Uint8Array.of(0x01);
 
 /** SHA-256(0x00 || entry): a leaf's hash, never equal to an interior node's. */
 export function leafHash(entry: Uint8Array): Hash {
-  return createHash('sha256').update(LEAF_PREFIX).update(entry).digest();
+  return sha256(LEAF_PREFIX, entry);
 }
 
 /** SHA-256(0x01 || left || right). */
 export function nodeHash(left: Hash, right: Hash): Hash {
-  return createHash('sha256').update(NODE_PREFIX).update(left).update(right).digest();
+  return sha256(NODE_PREFIX, left, right);
+}
+
+/** Plain Uint8Arrays, not Buffers: hashes compare equal to the ones callers decode. */
+function sha256(...parts: Uint8Array[]): Hash {
+  const hash = createHash('sha256');
+  for (const part of parts) hash.update(part);
+  const digest = hash.digest();
+  return new Uint8Array(digest.buffer, digest.byteOffset, digest.byteLength);
 }
 
 /**

@@ -132,7 +132,7 @@ export function ed25519NoteSigner(name: string, privateKey: KeyObject): NoteSign
   return {
     name,
     keyId: keyId(name, SignatureType.ed25519, rawEd25519PublicKey(privateKey)),
-    sign: (text) => sign(null, Buffer.from(text, 'utf8'), privateKey),
+    sign: (text) => new Uint8Array(sign(null, Buffer.from(text, 'utf8'), privateKey)),
   };
 }
 
