@@ -159,6 +159,8 @@ describe('cosignatures (tlog-cosignature, Ed25519 cosignature/v1)', () => {
     expect(verifier.verify(SPEC_CHECKPOINT, cosignature!.signature.subarray(1))).toBe(false);
     expect(() => cosignatureSigner('w.example', privateKey, () => -1).sign(SPEC_CHECKPOINT)).toThrow(/not POSIX seconds/);
     expect(() => cosignatureSigner('w.example', publicKey)).toThrow(/private key/);
+    expect(() => cosignatureSigner('w example', privateKey)).toThrow(/not a key name/);
+    expect(() => cosignatureVerifier('w+example', publicKey)).toThrow(/not a key name/);
   });
 });
 

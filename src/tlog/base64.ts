@@ -1,4 +1,5 @@
-// Standard base64 (RFC 4648 section 4, with padding), as signed notes, verifier keys and
+// Standard base64 with padding (RFC 4648 section 4,
+// https://www.rfc-editor.org/rfc/rfc4648#section-4), as signed notes, verifier keys and
 // checkpoints use it. Decoding is strict: Buffer.from(text, 'base64') skips characters it
 // does not know and accepts missing padding, so two different texts could carry the same
 // bytes; here only the one canonical encoding of some bytes decodes.

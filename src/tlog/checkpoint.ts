@@ -8,6 +8,9 @@
 // tree's hash, and sizes stop at MAX_TREE_SIZE (2^52, see ./merkle.ts). The origin names
 // the log (for peertrust, `peertrust/<cluster id>`); the spec's SHOULD that the log's key
 // name match it is left to the caller, since several servers sign one cluster's log.
+// The log signs with an Ed25519 note signature (type 0x01), as v1.0.0 recommends; the
+// spec's draft after it recommends ML-DSA-44 cosignatures instead, which Node 20 cannot
+// make, and still allows any note signature.
 import { decodeBase64, encodeBase64 } from './base64.js';
 import { cosignatureTime } from './cosignature.js';
 import { EMPTY_TREE_HASH, HASH_SIZE, MAX_TREE_SIZE, type Hash } from './merkle.js';

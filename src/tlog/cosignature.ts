@@ -15,7 +15,7 @@
 // verifiers reject times in the future; this one rejects those past 2^53 - 1 (the year
 // 285 million), so that every accepted time is exact.
 import { sign, verify, type KeyObject } from 'node:crypto';
-import { keyId, rawEd25519PublicKey, SignatureType, type NoteSignature, type NoteSigner, type NoteVerifier } from './note.js';
+import { checkKeyName, keyId, rawEd25519PublicKey, SignatureType, type NoteSignature, type NoteSigner, type NoteVerifier } from './note.js';
 
 const SIGNATURE_SIZE = 8 + 64;
 
@@ -29,6 +29,7 @@ export function cosignatureSigner(
   privateKey: KeyObject,
   now: () => number = () => Math.floor(Date.now() / 1000),
 ): NoteSigner {
+  checkKeyName(name);
   if (privateKey.type !== 'private') throw new TypeError('cosigning needs a private key');
   return {
     name,
@@ -46,6 +47,7 @@ export function cosignatureSigner(
 
 /** Verifies the cosignatures of the witness `name` whose key is `publicKey`. */
 export function cosignatureVerifier(name: string, publicKey: KeyObject): NoteVerifier {
+  checkKeyName(name);
   return {
     name,
     keyId: keyId(name, SignatureType.cosignatureV1, rawEd25519PublicKey(publicKey)),

@@ -252,7 +252,8 @@ function isKeyName(name: string): boolean {
   return name.length > 0 && !/[\p{White_Space}+\u0000-\u001f]|\p{Cs}/u.test(name);
 }
 
-function checkKeyName(name: string): void {
+/** Throws unless `name` can name a key in a signature line. */
+export function checkKeyName(name: string): void {
   if (!isKeyName(name)) throw new TypeError(`${JSON.stringify(name)} is not a key name: it must be non-empty, without spaces or '+'`);
 }
 
