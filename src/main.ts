@@ -1,6 +1,7 @@
 // The `peertrust` command line. It parses flags, opens the database and starts servers;
 // everything else lives in createApp, src/cluster.ts and src/trust.
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { registerTrustCommands } from './cli/trust-commands.js';
 import type { ReadyMessage, ServerSummary } from './cluster.js';
 import type { Database } from './db/client.js';
 import { clusterConfig, databaseConfig, detectAddresses, serveConfig } from './env.js';
@@ -233,18 +234,20 @@ token
     }),
   );
 
+registerTrustCommands(program);
+
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
   if (error instanceof CommanderError) {
-    // Commander already printed its one-line message (or the help).
-    process.exit(error.exitCode);
+    // Commander already printed its one-line message (or the help). Its 1 is a usage error: 2, as for any the operator must fix.
+    process.exit(error.exitCode === 1 ? 2 : error.exitCode);
   }
   // Problems the person running the command can fix get one line; anything else is a bug.
   const code = (error as NodeJS.ErrnoException).code;
   if (error instanceof OperatorError || code === 'EADDRINUSE' || code === 'EACCES') {
     console.error(`peertrust: ${(error as Error).message}`);
-    process.exit(2);
+    process.exit(error instanceof OperatorError ? error.exitCode : 2);
   }
   throw error;
 }
