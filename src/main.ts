@@ -145,7 +145,7 @@ program
     const log = createLogger(config.logLevel);
     const names = CLUSTER_NAMES.slice(0, config.servers);
     console.error(`peertrust cluster: starting the database and ${names.join(', ')}...`);
-    const cluster = await runCluster({ ...config, names }, log);
+    const cluster = await runCluster({ ...config, names }, log, (step) => console.error(`peertrust cluster: ${step}`));
     stopOnSignal(() => cluster.stop(), log);
     console.log(
       [

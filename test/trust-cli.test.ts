@@ -4,7 +4,7 @@
 import { expect, test } from 'vitest';
 import { ApproveTrustDocument } from '../client/index.js';
 import { adminToken } from './ha-helpers.js';
-import { freshDatabaseUrl, run, startCluster, type TestServer } from './helpers.js';
+import { freshDatabaseUrl, run, startCluster, tempDir, type TestServer } from './helpers.js';
 import { peertrust, serve, startProcess, stopProcess, type Running } from './processes.js';
 import { parseExposition, valueOf } from './prometheus.js';
 
@@ -219,6 +219,25 @@ test('watch prints the notice when a new server registers and each change of tru
   expect(await stopProcess(watch.child, 'SIGINT')).toBe(0);
   expect(errors).toContain('stopped (SIGINT)');
   await expect.poll(live).toEqual([0, 0]);
+});
+
+test('cluster says each start-up step on stderr; its printed token works for the CLI', async () => {
+  const dataDir = await tempDir();
+  const cluster = await startProcess(['cluster', '--servers', '2', '--port', '0', '--data-dir', dataDir], /ptk_\S+\n/);
+  const steps = cluster.logs.split('\n').filter((line) => line.startsWith('peertrust cluster: '));
+  expect(steps[0]).toBe('peertrust cluster: starting the database and alpha, bravo...');
+  expect(steps[1]).toMatch(/^peertrust cluster: database ready, migrations applied \(embedded PostgreSQL /);
+  expect(steps.slice(2).sort()).toEqual([
+    expect.stringMatching(/^peertrust cluster: alpha ready at http:\/\/127\.0\.0\.1:\d+\/graphql$/),
+    expect.stringMatching(/^peertrust cluster: bravo ready at http:\/\/127\.0\.0\.1:\d+\/graphql$/),
+  ]);
+  const [alphaUrl, bravoUrl] = [...cluster.output.matchAll(/GraphiQL\s+(http\S+)/g)].map((m) => m[1]!);
+  const token = cluster.output.trim().split('\n').at(-1)!;
+  const bravo = JSON.parse((await cli(['peers', '--json'], alphaUrl!, token)).stdout).peers[0];
+  expect(bravo).toMatchObject({ name: 'bravo', trustStatus: 'PENDING', approvalRequired: true });
+  expect((await cli(['approve', 'bravo', '--fingerprint', bravo.fingerprint], alphaUrl!, token)).code).toBe(0);
+  expect((await cli(['approve', 'alpha', '--fingerprint', (await peertrust(['fingerprint', '--data-dir', `${dataDir}/alpha`])).stdout.trim()], bravoUrl!, token)).stdout).toContain('TRUSTED');
+  expect(await stopProcess(cluster.child, 'SIGINT')).toBe(0);
 });
 
 /** The whole lines a running process has printed so far, and from then on. */
