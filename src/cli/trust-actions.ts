@@ -78,38 +78,38 @@ async function resolve(api: Api, name: string): Promise<{ self: ServerFieldsFrag
   );
 }
 
-const decisionJson = (result: string, self: ServerFieldsFragment, pair: PeerTrustFieldsFragment) => ({
-  result,
-  server: { id: self.id, name: self.name },
-  peer: peerJson(pair),
-});
-
-export function approve(name: string, fingerprint: string, target: Target) {
+/** A decision about PEER on this server: `<verb> PEER on SERVER. <the pair's state>`, or for --json the result, the deciding server and the peer. */
+function decide(
+  target: Target,
+  name: string,
+  verb: string,
+  mutate: (api: Api, peerId: string) => Promise<{ __typename: string; peerTrust: PeerTrustFieldsFragment }>,
+) {
   return withApi(target, async (api) => {
     const { self, peer } = await resolve(api, name);
-    const { approveTrust } = await api.mutate(ApproveTrustDocument, { input: { peerId: peer.id, fingerprint } });
-    const { peerTrust } = succeeded(approveTrust, 'ApproveTrustSuccess');
-    print(target, decisionJson('ApproveTrustSuccess', self, peerTrust), `approved ${peer.name} on ${self.name}. ${describePair(peerTrust, self.name)}`);
+    const { __typename: result, peerTrust } = await mutate(api, peer.id);
+    print(
+      target,
+      { result, server: { id: self.id, name: self.name }, peer: peerJson(peerTrust) },
+      `${verb} ${peer.name} on ${self.name}. ${describePair(peerTrust, self.name)}`,
+    );
   });
 }
 
-export function deny(name: string, fingerprint: string, target: Target) {
-  return withApi(target, async (api) => {
-    const { self, peer } = await resolve(api, name);
-    const { denyTrust } = await api.mutate(DenyTrustDocument, { input: { peerId: peer.id, fingerprint } });
-    const { peerTrust } = succeeded(denyTrust, 'DenyTrustSuccess');
-    print(target, decisionJson('DenyTrustSuccess', self, peerTrust), `denied ${peer.name} on ${self.name}. ${describePair(peerTrust, self.name)}`);
-  });
-}
+export const approve = (name: string, fingerprint: string, target: Target) =>
+  decide(target, name, 'approved', async (api, peerId) =>
+    succeeded((await api.mutate(ApproveTrustDocument, { input: { peerId, fingerprint } })).approveTrust, 'ApproveTrustSuccess'),
+  );
 
-export function revoke(name: string, target: Target) {
-  return withApi(target, async (api) => {
-    const { self, peer } = await resolve(api, name);
-    const { revokeTrust } = await api.mutate(RevokeTrustDocument, { input: { peerId: peer.id } });
-    const { peerTrust } = succeeded(revokeTrust, 'RevokeTrustSuccess');
-    print(target, decisionJson('RevokeTrustSuccess', self, peerTrust), `revoked trust with ${peer.name} on ${self.name}. ${describePair(peerTrust, self.name)}`);
-  });
-}
+export const deny = (name: string, fingerprint: string, target: Target) =>
+  decide(target, name, 'denied', async (api, peerId) =>
+    succeeded((await api.mutate(DenyTrustDocument, { input: { peerId, fingerprint } })).denyTrust, 'DenyTrustSuccess'),
+  );
+
+export const revoke = (name: string, target: Target) =>
+  decide(target, name, 'revoked trust with', async (api, peerId) =>
+    succeeded((await api.mutate(RevokeTrustDocument, { input: { peerId } })).revokeTrust, 'RevokeTrustSuccess'),
+  );
 
 export function decommission(name: string, target: Target) {
   return withApi(target, async (api) => {
