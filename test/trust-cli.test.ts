@@ -72,6 +72,9 @@ test('approve by name on one serve process and by id on the other: TRUSTED; peer
     ['TRUST_APPROVED', 'bravo', 'bravo', 'ops'],
     ['TRUST_ENABLED', 'bravo', 'bravo', 'ops'],
   ]);
+  const lastTwo = (await cli(['history', '--limit', '2'], alpha.url, token)).stdout.trimEnd().split('\n');
+  expect(lastTwo.slice(1, -1).map((line) => line.split(/ {2,}/)[2])).toEqual(['TRUST_APPROVED', 'TRUST_ENABLED']);
+  expect(lastTwo.at(-1)).toBe('(the 2 newest; more with a larger --limit)');
   const newest = JSON.parse((await cli(['history', '--json', '--limit', '2', '--peer', 'bravo'], alpha.url, token)).stdout);
   expect(newest.events.map((event: { kind: string }) => event.kind)).toEqual(['TRUST_APPROVED', 'TRUST_ENABLED']);
   expect(Object.keys(newest.events[0]).sort()).toEqual(EVENT_KEYS);
