@@ -17,13 +17,16 @@ import type { ApiContext, ServerContext } from './http/context.js';
 import { corsFor } from './http/cors.js';
 import { useEventStreamLimits } from './http/event-streams.js';
 import { graphiqlOptions, renderGraphiQL } from './http/graphiql.js';
+import { createHealthHandler } from './http/health.js';
 import { createApiServer, endpointUrl, isLoopback } from './http/listen.js';
+import { createMetricsHandler } from './http/metrics.js';
 import { useQueryCost } from './http/query-cost.js';
 import { clientAddress, rateLimitedError, refuseRateLimited, RequestRates } from './http/request-rates.js';
 import { defaultHttpSettings, type HttpSettings } from './http/settings.js';
 import { serveWebSocket } from './http/websocket.js';
 import type { RootKeyPair } from './identity/root-key.js';
 import type { Logger } from './logger.js';
+import { ServerMetrics } from './metrics.js';
 import { schema } from './schema/index.js';
 import type { ServerScope } from './trust/scope.js';
 import { Liveness } from './trust/liveness.js';
@@ -120,6 +123,7 @@ export function createApp(config: AppConfig): App {
   const rates = new RequestRates(http.limits);
   const quotas = new ClientQuotas(http.limits);
   const credentials = new CredentialWatch(config.database, log.child({ component: 'credentials' }));
+  const metrics = new ServerMetrics(config.database);
 
   const armor = new EnvelopArmor({
     maxDepth: { n: 12 },
@@ -149,6 +153,7 @@ export function createApp(config: AppConfig): App {
     renderGraphiQL,
     graphiql: graphiqlOptions(config.name),
     plugins: [
+      metrics.plugin(),
       useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf'] }),
       ...armor.protect().plugins,
       useRequireAuthentication(),
@@ -167,6 +172,7 @@ export function createApp(config: AppConfig): App {
       return {
         scope,
         liveness,
+        metrics,
         auth,
         viewer: auth.kind === 'user' ? auth.user : null,
         authProblem: `${auth.kind === 'invalid' ? auth.reason : 'authentication required'}; send "Authorization: Bearer <token>" with a token from \`peertrust token create\``,
@@ -175,9 +181,16 @@ export function createApp(config: AppConfig): App {
   });
 
   const serveConsole = createConsoleHandler();
-  /** The console's files are static; rate limits come first for the API: a request over its rate costs a map lookup, not a query. */
+  const serveHealth = createHealthHandler({ name: config.name, database: config.database });
+  const serveMetrics = createMetricsHandler(metrics, http.metricsToken);
+  /**
+   * The console's files are static, and health and metrics as cheap (one readiness query
+   * at a time, however many ask); rate limits come first for the API: a request over its
+   * rate costs a map lookup, not a query.
+   */
   const handle = (req: IncomingMessage, res: ServerResponse) => {
     if (serveConsole(req, res)) return;
+    if (serveHealth(req, res) || serveMetrics(req, res)) return;
     void rates.admit(req).then((wait) => (wait === undefined ? yoga(req, res) : refuseRateLimited(res, wait)));
   };
 

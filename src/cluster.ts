@@ -63,16 +63,19 @@ export interface RunningCluster {
 /** A server process failed to start: its own one-line message says why. */
 export class ClusterStartError extends OperatorError {}
 
-export async function runCluster(config: ClusterConfig, log: Logger): Promise<RunningCluster> {
+/** `progress` hears each start-up step as it completes, for people watching a slow start. */
+export async function runCluster(config: ClusterConfig, log: Logger, progress: (step: string) => void = () => {}): Promise<RunningCluster> {
   const dataDir = await privateDir(config.dataDir);
   const embedded = config.databaseUrl
     ? undefined
     : await EmbeddedPostgres.start(dataDir, { purpose: 'cluster', log: log.child({ component: 'embedded-postgres' }) });
   const databaseUrl = config.databaseUrl ?? embedded!.url;
+  const description = embedded?.description ?? `PostgreSQL (${databaseUrl.replace(/\/\/[^@]*@/, '//')})`;
   const processes: ServerProcess[] = [];
   try {
     // Migrated once, here, before the servers start; and the token every start prints.
     const db = await openPostgresDatabase(databaseUrl, log);
+    progress(`database ready, migrations applied (${description})`);
     let token: string;
     try {
       token = await clusterToken(db, path.join(dataDir, TOKEN_FILE));
@@ -91,11 +94,17 @@ export async function runCluster(config: ClusterConfig, log: Logger): Promise<Ru
       if (config.http.tls) args.push('--tls-cert', config.http.tls.certFile, '--tls-key', config.http.tls.keyFile);
       processes.push(new ServerProcess(name, args, env, log));
     }
-    const servers = await Promise.all(processes.map((server) => server.start()));
+    const servers = await Promise.all(
+      processes.map(async (server) => {
+        const summary = await server.start();
+        progress(`${summary.name} ready at ${summary.url}`);
+        return summary;
+      }),
+    );
     return {
       servers,
       token,
-      description: embedded?.description ?? `PostgreSQL (${databaseUrl.replace(/\/\/[^@]*@/, '//')})`,
+      description,
       async stop() {
         await Promise.all(processes.map((server) => server.stop()));
         await embedded?.stop();

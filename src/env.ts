@@ -73,6 +73,8 @@ const common = {
   connectionsPerUser: limit(defaultClientLimits.connectionsPerUser),
   subscriptionsPerConnection: limit(defaultClientLimits.subscriptionsPerConnection),
   subscriptionsPerUser: limit(defaultClientLimits.subscriptionsPerUser),
+  // Any value goes: nothing to refuse, so it never appears in an error message.
+  metricsToken: z.string().optional(),
 };
 
 type CommonInput = z.infer<z.ZodObject<typeof common>>;
@@ -85,7 +87,7 @@ function tlsComplete(config: CommonInput, context: z.RefinementCtx) {
 
 /** The settings createApp takes as `http`, and where to listen. */
 function withHttp<T extends CommonInput>(config: T) {
-  const { host, tlsCert, tlsKey, corsOrigins, ...rest } = config;
+  const { host, tlsCert, tlsKey, corsOrigins, metricsToken, ...rest } = config;
   const limits: ClientLimits = {
     requestsPerMinutePerAddress: config.requestsPerMinutePerAddress,
     requestsPerMinutePerToken: config.requestsPerMinutePerToken,
@@ -95,7 +97,7 @@ function withHttp<T extends CommonInput>(config: T) {
     subscriptionsPerUser: config.subscriptionsPerUser,
   };
   const tls = tlsCert && tlsKey ? { certFile: tlsCert, keyFile: tlsKey } : undefined;
-  const http: HttpSettings = { tls, corsOrigins, limits };
+  const http: HttpSettings = { tls, corsOrigins, limits, metricsToken };
   return { ...rest, host: host ?? (tls ? '0.0.0.0' : '127.0.0.1'), http };
 }
 
@@ -132,6 +134,7 @@ const environmentNames = {
   connectionsPerUser: 'PEERTRUST_MAX_CONNECTIONS_PER_USER',
   subscriptionsPerConnection: 'PEERTRUST_MAX_SUBSCRIPTIONS_PER_CONNECTION',
   subscriptionsPerUser: 'PEERTRUST_MAX_SUBSCRIPTIONS_PER_USER',
+  metricsToken: 'PEERTRUST_METRICS_TOKEN',
 } as const;
 
 function fromEnvironment(env: NodeJS.ProcessEnv) {

@@ -1,6 +1,7 @@
 // The `peertrust` command line. It parses flags, opens the database and starts servers;
 // everything else lives in createApp, src/cluster.ts and src/trust.
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { registerTrustCommands } from './cli/trust-commands.js';
 import type { ReadyMessage, ServerSummary } from './cluster.js';
 import type { Database } from './db/client.js';
 import { clusterConfig, databaseConfig, detectAddresses, serveConfig } from './env.js';
@@ -74,7 +75,8 @@ const ENVIRONMENT_HELP = [
   'PEERTRUST_HEARTBEAT_SECONDS (10; a server is OFFLINE once stopped, or after 3 missed heartbeats),',
   'PEERTRUST_CORS_ORIGINS (none: same origin only; comma-separated, e.g. https://console.example.com),',
   `requests per minute: PEERTRUST_RATE_LIMIT_PER_ADDRESS (${limits.requestsPerMinutePerAddress}), PEERTRUST_RATE_LIMIT_PER_TOKEN (${limits.requestsPerMinutePerToken}), PEERTRUST_RATE_LIMIT_ANONYMOUS (${limits.anonymousRequestsPerMinutePerAddress}),`,
-  `at once: PEERTRUST_MAX_CONNECTIONS_PER_USER (${limits.connectionsPerUser}), PEERTRUST_MAX_SUBSCRIPTIONS_PER_CONNECTION (${limits.subscriptionsPerConnection}), PEERTRUST_MAX_SUBSCRIPTIONS_PER_USER (${limits.subscriptionsPerUser}).`,
+  `at once: PEERTRUST_MAX_CONNECTIONS_PER_USER (${limits.connectionsPerUser}), PEERTRUST_MAX_SUBSCRIPTIONS_PER_CONNECTION (${limits.subscriptionsPerConnection}), PEERTRUST_MAX_SUBSCRIPTIONS_PER_USER (${limits.subscriptionsPerUser}),`,
+  'PEERTRUST_METRICS_TOKEN (unset: /metrics is open; set: it asks for this bearer token).',
 ].join('\n');
 
 program
@@ -143,7 +145,7 @@ program
     const log = createLogger(config.logLevel);
     const names = CLUSTER_NAMES.slice(0, config.servers);
     console.error(`peertrust cluster: starting the database and ${names.join(', ')}...`);
-    const cluster = await runCluster({ ...config, names }, log);
+    const cluster = await runCluster({ ...config, names }, log, (step) => console.error(`peertrust cluster: ${step}`));
     stopOnSignal(() => cluster.stop(), log);
     console.log(
       [
@@ -232,18 +234,20 @@ token
     }),
   );
 
+registerTrustCommands(program);
+
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
   if (error instanceof CommanderError) {
-    // Commander already printed its one-line message (or the help).
-    process.exit(error.exitCode);
+    // Commander already printed its one-line message (or the help). Its 1 is a usage error: 2, as for any the operator must fix.
+    process.exit(error.exitCode === 1 ? 2 : error.exitCode);
   }
   // Problems the person running the command can fix get one line; anything else is a bug.
   const code = (error as NodeJS.ErrnoException).code;
   if (error instanceof OperatorError || code === 'EADDRINUSE' || code === 'EACCES') {
     console.error(`peertrust: ${(error as Error).message}`);
-    process.exit(2);
+    process.exit(error instanceof OperatorError ? error.exitCode : 2);
   }
   throw error;
 }

@@ -5,9 +5,9 @@ import pg from 'pg';
 import { EmbeddedPostgres } from './embedded.js';
 import { CHANNEL, ChangeFeed } from './events.js';
 import { Prisma, PrismaClient } from './generated/prisma/client.js';
-import { migrate } from './migrate.js';
+import { migrate, readMigrations } from './migrate.js';
 import { silentLogger, type Logger } from '../logger.js';
-import { DatabaseUnavailableError } from './errors.js';
+import { DatabaseUnavailableError, isDatabaseUnavailable } from './errors.js';
 
 export { Prisma, PrismaClient };
 export type { Role, User } from './generated/prisma/client.js';
@@ -20,7 +20,33 @@ export interface Database {
   readonly changes: ChangeFeed;
   /** For people: where the data is. */
   readonly description: string;
+  /** Whether this process can serve from the database now, check by check: for /ready. */
+  readiness(): Promise<Readiness>;
+  /** The connection pool's use now: for /metrics. */
+  poolUse(): PoolUse;
   close(): Promise<void>;
+}
+
+/** One readiness check: passed, or why not, in words that name no host, user or database. */
+export type Check = { ok: true } | { ok: false; reason: string };
+
+export interface Readiness {
+  /** A query on the pool, the way requests reach the database, answers. */
+  database: Check;
+  /** The LISTEN connection that brings other processes' changes is up. */
+  listen: Check;
+  /** Every migration this version knows is applied. */
+  migrations: Check;
+}
+
+export interface PoolUse {
+  /** Connections open, in use or idle. */
+  total: number;
+  idle: number;
+  /** Requests queued for a free connection. */
+  waiting: number;
+  /** The most connections the pool opens. */
+  max: number;
 }
 
 /**
@@ -103,31 +129,83 @@ export async function openPostgresDatabase(
 
   const changes = new ChangeFeed();
   const listener = await listenForChanges(connect, changes, log.child({ component: 'listen' }));
+  // Ours rather than one PrismaPg makes from a config, so that its use can be measured.
+  const connections = new pg.Pool({
+    connectionString: url,
+    application_name: 'peertrust',
+    ...(pool.size ? { max: pool.size } : {}),
+    // pg.Pool applies this to waiting for a free connection; BoundedClient limits connecting.
+    connectionTimeoutMillis: poolWaitMs,
+    Client: BoundedClient,
+    query_timeout: QUERY_TIMEOUT_MS,
+    keepAlive: true,
+  });
   const prisma = new PrismaClient({
-    adapter: new PrismaPg(
-      {
-        connectionString: url,
-        application_name: 'peertrust',
-        ...(pool.size ? { max: pool.size } : {}),
-        // pg.Pool applies this to waiting for a free connection; BoundedClient limits connecting.
-        connectionTimeoutMillis: poolWaitMs,
-        Client: BoundedClient,
-        query_timeout: QUERY_TIMEOUT_MS,
-        keepAlive: true,
-      },
-      { onPoolError: (error) => log.debug({ err: error }, 'idle database connection closed') },
-    ),
+    adapter: new PrismaPg(connections, { onPoolError: (error) => log.debug({ err: error }, 'idle database connection closed') }),
     ...clientOptions(poolWaitMs),
   });
+  const migrationNames = (await readMigrations()).map((m) => m.name);
   return {
     prisma,
     changes,
     description,
+    async readiness() {
+      const listen: Check = listener.listening ? { ok: true } : { ok: false, reason: 'the LISTEN connection was lost; reconnecting' };
+      try {
+        await answeredWithin(READY_CHECK_MS, connections.query('SELECT 1'));
+      } catch (error) {
+        log.debug({ err: error }, 'readiness: the database did not answer');
+        return { database: { ok: false, reason: whyNoAnswer(error) }, listen, migrations: { ok: false, reason: 'not checked: the database did not answer' } };
+      }
+      return { database: { ok: true }, listen, migrations: await missingMigrations(connections, migrationNames) };
+    },
+    poolUse: () => ({ total: connections.totalCount, idle: connections.idleCount, waiting: connections.waitingCount, max: connections.options.max }),
     async close() {
       await prisma.$disconnect();
+      await connections.end();
       await listener.close();
     },
   };
+}
+
+/**
+ * How long a readiness check waits for the database. A load balancer asks often and
+ * wants an answer, not a request queued behind a busy pool.
+ */
+const READY_CHECK_MS = 3_000;
+
+class NoAnswerError extends Error {}
+
+function answeredWithin<T>(ms: number, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new NoAnswerError(`no answer within ${ms / 1000} s`)), ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Why a check failed, without the driver's words: they name hosts, users and databases. */
+function whyNoAnswer(error: unknown): string {
+  if (error instanceof NoAnswerError) return error.message;
+  if (isDatabaseUnavailable(error)) return 'cannot reach the database';
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' ? `the database refused the query (SQLSTATE ${code})` : 'the query failed';
+}
+
+async function missingMigrations(connections: pg.Pool, required: string[]): Promise<Check> {
+  try {
+    const { rows } = await answeredWithin(
+      READY_CHECK_MS,
+      connections.query<{ migration_name: string }>(
+        'SELECT migration_name FROM "_prisma_migrations" WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL',
+      ),
+    );
+    const applied = new Set(rows.map((row) => row.migration_name));
+    const missing = required.filter((name) => !applied.has(name));
+    return missing.length ? { ok: false, reason: `not applied: ${missing.join(', ')}` } : { ok: true };
+  } catch (error) {
+    return { ok: false, reason: whyNoAnswer(error) };
+  }
 }
 
 /** A connection attempt that takes longer fails, so that no request waits on a dead database. */
@@ -221,6 +299,10 @@ async function listenForChanges(connect: (purpose: string, queryTimeoutMs: numbe
   }, LISTEN_CHECK_MS);
   check.unref();
   return {
+    /** Whether a connection LISTENs now (one cut off without closing counts until its next check). */
+    get listening() {
+      return current !== undefined;
+    },
     async close() {
       closed = true;
       clearInterval(check);

@@ -30,6 +30,8 @@ export interface HttpSettings {
   /** Web origins allowed to call the API from a browser (CORS); none: same origin only. */
   corsOrigins: readonly string[];
   limits: ClientLimits;
+  /** When set, /metrics asks for it as a bearer token. */
+  metricsToken?: string | undefined;
 }
 
 /** Generous for people and automation, far below what floods a server. */

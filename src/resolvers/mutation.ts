@@ -6,9 +6,11 @@ import {
   SelfTrustError,
   ServerDecommissionedError,
   TrustDeniedError,
+  TrustError,
 } from '../trust/errors.js';
 import { decommissionServer } from '../trust/servers.js';
 import type { Actor } from '../trust/scope.js';
+import type { DecisionKind } from '../metrics.js';
 import { builder } from '../schema/builder.js';
 import type { Context } from '../schema/context.js';
 import { PeerTrustRef } from '../schema/peer-trust.js';
@@ -23,6 +25,21 @@ builder.mutationType({
 function actorOf(ctx: Context): Actor {
   if (!ctx.viewer) throw new Error('resolver ran without an authenticated viewer');
   return ctx.viewer;
+}
+
+/**
+ * Runs a decision and counts what it answered, for /metrics: the success type, or the
+ * error type the client gets (each TrustError is named as its union member).
+ */
+async function counted<T>(ctx: Context, kind: DecisionKind, success: string, decide: () => Promise<T>): Promise<T> {
+  try {
+    const result = await decide();
+    ctx.metrics.decided(kind, success);
+    return result;
+  } catch (error) {
+    ctx.metrics.decided(kind, error instanceof TrustError ? error.name : 'error');
+    throw error;
+  }
 }
 
 /** The result union of a mutation: its success type with one data field, or one of its errors. */
@@ -72,7 +89,9 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: ApproveTrustInput, required: true, description: 'What to do it to.' }) },
     errors: resultOf('ApproveTrust', 'peerTrust', decisionErrors),
     resolve: (_root, { input }, ctx) =>
-      approveTrust(ctx.scope, actorOf(ctx), { peerId: String(input.peerId), fingerprint: input.fingerprint }),
+      counted(ctx, 'approve', 'ApproveTrustSuccess', () =>
+        approveTrust(ctx.scope, actorOf(ctx), { peerId: String(input.peerId), fingerprint: input.fingerprint }),
+      ),
   }),
   denyTrust: t.field({
     type: PeerTrustRef,
@@ -81,7 +100,9 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: DenyTrustInput, required: true, description: 'What to do it to.' }) },
     errors: resultOf('DenyTrust', 'peerTrust', decisionErrors),
     resolve: (_root, { input }, ctx) =>
-      denyTrust(ctx.scope, actorOf(ctx), { peerId: String(input.peerId), fingerprint: input.fingerprint }),
+      counted(ctx, 'deny', 'DenyTrustSuccess', () =>
+        denyTrust(ctx.scope, actorOf(ctx), { peerId: String(input.peerId), fingerprint: input.fingerprint }),
+      ),
   }),
   revokeTrust: t.field({
     type: PeerTrustRef,
@@ -89,7 +110,8 @@ builder.mutationFields((t) => ({
     authScopes: { administrator: true },
     args: { input: t.arg({ type: RevokeTrustInput, required: true, description: 'What to do it to.' }) },
     errors: resultOf('RevokeTrust', 'peerTrust', [NotFoundError, SelfTrustError, TrustDeniedError, ServerDecommissionedError]),
-    resolve: (_root, { input }, ctx) => revokeTrust(ctx.scope, actorOf(ctx), { peerId: String(input.peerId) }),
+    resolve: (_root, { input }, ctx) =>
+      counted(ctx, 'revoke', 'RevokeTrustSuccess', () => revokeTrust(ctx.scope, actorOf(ctx), { peerId: String(input.peerId) })),
   }),
   decommissionServer: t.field({
     type: ServerRef,
@@ -99,6 +121,8 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: DecommissionServerInput, required: true, description: 'What to do it to.' }) },
     errors: resultOf('DecommissionServer', 'server', [NotFoundError, SelfTrustError, ServerDecommissionedError]),
     resolve: (_root, { input }, ctx) =>
-      decommissionServer(ctx.scope, actorOf(ctx), { serverId: String(input.serverId) }),
+      counted(ctx, 'decommission', 'DecommissionServerSuccess', () =>
+        decommissionServer(ctx.scope, actorOf(ctx), { serverId: String(input.serverId) }),
+      ),
   }),
 }));

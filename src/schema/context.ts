@@ -1,4 +1,5 @@
 import type { User } from '../db/client.js';
+import type { ServerMetrics } from '../metrics.js';
 import type { Liveness } from '../trust/liveness.js';
 import type { ServerScope } from '../trust/scope.js';
 
@@ -8,6 +9,8 @@ export interface Context {
   readonly scope: ServerScope;
   /** How this server sees every server's liveness. */
   readonly liveness: Liveness;
+  /** Where decisions are counted, for /metrics. */
+  readonly metrics: ServerMetrics;
   /** The authenticated user, or null. */
   readonly viewer: User | null;
   /** Why the request is not authenticated, for the UNAUTHENTICATED error. */

@@ -1,0 +1,40 @@
+// How the trust commands end, for people and for scripts. The codes are documented in
+// the README and in --help; keep the three in step.
+import { OperatorError } from '../operator-error.js';
+
+export const ExitCode = {
+  ok: 0,
+  /** The API refused the action (a typed error of its result union), or PEER names no single server. */
+  refused: 1,
+  /** Usage or configuration: flags, --url, PEERTRUST_TOKEN. */
+  usage: 2,
+  /** UNAUTHENTICATED or FORBIDDEN. */
+  permission: 3,
+  /** The server cannot be reached, or cannot serve now (DATABASE_UNAVAILABLE, SERVER_BUSY, STORAGE_FULL). */
+  unavailable: 4,
+} as const;
+
+export const exitCodesHelp = `Exit codes:
+  0  done
+  1  the API refused the action (FingerprintMismatchError, TrustDeniedError, NotFoundError, ...),
+     or PEER names no server or more than one
+  2  usage or configuration (flags, --url, PEERTRUST_TOKEN)
+  3  authentication or permission (UNAUTHENTICATED, FORBIDDEN)
+  4  the server is unreachable or cannot serve now (DATABASE_UNAVAILABLE, SERVER_BUSY, STORAGE_FULL)`;
+
+/** A command failed in a way its user can act on: one line on stderr, this exit code. */
+export class CliError extends OperatorError {
+  /**
+   * @param type what failed, for --json: the API's error type (FingerprintMismatchError)
+   *   or code (FORBIDDEN), or UNREACHABLE, USAGE, AmbiguousNameError
+   */
+  constructor(
+    message: string,
+    override readonly exitCode: number,
+    readonly type: string,
+    /** More for --json: the typed error's own fields, the servers a name matched. */
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+  }
+}

@@ -1,0 +1,107 @@
+// What the trust commands print: aligned tables and lines for people, and for --json the
+// shapes documented in the README. Those shapes are built here field by field, so that
+// a change of the API's documents cannot change what scripts read.
+import type { PeerTrustFieldsFragment, ServerFieldsFragment, TrustHistoryQuery } from '../../client/index.js';
+import { formatFingerprint } from '../identity/fingerprint-text.js';
+
+export type TrustEventNode = TrustHistoryQuery['trustHistory']['edges'][number]['node'];
+
+/** A peer as this server sees it: `peers --json`, and the `peer` of the other commands. */
+export function peerJson(pair: PeerTrustFieldsFragment) {
+  return {
+    id: pair.peer.id,
+    name: pair.peer.name,
+    trustStatus: pair.status,
+    approvedByThisServer: pair.approvedByThisServer,
+    approvedByPeer: pair.approvedByPeer,
+    approvalRequired: pair.approvalRequired,
+    serverStatus: pair.peer.status,
+    fingerprint: pair.peer.fingerprint,
+    addresses: pair.peer.addresses,
+    updatedAt: pair.updatedAt,
+  };
+}
+
+export function serverJson(server: ServerFieldsFragment) {
+  return {
+    id: server.id,
+    name: server.name,
+    serverStatus: server.status,
+    fingerprint: server.fingerprint,
+    addresses: server.addresses,
+    registeredAt: server.registeredAt,
+    lastSeenAt: server.lastSeenAt,
+  };
+}
+
+export function eventJson(event: TrustEventNode) {
+  return {
+    sequence: event.sequence,
+    kind: event.kind,
+    at: event.at,
+    server: { id: event.server.id, name: event.server.name },
+    peer: { id: event.peerTrust.peer.id, name: event.peerTrust.peer.name },
+    actor: { name: event.actor.name, role: event.actor.role },
+    fingerprints: event.fingerprints,
+  };
+}
+
+/** Columns padded to their widest cell, two spaces apart. */
+export function table(header: string[], rows: string[][]): string {
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]?.length ?? 0)));
+  return [header, ...rows].map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n');
+}
+
+/** Who has approved in the current round. */
+function approvals(pair: PeerTrustFieldsFragment): string {
+  if (pair.approvedByThisServer && pair.approvedByPeer) return 'both';
+  if (pair.approvedByThisServer) return 'this server';
+  if (pair.approvedByPeer) return 'peer';
+  return 'none';
+}
+
+export function peersTable(pairs: PeerTrustFieldsFragment[]): string {
+  return table(
+    ['NAME', 'STATUS', 'APPROVALS', 'ONLINE', 'FINGERPRINT', 'ADDRESSES'],
+    pairs.map((pair) => [
+      pair.peer.name,
+      pair.approvalRequired ? `${pair.status} (approval required)` : pair.status,
+      approvals(pair),
+      pair.peer.status,
+      formatFingerprint(pair.peer.fingerprint),
+      pair.peer.addresses.join(', '),
+    ]),
+  );
+}
+
+export function historyTable(events: TrustEventNode[]): string {
+  return table(
+    ['#', 'AT', 'EVENT', 'ON', 'PEER', 'BY', 'FINGERPRINTS'],
+    events.map((event) => [
+      String(event.sequence),
+      event.at,
+      event.kind,
+      event.server.name,
+      event.peerTrust.peer.name,
+      event.actor.name,
+      event.fingerprints.map(formatFingerprint).join(', '),
+    ]),
+  );
+}
+
+/** One line about a pair after a change or a notice: status, and who has approved. */
+export function describePair(pair: PeerTrustFieldsFragment, thisServer: string): string {
+  const peer = pair.peer.name;
+  switch (pair.status) {
+    case 'TRUSTED':
+      return `TRUSTED: ${thisServer} and ${peer} trust each other`;
+    case 'PENDING':
+      if (pair.approvedByThisServer) return `PENDING: ${thisServer} approved ${peer}; waiting for ${peer} to approve ${thisServer} (the same command, on ${peer})`;
+      if (pair.approvedByPeer) return `PENDING: ${peer} approved ${thisServer}; approval required on ${thisServer}`;
+      return `PENDING: neither ${thisServer} nor ${peer} has approved`;
+    case 'REVOKED':
+      return `REVOKED: approving again starts a new round on both servers`;
+    case 'DENIED':
+      return `DENIED: final for this instance of ${peer}`;
+  }
+}

@@ -1,0 +1,210 @@
+// What each trust command does, through one server's API with the typed client. Loaded
+// only when such a command runs (the client takes a moment to load); the commands
+// themselves, their flags and help, are in trust-commands.ts.
+import {
+  ApproveTrustDocument,
+  DecommissionServerDocument,
+  DenyTrustDocument,
+  PeerTrustChangedDocument,
+  PeerTrustsDocument,
+  RevokeTrustDocument,
+  ServersDocument,
+  ThisServerDocument,
+  TrustApprovalRequiredDocument,
+  TrustHistoryDocument,
+  type PeerTrustFieldsFragment,
+  type ServerFieldsFragment,
+  type TrustHistoryQuery,
+} from '../../client/index.js';
+import { formatFingerprint } from '../identity/fingerprint-text.js';
+import { connect, succeeded, type Api } from './api.js';
+import { CliError, ExitCode } from './errors.js';
+import { describePair, eventJson, historyTable, peerJson, peersTable, serverJson, table, type TrustEventNode } from './output.js';
+
+/** Where and how: the server's API (--url or PEERTRUST_URL, and which it came from), and --json. */
+export interface Target {
+  url: string;
+  urlFrom: string;
+  json?: boolean | undefined;
+}
+
+/** The API's page size at most. */
+const PAGE = 200;
+
+/**
+ * Runs `work` against the target's API and closes the connection. With --json a failure
+ * is also printed on stdout as `{ "error": { "type", "message", ... } }`.
+ */
+async function withApi(target: Target, work: (api: Api) => Promise<void>): Promise<void> {
+  let api: Api | undefined;
+  try {
+    api = connect(target.url, target.urlFrom);
+    await work(api);
+  } catch (error) {
+    if (target.json && error instanceof CliError) {
+      console.log(JSON.stringify({ error: { type: error.type, message: error.message, ...error.details } }, null, 2));
+    }
+    throw error;
+  } finally {
+    await api?.close();
+  }
+}
+
+function print(target: Target, json: unknown, text: string) {
+  console.log(target.json ? JSON.stringify(json, null, 2) : text);
+}
+
+/** This server (the one whose API decides) and the server PEER names: its id, or its name when only one server has it. */
+async function resolve(api: Api, name: string): Promise<{ self: ServerFieldsFragment; peer: ServerFieldsFragment }> {
+  const servers = await api.all((after) => api.query(ServersDocument, { first: PAGE, after }).then((data) => data.servers));
+  const self = servers.find((server) => server.isThisServer);
+  if (!self) throw new CliError(`${api.url} did not list its own server`, ExitCode.unavailable, 'NO_DATA');
+  const byId = servers.find((server) => server.id === name);
+  const named = byId ? [byId] : servers.filter((server) => server.name === name);
+  if (named.length === 1) return { self, peer: named[0]! };
+  if (named.length === 0) {
+    const known = servers.map((server) => (server.isThisServer ? `${server.name} (this server)` : server.name)).join(', ');
+    throw new CliError(`no server has the name or id ${JSON.stringify(name)}; the servers are: ${known}`, ExitCode.refused, 'NotFoundError');
+  }
+  const matches = table(
+    ['ID', 'NAME', 'ONLINE', 'REGISTERED', 'FINGERPRINT'],
+    named.map((server) => [server.id, server.name, server.status, server.registeredAt, formatFingerprint(server.fingerprint)]),
+  );
+  throw new CliError(
+    `${JSON.stringify(name)} names ${named.length} servers (a reinstalled server is a new instance); give the id of the one you mean:\n${matches}`,
+    ExitCode.refused,
+    'AmbiguousNameError',
+    { matches: named.map(serverJson) },
+  );
+}
+
+/** A decision about PEER on this server: `<verb> PEER on SERVER. <the pair's state>`, or for --json the result, the deciding server and the peer. */
+function decide(
+  target: Target,
+  name: string,
+  verb: string,
+  mutate: (api: Api, peerId: string) => Promise<{ __typename: string; peerTrust: PeerTrustFieldsFragment }>,
+) {
+  return withApi(target, async (api) => {
+    const { self, peer } = await resolve(api, name);
+    const { __typename: result, peerTrust } = await mutate(api, peer.id);
+    print(
+      target,
+      { result, server: { id: self.id, name: self.name }, peer: peerJson(peerTrust) },
+      `${verb} ${peer.name} on ${self.name}. ${describePair(peerTrust, self.name)}`,
+    );
+  });
+}
+
+export const approve = (name: string, fingerprint: string, target: Target) =>
+  decide(target, name, 'approved', async (api, peerId) =>
+    succeeded((await api.mutate(ApproveTrustDocument, { input: { peerId, fingerprint } })).approveTrust, 'ApproveTrustSuccess'),
+  );
+
+export const deny = (name: string, fingerprint: string, target: Target) =>
+  decide(target, name, 'denied', async (api, peerId) =>
+    succeeded((await api.mutate(DenyTrustDocument, { input: { peerId, fingerprint } })).denyTrust, 'DenyTrustSuccess'),
+  );
+
+export const revoke = (name: string, target: Target) =>
+  decide(target, name, 'revoked trust with', async (api, peerId) =>
+    succeeded((await api.mutate(RevokeTrustDocument, { input: { peerId } })).revokeTrust, 'RevokeTrustSuccess'),
+  );
+
+export function decommission(name: string, target: Target) {
+  return withApi(target, async (api) => {
+    const { self, peer } = await resolve(api, name);
+    const { decommissionServer } = await api.mutate(DecommissionServerDocument, { input: { serverId: peer.id } });
+    const { server } = succeeded(decommissionServer, 'DecommissionServerSuccess');
+    print(
+      target,
+      { result: 'DecommissionServerSuccess', server: { id: self.id, name: self.name }, decommissioned: serverJson(server) },
+      `decommissioned ${server.name} (${server.id}) on ${self.name}: its pending and trusted pairs are revoked; it can still be denied`,
+    );
+  });
+}
+
+export function peers(target: Target) {
+  return withApi(target, async (api) => {
+    const { thisServer } = await api.query(ThisServerDocument, {});
+    const pairs = await api.all((after) => api.query(PeerTrustsDocument, { first: PAGE, after }).then((data) => data.peerTrusts));
+    const waiting = pairs.filter((pair) => pair.approvalRequired).length;
+    const text = pairs.length
+      ? [
+          `peers of ${thisServer.name} (${api.url})`,
+          peersTable(pairs),
+          ...(waiting
+            ? [`\n${waiting} awaiting approval on ${thisServer.name}: check the fingerprint on the peer itself (\`peertrust fingerprint\` there), then \`peertrust approve NAME --fingerprint FP\``]
+            : []),
+        ].join('\n')
+      : `${thisServer.name} has no peers yet`;
+    print(target, { server: { id: thisServer.id, name: thisServer.name }, peers: pairs.map(peerJson) }, text);
+  });
+}
+
+export function history(options: { peer?: string | undefined; limit: number }, target: Target) {
+  return withApi(target, async (api) => {
+    const peerId = options.peer ? (await resolve(api, options.peer)).peer.id : null;
+    // The newest `limit` events, read backwards a page at a time, shown oldest first.
+    const pages: TrustEventNode[][] = [];
+    let before: string | null = null;
+    let earlier = true;
+    for (let wanted = options.limit; wanted > 0 && earlier; ) {
+      const page: TrustHistoryQuery['trustHistory'] = (await api.query(TrustHistoryDocument, { peerId, last: Math.min(wanted, PAGE), before })).trustHistory;
+      pages.unshift(page.edges.map((edge) => edge.node));
+      wanted -= page.edges.length;
+      ({ hasPreviousPage: earlier, startCursor: before } = page.pageInfo);
+    }
+    const events = pages.flat();
+    const text = events.length
+      ? [historyTable(events), ...(earlier ? [`(the ${events.length} newest; more with a larger --limit)`] : [])].join('\n')
+      : 'no trust history yet';
+    print(target, { events: events.map(eventJson) }, text);
+  });
+}
+
+/**
+ * Prints each "trust approval required" notice (first every pending one, then each new
+ * one) and each change of trust, until Ctrl-C or SIGTERM. With --json, one JSON object
+ * per line: `{ "notice": "trustApprovalRequired" | "peerTrustChanged", "peer": {...} }`.
+ */
+export function watch(target: Target) {
+  return withApi(target, async (api) => {
+    // Over HTTP first: a wrong URL or token is said at once, not retried for ever.
+    const { thisServer } = await api.query(ThisServerDocument, {});
+    console.error(`watching ${thisServer.name} (${api.url}): trust approval required, and every change of trust. Ctrl-C to stop.`);
+    const show = (notice: 'trustApprovalRequired' | 'peerTrustChanged', pair: PeerTrustFieldsFragment) => {
+      if (target.json) return console.log(JSON.stringify({ notice, peer: peerJson(pair) }));
+      const peer = pair.peer;
+      console.log(
+        notice === 'trustApprovalRequired'
+          ? `${pair.updatedAt}  APPROVAL REQUIRED  ${peer.name}  ${peer.id}  fingerprint ${formatFingerprint(peer.fingerprint)}  addresses ${peer.addresses.join(', ')}${pair.approvedByPeer ? `  (${peer.name} has approved ${thisServer.name})` : ''}`
+          : `${pair.updatedAt}  TRUST CHANGED      ${peer.name}  ${describePair(pair, thisServer.name)}`,
+      );
+    };
+    let lost = false;
+    api.onConnection(
+      () => {
+        if (!lost) console.error(`the connection to ${api.url} was lost; reconnecting...`);
+        lost = true;
+      },
+      () => {
+        if (lost) console.error('reconnected; pending approvals are shown again');
+        lost = false;
+      },
+    );
+    const unsubscribes: (() => void)[] = [];
+    const failed = new Promise<CliError>((fail) => {
+      unsubscribes.push(api.subscribe(TrustApprovalRequiredDocument, {}, (data) => show('trustApprovalRequired', data.trustApprovalRequired.peerTrust), fail));
+      unsubscribes.push(api.subscribe(PeerTrustChangedDocument, {}, (data) => show('peerTrustChanged', data.peerTrustChanged), fail));
+    });
+    const stopped = new Promise<NodeJS.Signals>((stop) => {
+      process.once('SIGINT', () => stop('SIGINT'));
+      process.once('SIGTERM', () => stop('SIGTERM'));
+    });
+    const outcome = await Promise.race([failed, stopped]);
+    for (const unsubscribe of unsubscribes) unsubscribe();
+    if (outcome instanceof CliError) throw outcome;
+    console.error(`stopped (${outcome})`);
+  });
+}
