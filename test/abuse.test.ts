@@ -22,10 +22,12 @@ const APPROVALS = 'subscription { trustApprovalRequired { peerTrust { id } } }';
 
 /**
  * How much slower a legitimate request may be during a flood than idle. Generous: the
- * attackers share the machine (and this test's process) with the server; unprotected
- * floods of costly queries and of subscribes made it 25 and 95 times slower.
+ * attackers share the machine (and this test's process) with the server, and floods a
+ * server must carry (a READ_ONLY token within its rate) reached 5x on a machine loaded
+ * by other work; unprotected floods of costly queries and of subscribes made it 12 to
+ * 95 times slower.
  */
-const LATENCY_RATIO_BOUND = 5;
+const LATENCY_RATIO_BOUND = 8;
 
 /**
  * Attackers at once per HTTP flood, each sending as fast as it is answered (the issue's

@@ -15,7 +15,9 @@ async function readPem(file: string, flag: string): Promise<Buffer> {
 
 export async function createApiServer(tls: TlsFiles | undefined, listener: RequestListener): Promise<Server> {
   if (!tls) return createHttpServer(listener);
-  const [cert, key] = await Promise.all([readPem(tls.certFile, '--tls-cert'), readPem(tls.keyFile, '--tls-key')]);
+  // One after the other: when both are wrong, the first named is the one reported.
+  const cert = await readPem(tls.certFile, '--tls-cert');
+  const key = await readPem(tls.keyFile, '--tls-key');
   try {
     return createHttpsServer({ cert, key }, listener);
   } catch (error) {
