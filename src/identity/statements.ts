@@ -1,0 +1,101 @@
+// What a server signs with its root key: canonical statements of its decisions, of a
+// key rotation, and of an API token it issues. A statement is JSON built in a fixed
+// field order, so that the same facts always give the same bytes; the signature
+// (Ed25519, node:crypto) is over those bytes, and verifiers check the signature first,
+// then read the facts from the bytes they checked, never from database columns.
+import { createHash, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+import { z } from 'zod';
+import { fingerprintOf } from './fingerprint.js';
+
+/** A server as a statement names it: its instance id and the fingerprint of a key. */
+const ServerKey = z.object({ server: z.string(), fingerprint: z.string().regex(/^[0-9a-f]{64}$/) });
+export type ServerKey = z.infer<typeof ServerKey>;
+
+const Administrator = z.object({ user: z.string(), name: z.string() });
+
+/** One server's decision about another (or, for DECOMMISSION, about a peer's membership). */
+export const DecisionStatement = z.object({
+  type: z.literal('peertrust/decision/v1'),
+  kind: z.enum(['ACCEPT', 'DENY', 'REVOKE', 'DECOMMISSION']),
+  pair: z.string(),
+  decider: ServerKey,
+  /** The fingerprint the administrator verified (ACCEPT, DENY), or the subject's key as the decider knew it. */
+  subject: ServerKey,
+  administrator: Administrator,
+  /** The database's time of the decision. */
+  time: z.string(),
+  /** The history sequence number of its first event. */
+  sequence: z.number().int().positive(),
+});
+export type DecisionStatement = z.infer<typeof DecisionStatement>;
+
+/** A server's new root key, endorsed by its current one. */
+export const KeyRotationStatement = z.object({
+  type: z.literal('peertrust/key-rotation/v1'),
+  server: z.string(),
+  from: z.string().regex(/^[0-9a-f]{64}$/),
+  to: z.string().regex(/^[0-9a-f]{64}$/),
+  /** The new key, SubjectPublicKeyInfo DER in base64: a verifier needs nothing else. */
+  publicKey: z.string(),
+  administrator: Administrator,
+  time: z.string(),
+  sequence: z.number().int().positive(),
+});
+export type KeyRotationStatement = z.infer<typeof KeyRotationStatement>;
+
+/** An API token, named by its SHA-256, issued for a user with a role. */
+export const TokenStatement = z.object({
+  type: z.literal('peertrust/token/v1'),
+  token: z.string().regex(/^[0-9a-f]{64}$/),
+  user: z.object({ id: z.string(), name: z.string() }),
+  role: z.enum(['ADMINISTRATOR', 'READ_ONLY']),
+  time: z.string(),
+});
+export type TokenStatement = z.infer<typeof TokenStatement>;
+
+/** The signed bytes of a statement: its fields in the order the schema lists them. */
+export function canonical<T extends z.ZodObject>(schema: T, statement: z.infer<T>): string {
+  return JSON.stringify(schema.parse(statement));
+}
+
+/** A signature as stored and exchanged: base64 of the 64 Ed25519 bytes. */
+export function signStatement(text: string, privateKey: KeyObject): string {
+  return sign(null, Buffer.from(text), privateKey).toString('base64');
+}
+
+/** Whether `signature` is `publicKeyPem`'s over `text`. */
+export function verifyStatement(text: string, signature: string, publicKeyPem: string): boolean {
+  try {
+    return verify(null, Buffer.from(text), createPublicKey(publicKeyPem), Buffer.from(signature, 'base64'));
+  } catch {
+    return false;
+  }
+}
+
+/** Parses signed bytes as a statement of `schema`; undefined when they are not one. */
+export function readStatement<T extends z.ZodObject>(schema: T, text: string): z.infer<T> | undefined {
+  try {
+    const parsed = schema.safeParse(JSON.parse(text));
+    // Canonical or not at all: the same facts must not have two signed forms.
+    return parsed.success && JSON.stringify(parsed.data) === text ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** SHA-256 of a statement's bytes, hex: how events and bundles refer to it. */
+export function statementHash(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/** A public key's PEM from the base64 DER a rotation statement carries, checked against its fingerprint. */
+export function publicKeyFromStatement(statement: KeyRotationStatement): string | undefined {
+  try {
+    const pem = createPublicKey({ key: Buffer.from(statement.publicKey, 'base64'), format: 'der', type: 'spki' })
+      .export({ type: 'spki', format: 'pem' })
+      .toString();
+    return fingerprintOf(pem) === statement.to ? pem : undefined;
+  } catch {
+    return undefined;
+  }
+}
