@@ -55,13 +55,14 @@ async function timeDatabaseStart(dataDir: string): Promise<number> {
 /** Alternates approve and revoke between two servers: every call is a real change. */
 async function timeDecisions(db: Database): Promise<number> {
   const dirs = await Promise.all([0, 1].map(() => tempDir()));
+  const keys = await Promise.all(dirs.map((dir) => loadOrCreateRootKey(dir)));
   const apps = await Promise.all(
-    dirs.map(async (dir, i) =>
+    dirs.map(async (_dir, i) =>
       createApp({
         name: `bench${i}`,
         host: '127.0.0.1',
         port: 0,
-        rootKey: await loadOrCreateRootKey(dir),
+        rootKey: keys[i]!,
         addresses: ['127.0.0.1'],
         database: db,
         logger: createLogger('silent'),
@@ -70,7 +71,7 @@ async function timeDecisions(db: Database): Promise<number> {
     ),
   );
   for (const app of apps) await app.start();
-  const { token } = await createApiToken(db.prisma, { userName: 'bench', role: 'ADMINISTRATOR' });
+  const { token } = await createApiToken(db, { userName: 'bench', role: 'ADMINISTRATOR' }, [{ serverId: apps[0]!.serverId, key: keys[0]! }]);
   const [a, b] = apps as [(typeof apps)[0], (typeof apps)[0]];
   const client = createPeertrustClient({ url: a.url, token });
   const started = performance.now();

@@ -30,7 +30,11 @@ import { ServerMetrics } from './metrics.js';
 import { schema } from './schema/index.js';
 import type { ServerScope } from './trust/scope.js';
 import { Liveness } from './trust/liveness.js';
+import { completeTree } from './trust/history.js';
+import { Ledger } from './trust/ledger.js';
+import { finishInterruptedRotation } from './trust/keys.js';
 import { registerServer } from './trust/servers.js';
+import { TamperingWatch } from './trust/tampering.js';
 
 export interface AppConfig {
   name: string;
@@ -56,6 +60,8 @@ export interface App {
   readonly url: string;
   readonly serverId: string;
   readonly fingerprint: string;
+  /** What src/trust works with on this server's behalf, once started. */
+  readonly scope: ServerScope;
 }
 
 /** Larger request bodies (and WebSocket messages) are refused, chunked ones included. */
@@ -115,7 +121,9 @@ export function createApp(config: AppConfig): App {
   const http = config.http ?? defaultHttpSettings;
   let scope: ServerScope | undefined;
   let liveness: Liveness | undefined;
-  const { fingerprint } = config.rootKey;
+  let tampering: TamperingWatch | undefined;
+  /** The key this server holds now: a rotation replaces it. */
+  const identity = { key: config.rootKey };
   let url = '';
   let httpServer: Server | undefined;
   let webSocket: ReturnType<typeof serveWebSocket> | undefined;
@@ -164,7 +172,7 @@ export function createApp(config: AppConfig): App {
       if (!scope || !liveness) throw new Error('the server is not started');
       // Over graphql-ws the connection was authenticated at connection_init (unless the database was out then).
       const authorization = initial.req?.headers.authorization ?? initial.connectionParams?.['authorization'];
-      const auth = initial.auth ?? (await authenticate(scope.db.prisma, authorization));
+      const auth = initial.auth ?? (await authenticate(scope.db.prisma, authorization, scope.ledger));
       if (auth.kind === 'invalid' && initial.req) {
         const wait = await rates.refusedToken(clientAddress(initial.req));
         if (wait !== undefined) throw rateLimitedError(wait, true);
@@ -179,6 +187,8 @@ export function createApp(config: AppConfig): App {
       };
     },
   });
+
+  const catchUp = () => void scope?.ledger.catchUp().catch((error: unknown) => log.warn({ err: error }, 'could not read the Trust History; trying again at the next change'));
 
   const serveConsole = createConsoleHandler();
   const serveHealth = createHealthHandler({ name: config.name, database: config.database });
@@ -202,24 +212,46 @@ export function createApp(config: AppConfig): App {
       if (!scope) throw new Error('the server is not started');
       return scope.serverId;
     },
-    fingerprint,
+    get scope() {
+      if (!scope) throw new Error('the server is not started');
+      return scope;
+    },
+    get fingerprint() {
+      return identity.key.fingerprint;
+    },
     async start() {
       const server = await createApiServer(http.tls, handle);
-      const serverId = await registerServer(config.database, {
+      const registered = await registerServer(config.database, {
         name: config.name,
         addresses: config.addresses,
         publicKeyPem: config.rootKey.publicKeyPem,
-        fingerprint,
+        fingerprint: config.rootKey.fingerprint,
         heartbeatIntervalMs,
       });
-      scope = { db: config.database, serverId };
+      const { serverId } = registered;
+      if (registered.possibleReplacementOf) {
+        log.warn(
+          { replaces: registered.possibleReplacementOf },
+          `this new instance has the name or an address of ${registered.possibleReplacementOf.name}, with a key that server did not endorse: ` +
+            'peers must approve it as a new instance (a rotation keeps trust; see `peertrust key rotate`)',
+        );
+      }
+      identity.key = await finishInterruptedRotation(config.database, serverId, config.rootKey);
+      await completeTree(config.database);
+      const ledger = new Ledger({ db: config.database, serverId, identity, log: log.child({ component: 'ledger' }) });
+      await ledger.start();
+      // Whatever changed, the history may have grown: read it.
+      config.database.changes.on('notice', catchUp);
+      scope = { db: config.database, serverId, identity, ledger };
       liveness = new Liveness(scope, heartbeatIntervalMs, log.child({ component: 'liveness' }));
       await liveness.start();
+      tampering = new TamperingWatch(scope, heartbeatIntervalMs, log.child({ component: 'tampering' }));
+      tampering.start();
       credentials.start();
       httpServer = server;
       webSocket = serveWebSocket(server, GRAPHQL_PATH, {
         yoga,
-        authenticate: (authorization) => authenticate(config.database.prisma, authorization),
+        authenticate: (authorization) => authenticate(config.database.prisma, authorization, scope!.ledger),
         rates,
         quotas,
         credentials,
@@ -236,7 +268,7 @@ export function createApp(config: AppConfig): App {
       });
       const { port } = server.address() as AddressInfo;
       url = endpointUrl(config.host, port, http.tls !== undefined, GRAPHQL_PATH);
-      log.info({ url, serverId, fingerprint }, 'listening');
+      log.info({ url, serverId, fingerprint: identity.key.fingerprint }, 'listening');
       if (!http.tls && !isLoopback(config.host)) {
         log.warn(
           { host: config.host },
@@ -245,6 +277,8 @@ export function createApp(config: AppConfig): App {
       }
     },
     async stop() {
+      config.database.changes.off('notice', catchUp);
+      tampering?.stop();
       await liveness?.stop();
       credentials.stop();
       await webSocket?.close();

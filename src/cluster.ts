@@ -10,10 +10,11 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { authenticate, createApiToken } from './auth/tokens.js';
+import { createApiToken, stillIssued, tokenSigners } from './auth/tokens.js';
 import { privateDir } from './data-dir.js';
 import { openPostgresDatabase, type Database } from './db/client.js';
 import { EmbeddedPostgres } from './db/embedded.js';
+import { loadRootKey, type RootKeyPair } from './identity/root-key.js';
 import type { Logger } from './logger.js';
 import { OperatorError } from './operator-error.js';
 import { packageRoot } from './paths.js';
@@ -72,16 +73,11 @@ export async function runCluster(config: ClusterConfig, log: Logger, progress: (
   const databaseUrl = config.databaseUrl ?? embedded!.url;
   const description = embedded?.description ?? `PostgreSQL (${databaseUrl.replace(/\/\/[^@]*@/, '//')})`;
   const processes: ServerProcess[] = [];
+  let db: Database | undefined;
   try {
-    // Migrated once, here, before the servers start; and the token every start prints.
-    const db = await openPostgresDatabase(databaseUrl, log);
+    // Migrated once, here, before the servers start.
+    db = await openPostgresDatabase(databaseUrl, log);
     progress(`database ready, migrations applied (${description})`);
-    let token: string;
-    try {
-      token = await clusterToken(db, path.join(dataDir, TOKEN_FILE));
-    } finally {
-      await db.close();
-    }
     const env = {
       ...process.env,
       DATABASE_URL: databaseUrl,
@@ -101,6 +97,15 @@ export async function runCluster(config: ClusterConfig, log: Logger, progress: (
         return summary;
       }),
     );
+    // Signed by every server's key, once each has registered it: every server accepts it.
+    let token: string;
+    try {
+      const keys = await Promise.all(config.names.map((name) => loadRootKey(path.join(dataDir, name))));
+      token = await clusterToken(db, path.join(dataDir, TOKEN_FILE), keys.filter((key): key is RootKeyPair => key !== undefined));
+    } finally {
+      await db.close();
+      db = undefined;
+    }
     return {
       servers,
       token,
@@ -112,6 +117,7 @@ export async function runCluster(config: ClusterConfig, log: Logger, progress: (
     };
   } catch (error) {
     await Promise.all(processes.map((server) => server.stop()));
+    await db?.close();
     await embedded?.stop();
     throw error;
   }
@@ -119,15 +125,13 @@ export async function runCluster(config: ClusterConfig, log: Logger, progress: (
 
 /**
  * The administrator token of the cluster: the one kept in the data directory while it
- * still works (stored hashed in the database like every other), else a new one.
+ * is still issued by every server and not revoked (stored hashed in the database like
+ * every other), else a new one.
  */
-async function clusterToken(db: Database, file: string): Promise<string> {
+async function clusterToken(db: Database, file: string, keys: RootKeyPair[]): Promise<string> {
   const kept = (await readFile(file, 'utf8').catch(() => '')).trim();
-  if (kept) {
-    const auth = await authenticate(db.prisma, `Bearer ${kept}`);
-    if (auth.kind === 'user' && auth.user.role === 'ADMINISTRATOR') return kept;
-  }
-  const { token } = await createApiToken(db.prisma, { userName: CLUSTER_USER, role: 'ADMINISTRATOR' });
+  if (kept && (await stillIssued(db.prisma, kept, keys))) return kept;
+  const { token } = await createApiToken(db, { userName: CLUSTER_USER, role: 'ADMINISTRATOR' }, await tokenSigners(db.prisma, keys));
   await writeFile(file, `${token}\n`, { mode: 0o600 });
   return token;
 }

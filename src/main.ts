@@ -7,7 +7,7 @@ import type { Database } from './db/client.js';
 import { clusterConfig, databaseConfig, detectAddresses, serveConfig } from './env.js';
 import { defaultClientLimits } from './http/settings.js';
 import { formatFingerprint } from './identity/fingerprint.js';
-import { loadRootKey } from './identity/root-key.js';
+import { loadRootKey, loadRootKeysIn } from './identity/root-key.js';
 import type { Logger } from './logger.js';
 import { OperatorError } from './operator-error.js';
 
@@ -186,7 +186,16 @@ async function withDatabase(
   }
 }
 
-const dataDirOption = ['--data-dir <dir>', 'data directory of the embedded database (ignored with DATABASE_URL); it may be running', './data'] as const;
+const signerOption = [
+  '--signer <dir>',
+  "a server's data directory whose root key signs (repeat for several; default: --data-dir)",
+  (value: string, previous: string[] = []) => [...previous, value],
+] as const;
+const dataDirOption = [
+  '--data-dir <dir>',
+  "data directory of a server, or of `peertrust cluster`: its root key (or each server's) signs, and its embedded database is used unless DATABASE_URL is set; servers may be running",
+  './data',
+] as const;
 const token = program
   .command('token')
   .description('Manage API tokens, also while the servers run.');
@@ -202,10 +211,11 @@ token
     return role;
   })
   .option(...dataDirOption)
-  .addHelpText('after', '\nEnvironment: DATABASE_URL (postgresql://...) to use PostgreSQL.')
-  .action((flags: { name: string; role: 'ADMINISTRATOR' | 'READ_ONLY'; dataDir: string }) =>
+  .option(...signerOption)
+  .addHelpText('after', '\nEnvironment: DATABASE_URL (postgresql://...) to use PostgreSQL.\nA token works on the servers whose keys signed it, and on servers that trust one of them.')
+  .action((flags: { name: string; role: 'ADMINISTRATOR' | 'READ_ONLY'; dataDir: string; signer?: string[] }) =>
     withDatabase(flags.dataDir, 'token create', async (db, { createApiToken }) => {
-      const created = await createApiToken(db.prisma, { userName: flags.name, role: flags.role });
+      const created = await createApiToken(db, { userName: flags.name, role: flags.role }, await signersIn(db, flags.signer ?? [flags.dataDir]));
       console.error(`token for ${created.user.name} (${created.user.role}); it is not stored and cannot be shown again:`);
       console.log(created.token);
     }),
@@ -227,12 +237,43 @@ token
   .description("Revoke every token of a user. Requests with them are refused from then on.")
   .requiredOption('--name <name>', 'the user whose tokens to revoke')
   .option(...dataDirOption)
-  .action((flags: { name: string; dataDir: string }) =>
+  .option(...signerOption)
+  .action((flags: { name: string; dataDir: string; signer?: string[] }) =>
     withDatabase(flags.dataDir, 'token revoke', async (db, { revokeApiTokens }) => {
-      const count = await revokeApiTokens(db.prisma, flags.name);
+      const [signer] = await signersIn(db, flags.signer ?? [flags.dataDir]);
+      const count = await revokeApiTokens(db, flags.name, signer!);
       console.log(`revoked ${count} token${count === 1 ? '' : 's'} of ${flags.name}`);
     }),
   );
+token
+  .command('sign')
+  .description("Add this server's signature to every token of a user, so that this server (and servers that trust it) accept them.")
+  .requiredOption('--name <name>', 'the user whose tokens to sign')
+  .option(...dataDirOption)
+  .option(...signerOption)
+  .action((flags: { name: string; dataDir: string; signer?: string[] }) =>
+    withDatabase(flags.dataDir, 'token sign', async (db, { signApiTokens }) => {
+      let count = 0;
+      for (const signer of await signersIn(db, flags.signer ?? [flags.dataDir])) count += await signApiTokens(db, flags.name, signer);
+      console.log(`signed ${count} token${count === 1 ? '' : 's'} of ${flags.name}`);
+    }),
+  );
+
+/**
+ * The keys that sign tokens: the root key of the server whose data directory this is, or
+ * of every server of a `peertrust cluster` data directory; each must have registered.
+ */
+async function signersIn(db: Database, dataDirs: string[]) {
+  const { tokenSigners } = await import('./auth/tokens.js');
+  const keys = (await Promise.all(dataDirs.map((dir) => loadRootKeysIn(dir)))).flat();
+  const signers = await tokenSigners(db.prisma, keys);
+  if (!signers.length) {
+    throw new OperatorError(
+      `${dataDirs.join(', ')} holds no root key of a registered server: tokens are signed by a server's key; give the data directory of a server that has started once (--data-dir or --signer)`,
+    );
+  }
+  return signers;
+}
 
 registerTrustCommands(program);
 

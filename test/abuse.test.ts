@@ -13,7 +13,7 @@ import { describe, expect, onTestFinished, test } from 'vitest';
 import { createPeertrustClient, PeerTrustsDocument } from '../client/index.js';
 import { createApiToken } from '../src/auth/tokens.js';
 import { openPostgresDatabase, type Database } from '../src/db/client.js';
-import { bearer, freshDatabaseUrl, run } from './helpers.js';
+import { bearer, freshDatabaseUrl, run, signerIn } from './helpers.js';
 import { serve, type ServeProcess } from './processes.js';
 import { openSocket, rawPost, type RawSocket } from './raw-client.js';
 
@@ -49,8 +49,9 @@ async function target(env: Record<string, string> = {}): Promise<Target> {
   await serve('bravo', url);
   const db = await openPostgresDatabase(url);
   onTestFinished(() => db.close());
-  const { token: adminToken } = await createApiToken(db.prisma, { userName: 'admin', role: 'ADMINISTRATOR' });
-  const { token: readerToken } = await createApiToken(db.prisma, { userName: 'reader', role: 'READ_ONLY' });
+  const signer = await signerIn(db, alpha.dataDir);
+  const { token: adminToken } = await createApiToken(db, { userName: 'admin', role: 'ADMINISTRATOR' }, [signer]);
+  const { token: readerToken } = await createApiToken(db, { userName: 'reader', role: 'READ_ONLY' }, [signer]);
   return { alpha, db, adminToken, readerToken };
 }
 
@@ -169,7 +170,7 @@ describe('abuse (a server process on its own database)', () => {
     const { alpha, db, adminToken, readerToken } = await target();
     const url = alpha.url;
     const users = await Promise.all(
-      ['prober', 'subscriber', 'connector'].map(async (userName) => (await createApiToken(db.prisma, { userName, role: 'READ_ONLY' })).token),
+      ['prober', 'subscriber', 'connector'].map(async (userName) => (await createApiToken(db, { userName, role: 'READ_ONLY' }, [await signerIn(db, alpha.dataDir)])).token),
     );
     const [prober, subscriber, connector] = users as [string, string, string];
     // Attackers come from other loopback addresses than the legitimate client (127.0.0.1).

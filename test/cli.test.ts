@@ -42,14 +42,18 @@ describe('usage', () => {
 
 test('serve, token create and fingerprint on one embedded data directory; a restart is the same server', async () => {
   const dataDir = await tempDir();
-  const created = await peertrust(['token', 'create', '--name', 'ops', '--role', 'administrator', '--data-dir', dataDir]);
-  expect(created.code).toBe(0);
-  const token = created.stdout.trim().split('\n').at(-1)!;
-  expect(token).toMatch(/^ptk_[A-Za-z0-9_-]{43}$/);
-  expect(created.stderr).toContain('ops (ADMINISTRATOR)');
+  // A token is signed by a server's key: none before the server has started once.
+  const early = await peertrust(['token', 'create', '--name', 'ops', '--role', 'administrator', '--data-dir', dataDir]);
+  expect(early.code).toBe(2);
+  expect(early.stderr).toContain('holds no root key of a registered server');
 
   const server = await start(['serve', '--name', 'solo', '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, '--address', '198.51.100.7'], /GraphiQL\s+(\S+)[\s\S]*addresses/);
   const url = /GraphiQL\s+(\S+)/.exec(server.output)![1]!;
+  const created = await peertrust(['token', 'create', '--name', 'ops', '--role', 'administrator', '--data-dir', dataDir]);
+  expect(created.code, created.stderr).toBe(0);
+  const token = created.stdout.trim().split('\n').at(-1)!;
+  expect(token).toMatch(/^ptk_[A-Za-z0-9_-]{43}$/);
+  expect(created.stderr).toContain('ops (ADMINISTRATOR)');
   const client = createPeertrustClient({ url, token });
   onTestFinished(() => client.close());
   expect((await run(client, ViewerDocument, {})).viewer).toMatchObject({ name: 'ops', role: 'ADMINISTRATOR' });
@@ -71,6 +75,7 @@ test('serve, token create and fingerprint on one embedded data directory; a rest
 
 test('token create, list and revoke', async () => {
   const dataDir = await tempDir();
+  await stop((await start(['serve', '--name', 'solo', '--port', '0', '--data-dir', dataDir], /GraphiQL/)).child);
   expect((await peertrust(['token', 'create', '--name', 'ops', '--role', 'ADMINISTRATOR', '--data-dir', dataDir])).code).toBe(0);
   const reader = await peertrust(['token', 'create', '--name', 'auditor', '--role', 'read-only', '--data-dir', dataDir]);
   expect(reader.stderr).toContain('auditor (READ_ONLY)');

@@ -4,7 +4,7 @@
 import { expect, test } from 'vitest';
 import { ApproveTrustDocument } from '../client/index.js';
 import { createApiToken } from '../src/auth/tokens.js';
-import { postGraphQL, bearer, run, startCluster } from './helpers.js';
+import { postGraphQL, bearer, run, signerIn, startCluster } from './helpers.js';
 import { startServerWith } from './limited-server.js';
 import { openSocket, rawPost, type RawSocket } from './raw-client.js';
 
@@ -153,8 +153,8 @@ test('request rates: anonymous and refused tokens per address, then per token an
 });
 
 test('request rates over WebSocket: connection_init and each subscribe count for the token; one over the rate is refused alone', async () => {
-  const { db } = await startCluster(['alpha']);
-  const { token } = await createApiToken(db.prisma, { userName: 'watcher', role: 'READ_ONLY' });
+  const { db, servers: [alpha] } = await startCluster(['alpha']);
+  const { token } = await createApiToken(db, { userName: 'watcher', role: 'READ_ONLY' }, [await signerIn(db, alpha!.identityDir)]);
   const app = await startServerWith(db, { limits: { requestsPerMinutePerToken: 4 } });
   const socket = await signedIn(app.url, token);
   await liveSubscriptions(socket, ['1', '2', '3']);

@@ -23,7 +23,7 @@ describe.skipIf(!testDatabaseUrl)('HA faults: several processes on one PostgreSQ
   test('kill -9 of one process under load: the other serves on, its subscribers notice nothing, nothing committed is lost, clients fail over', async () => {
     const url = await freshPostgresUrl();
     const [alpha, bravo, charlie] = await serveAll(['alpha', 'bravo', 'charlie'], url, 0.5);
-    const token = await adminToken(url);
+    const token = await adminToken(url, [alpha!, bravo!, charlie!]);
     const onAlpha = clientOf(alpha!.url, token);
     const onBravo = clientOf(bravo!.url, token);
 
@@ -134,7 +134,7 @@ describe.skipIf(!testDatabaseUrl)('HA faults: several processes on one PostgreSQ
   test.skipIf(!postgresBinDir)('PostgreSQL restarted under load: requests get DATABASE_UNAVAILABLE, then everything recovers and no notice is lost', async () => {
     const database = await startPrivatePostgres();
     const [alpha, bravo] = await serveAll(['alpha', 'bravo'], database.url, 0.5);
-    const token = await adminToken(database.url);
+    const token = await adminToken(database.url, [alpha!, bravo!]);
     const clients = [clientOf(alpha!.url, token), clientOf(bravo!.url, token)] as const;
     const onBravo = clients[1];
     const approvals = subscribe(onBravo, TrustApprovalRequiredDocument, {});
@@ -206,7 +206,7 @@ describe.skipIf(!testDatabaseUrl)('HA faults: several processes on one PostgreSQ
   test.skipIf(!postgresBinDir)('a LISTEN connection that stops answering without closing is noticed, replaced, and missed notices re-sent', async () => {
     const database = await startPrivatePostgres();
     const [alpha, bravo] = await serveAll(['alpha', 'bravo'], database.url);
-    const token = await adminToken(database.url);
+    const token = await adminToken(database.url, [alpha!, bravo!]);
     const approvals = subscribe(clientOf(bravo!.url, token), TrustApprovalRequiredDocument, {});
     expect((await approvals.next()).data?.trustApprovalRequired.peerTrust.approvedByPeer).toBe(false);
 
@@ -232,7 +232,7 @@ describe.skipIf(!testDatabaseUrl)('HA faults: several processes on one PostgreSQ
   test('a server that freezes (accepts connections, never answers) is left: queries after their time limit, subscriptions after a missed pong', async () => {
     const url = await freshPostgresUrl();
     const [alpha, bravo] = await serveAll(['alpha', 'bravo'], url);
-    const token = await adminToken(url);
+    const token = await adminToken(url, [alpha!, bravo!]);
     const onBravo = clientOf(bravo!.url, token);
     const moves: string[] = [];
     const client = clientOf([alpha!.url, bravo!.url], token, { requestTimeoutMs: 2_000, onFailover: (to) => moves.push(to) });
@@ -271,7 +271,7 @@ describe.skipIf(!testDatabaseUrl)('HA faults: several processes on one PostgreSQ
     const throughLink = new URL(url);
     throughLink.port = String(link.port);
     const [alpha, bravo] = await Promise.all([serve('alpha', throughLink.toString(), { heartbeatSeconds: 0.5 }), serve('bravo', url, { heartbeatSeconds: 0.5 })]);
-    const token = await adminToken(url);
+    const token = await adminToken(url, [alpha, bravo]);
     const onlyAlpha = clientOf(alpha!.url, token);
     const onlyBravo = clientOf(bravo!.url, token);
     const statuses = subscribe(onlyBravo, ServerStatusChangedDocument, {});

@@ -24,9 +24,10 @@ export async function sql<Row>(url: string, text: string, params: unknown[] = []
   }
 }
 
-/** An administrator token made with the CLI, as an operator would. */
-export async function adminToken(databaseUrl: string): Promise<string> {
-  const created = await peertrust(['token', 'create', '--name', 'ops', '--role', 'administrator'], { DATABASE_URL: databaseUrl });
+/** An administrator token made with the CLI, as an operator would, signed by these servers' keys (each accepts it). */
+export async function adminToken(databaseUrl: string, servers: { dataDir: string }[]): Promise<string> {
+  const signers = servers.flatMap((server) => ['--signer', server.dataDir]);
+  const created = await peertrust(['token', 'create', '--name', 'ops', '--role', 'administrator', ...signers], { DATABASE_URL: databaseUrl });
   expect(created.code, created.stderr).toBe(0);
   return created.stdout.trim().split('\n').at(-1)!;
 }

@@ -25,7 +25,7 @@ describe.skipIf(!testDatabaseUrl)('HA: several processes on one PostgreSQL (TEST
     const applied = await sql<{ migration_name: string }>(url, 'SELECT migration_name FROM "_prisma_migrations" ORDER BY 1');
     expect(applied.map((m) => m.migration_name)).toEqual((await readMigrations()).map((m) => m.name));
     expect(await sql(url, 'SELECT 1 FROM "PeerTrust"')).toHaveLength(6);
-    const token = await adminToken(url);
+    const token = await adminToken(url, servers);
     const listed = await run(clientOf(servers[3]!.url, token), ServersDocument, {});
     expect(listed.servers.edges.map((e) => e.node.status)).toEqual(['ONLINE', 'ONLINE', 'ONLINE', 'ONLINE']);
   });
@@ -60,9 +60,8 @@ describe.skipIf(!testDatabaseUrl)('HA: several processes on one PostgreSQL (TEST
 
   test('DATABASE_POOL_SIZE bounds the connections a process opens, however many requests arrive', async () => {
     const url = await freshPostgresUrl();
-    // The token first: the CLI's own connections are long closed once alpha is up.
-    const token = await adminToken(url);
     const alpha = await serve('alpha', url, { env: { DATABASE_POOL_SIZE: '2' } });
+    const token = await adminToken(url, [alpha]);
     // Plain fetches: urql would send identical queries in flight only once.
     const ask = () =>
       postGraphQL(alpha.url, { query: '{ thisServer { id } }' }, bearer(token)).then(
@@ -86,7 +85,7 @@ describe.skipIf(!testDatabaseUrl)('HA: several processes on one PostgreSQL (TEST
   test('a change committed on one process reaches subscribers on the other: notice latency over 200 changes', async () => {
     const url = await freshPostgresUrl();
     const [alpha, bravo] = await serveAll(['alpha', 'bravo'], url);
-    const token = await adminToken(url);
+    const token = await adminToken(url, [alpha!, bravo!]);
     const onAlpha = clientOf(alpha!.url, token);
     const onBravo = clientOf(bravo!.url, token);
     const approvals = subscribe(onBravo, TrustApprovalRequiredDocument, {});
@@ -130,7 +129,7 @@ describe.skipIf(!testDatabaseUrl)('HA: several processes on one PostgreSQL (TEST
     const url = await freshPostgresUrl();
     const names = ['s1', 's2', 's3', 's4', 's5'];
     const servers = await serveAll(names, url);
-    const token = await adminToken(url);
+    const token = await adminToken(url, servers);
     const clients = new Map(servers.map((s) => [s, clientOf(s.url, token)]));
     const pairs = servers.flatMap((x, i) => servers.slice(i + 1).map((y) => [x, y] as const));
     // Pairs of the revoke-races-approve kind start TRUSTED.

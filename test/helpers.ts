@@ -9,9 +9,9 @@ import pg from 'pg';
 import { inject, onTestFinished } from 'vitest';
 import { createPeertrustClient, type PeertrustClient } from '../client/index.js';
 import { createApp, type App } from '../src/app.js';
-import { createApiToken } from '../src/auth/tokens.js';
+import { createApiToken, signApiTokens, tokenSigners, type TokenSigner } from '../src/auth/tokens.js';
 import { openPostgresDatabase, type Database, type PoolOptions } from '../src/db/client.js';
-import { loadOrCreateRootKey } from '../src/identity/root-key.js';
+import { loadOrCreateRootKey, loadRootKeysIn } from '../src/identity/root-key.js';
 import { silentLogger, type Logger } from '../src/logger.js';
 import { TEMPLATE_DATABASE } from './global-setup.js';
 
@@ -97,8 +97,18 @@ export async function startCluster(
       await db.close();
     })());
   onTestFinished(close);
-  const { token: adminToken } = await createApiToken(db.prisma, { userName: 'admin', role: 'ADMINISTRATOR' });
-  const { token: readerToken } = await createApiToken(db.prisma, { userName: 'reader', role: 'READ_ONLY' });
+  // Tokens are signed by servers' keys: made by the first server, signed by each one after.
+  let tokens: { adminToken: string; readerToken: string } | undefined;
+  const issueTokens = async (signer: TokenSigner) => {
+    if (tokens) {
+      await signApiTokens(db, 'admin', signer);
+      await signApiTokens(db, 'reader', signer);
+      return tokens;
+    }
+    const { token: adminToken } = await createApiToken(db, { userName: 'admin', role: 'ADMINISTRATOR' }, [signer]);
+    const { token: readerToken } = await createApiToken(db, { userName: 'reader', role: 'READ_ONLY' }, [signer]);
+    return (tokens = { adminToken, readerToken });
+  };
 
   async function stopServer(server: TestServer) {
     if (!running.delete(server)) return;
@@ -108,17 +118,19 @@ export async function startCluster(
 
   async function addServer(name: string, identityDir?: string): Promise<TestServer> {
     const dir = identityDir ?? (await tempDir());
+    const rootKey = await loadOrCreateRootKey(dir);
     const app = createApp({
       name,
       host: '127.0.0.1',
       port: 0,
-      rootKey: await loadOrCreateRootKey(dir),
+      rootKey,
       addresses: ['192.0.2.10'],
       database: db,
       logger: options.logger ?? silentLogger,
       heartbeatSeconds: options.heartbeatSeconds ?? 60,
     });
     await app.start();
+    const { adminToken, readerToken } = await issueTokens({ serverId: app.serverId, key: rootKey });
     const server: TestServer = {
       app,
       name,
@@ -135,7 +147,15 @@ export async function startCluster(
 
   const servers: TestServer[] = [];
   for (const name of names) servers.push(await addServer(name));
-  return { db, adminToken, readerToken, servers, addServer, stopServer, close };
+  if (!tokens) throw new Error('a test cluster needs at least one server');
+  return { db, ...tokens, servers, addServer, stopServer, close };
+}
+
+/** The token signer of the server whose data directory this is (it must have registered). */
+export async function signerIn(db: Database, dataDir: string): Promise<TokenSigner> {
+  const [signer] = await tokenSigners(db.prisma, await loadRootKeysIn(dataDir));
+  if (!signer) throw new Error(`no registered server's key in ${dataDir}`);
+  return signer;
 }
 
 /** Runs a query or mutation; fails the test on a transport or GraphQL error. */

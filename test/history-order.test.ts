@@ -39,7 +39,10 @@ test('an event that commits after a later-numbered one is not skipped by a reade
     seen.push(...page.sequences);
     if (!page.hasNextPage) break;
   }
-  expect(seen).toEqual([1, 2]);
+  // Both, in the order they committed (the cluster's tokens were recorded before them).
+  const approvals = await db.prisma.trustEvent.findMany({ where: { kind: 'TRUST_APPROVED' }, orderBy: { sequence: 'asc' } });
+  expect(approvals.map((e) => e.serverId)).toEqual([alpha.id, bravo.id]);
+  expect(seen).toEqual(approvals.map((e) => Number(e.sequence)));
 });
 
 const ROUNDS = 100;
@@ -47,7 +50,7 @@ const ROUNDS = 100;
 test('paging the history while three processes commit hundreds of decisions on different pairs finds every event exactly once', async () => {
   const url = await freshDatabaseUrl({ migrated: true });
   const [alpha, bravo, charlie, delta] = await serveAll(['alpha', 'bravo', 'charlie', 'delta'], url);
-  const token = await adminToken(url);
+  const token = await adminToken(url, [alpha!, bravo!, charlie!, delta!]);
   // Alpha, bravo and delta each approve and revoke charlie, one decision at a time, all at once.
   let writing = true;
   const writers = [alpha!, bravo!, delta!].map(async (server) => {
@@ -73,9 +76,12 @@ test('paging the history while three processes commit hundreds of decisions on d
     if (!page.hasNextPage) break;
   }
 
-  const committed = await sql<{ sequence: string }>(url, 'SELECT "sequence" FROM "TrustEvent" ORDER BY "sequence"');
-  // Numbered 1, 2, 3... without a gap, and the reader saw each exactly once, in order.
-  expect(committed.map((row) => Number(row.sequence))).toEqual(Array.from({ length: 3 * ROUNDS * 2 }, (_, i) => i + 1));
-  expect(seen).toEqual(committed.map((row) => Number(row.sequence)));
+  const committed = await sql<{ sequence: string; pair: boolean }>(url, 'SELECT "sequence", "peerTrustId" IS NOT NULL AS "pair" FROM "TrustEvent" ORDER BY "sequence"');
+  // Numbered 1, 2, 3... without a gap (tokens recorded too), and the reader saw each of
+  // the pairs' events exactly once, in order.
+  expect(committed.map((row) => Number(row.sequence))).toEqual(committed.map((_, i) => i + 1));
+  const decisions = committed.filter((row) => row.pair).map((row) => Number(row.sequence));
+  expect(decisions).toHaveLength(3 * ROUNDS * 2);
+  expect(seen).toEqual(decisions);
   console.info(`history paging: ${seen.length} events committed by 3 processes, read exactly once in ${pages} pages while they committed`);
 });

@@ -53,7 +53,12 @@ test('a migration edited after it was applied stops the start with a clear error
 test('a fresh database is migrated from nothing', async () => {
   const db = await openPostgresDatabase(await freshDatabaseUrl());
   expect(await db.prisma.server.count()).toBe(0);
-  expect(await db.prisma.trustHistory.findUniqueOrThrow({ where: { id: 1 } })).toEqual({ id: 1, length: 0n });
+  expect(await db.prisma.trustHistory.findUniqueOrThrow({ where: { id: 1 } })).toEqual({
+    id: 1,
+    length: 0n,
+    legacyLength: 0n,
+    origin: expect.stringMatching(/^peertrust\/[0-9a-f-]{36}$/),
+  });
   await db.close();
 });
 
@@ -89,9 +94,13 @@ test('the history migration numbers existing events from 1 in their old order', 
 test('the Trust History is append-only in the database itself', async () => {
   const { db, servers: [alpha, bravo] } = await startCluster();
   await run(alpha!.admin, ApproveTrustDocument, { input: { peerId: bravo!.id, fingerprint: bravo!.fingerprint } });
-  expect(await db.prisma.trustEvent.count()).toBe(1);
+  expect(await db.prisma.trustEvent.count({ where: { kind: 'TRUST_APPROVED' } })).toBe(1);
   await expect(db.prisma.trustEvent.updateMany({ data: { kind: 'TRUST_DENIED' } })).rejects.toThrow(/append-only/);
   await expect(db.prisma.trustEvent.deleteMany()).rejects.toThrow(/append-only/);
   await expect(db.prisma.$executeRawUnsafe('TRUNCATE "TrustEvent" CASCADE')).rejects.toThrow(/append-only/);
-  expect((await db.prisma.trustEvent.findFirstOrThrow()).kind).toBe('TRUST_APPROVED');
+  expect(await db.prisma.trustEvent.count({ where: { kind: 'TRUST_APPROVED' } })).toBe(1);
+  // So are its Merkle tree's stored hashes and its checkpoints.
+  for (const table of ['TrustLogHash', 'TrustCheckpoint']) {
+    await expect(db.prisma.$executeRawUnsafe(`DELETE FROM "${table}"`)).rejects.toThrow(new RegExp(`append-only: DELETE on "${table}"`));
+  }
 });

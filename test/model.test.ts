@@ -157,7 +157,8 @@ async function observe(cluster: TestCluster, ids: string[]) {
   return {
     pairs: seen,
     pairOrder: [...pairIds].sort(([, a], [, b]) => (a < b ? -1 : 1)).map(([key]) => key),
-    events: events.map((e) => ({ kind: e.kind, pair: keyOf.get(e.peerTrustId)!, by: index.get(e.serverId)! })),
+    // The pairs' events: tokens are recorded too, with no pair.
+    events: events.filter((e) => e.peerTrustId !== null).map((e) => ({ kind: e.kind, pair: keyOf.get(e.peerTrustId!)!, by: index.get(e.serverId)! })),
   };
 }
 

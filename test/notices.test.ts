@@ -19,7 +19,7 @@ test.each([
   ['trustApprovalRequired', approvalRequests],
 ])('%s: return() while waiting for a change ends it at once and removes its listener', async (_name, notices) => {
   const { db, servers: [alpha] } = await startCluster(['alpha']);
-  const scope = { db, serverId: alpha!.id };
+  const { scope } = alpha!.app;
   const idle = db.changes.listenerCount('notice');
   const iterator = notices(scope);
   const waiting = iterator.next();
@@ -33,7 +33,7 @@ test('trustApprovalRequired: return() after the replay, while waiting for new re
   // bravo's registration is a pending approval on alpha.
   const { db, servers: [alpha] } = await startCluster(['alpha', 'bravo']);
   const idle = db.changes.listenerCount('notice');
-  const iterator = approvalRequests({ db, serverId: alpha!.id });
+  const iterator = approvalRequests(alpha!.app.scope);
   expect((await iterator.next()).value).toBeDefined();
   const waiting = iterator.next();
   await settled(iterator.return!(undefined), 'return()');
@@ -42,8 +42,8 @@ test('trustApprovalRequired: return() after the replay, while waiting for new re
 });
 
 test('serverStatusChanged: return() while waiting for a change ends it at once', async () => {
-  const { db, servers: [alpha] } = await startCluster(['alpha']);
-  const liveness = new Liveness({ db, serverId: alpha!.id }, 60_000, silentLogger);
+  const { servers: [alpha] } = await startCluster(['alpha']);
+  const liveness = new Liveness(alpha!.app.scope, 60_000, silentLogger);
   const iterator = liveness.changes();
   const waiting = iterator.next();
   await settled(iterator.return!(undefined), 'return()');

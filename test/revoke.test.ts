@@ -3,7 +3,7 @@
 import { expect, test } from 'vitest';
 import { createApiToken, revokeApiTokens } from '../src/auth/tokens.js';
 import type { Database } from '../src/db/client.js';
-import { bearer, freshPostgresUrl, postGraphQL, startCluster, testDatabaseUrl } from './helpers.js';
+import { bearer, freshPostgresUrl, postGraphQL, signerIn, startCluster, testDatabaseUrl } from './helpers.js';
 import { peertrust, serve } from './processes.js';
 import { openSocket, type RawSocket } from './raw-client.js';
 
@@ -42,14 +42,15 @@ async function bothEnd({ socket, stream }: { socket: RawSocket; stream: Readable
 
 async function cluster() {
   const { db, servers: [alpha] } = await startCluster(['alpha', 'bravo']);
-  const { token } = await createApiToken(db.prisma, { userName: 'operator', role: 'ADMINISTRATOR' });
-  return { db, url: alpha!.app.url, token };
+  const signer = await signerIn(db, alpha!.identityDir);
+  const { token } = await createApiToken(db, { userName: 'operator', role: 'ADMINISTRATOR' }, [signer]);
+  return { db, url: alpha!.app.url, token, signer };
 }
 
 test('revoking a token ends its WebSocket connections (4403) and SSE streams', async () => {
-  const { db, url, token } = await cluster();
+  const { db, url, token, signer } = await cluster();
   const live = await liveSubscriptions(url, token);
-  await revokeApiTokens(db.prisma, 'operator');
+  await revokeApiTokens(db, 'operator', signer);
   expect(await bothEnd(live)).toEqual({ code: 4403, reason: 'the token was revoked or its role changed: authenticate again' });
 });
 
@@ -61,9 +62,9 @@ test("changing the user's role ends them too", async () => {
 });
 
 test('a revoke whose notice is lost still ends them, at the next check', async () => {
-  const { db, url, token } = await cluster();
+  const { db, url, token, signer } = await cluster();
   const live = await liveSubscriptions(url, token);
-  await withoutNotices(db, () => revokeApiTokens(db.prisma, 'operator'));
+  await withoutNotices(db, () => revokeApiTokens(db, 'operator', signer));
   expect((await bothEnd(live)).code).toBe(4403);
 });
 
@@ -80,10 +81,10 @@ test.skipIf(!testDatabaseUrl)('`peertrust token revoke` in another process ends 
   const databaseUrl = await freshPostgresUrl();
   const server = await serve('alpha', databaseUrl);
   await serve('bravo', databaseUrl);
-  const created = await peertrust(['token', 'create', '--name', 'operator', '--role', 'READ_ONLY'], { DATABASE_URL: databaseUrl });
+  const created = await peertrust(['token', 'create', '--name', 'operator', '--role', 'READ_ONLY', '--signer', server.dataDir], { DATABASE_URL: databaseUrl });
   const token = created.stdout.trim().split('\n').at(-1)!;
   const live = await liveSubscriptions(server.url, token);
-  const revoked = await peertrust(['token', 'revoke', '--name', 'operator'], { DATABASE_URL: databaseUrl });
+  const revoked = await peertrust(['token', 'revoke', '--name', 'operator', '--signer', server.dataDir], { DATABASE_URL: databaseUrl });
   expect(revoked.stdout).toBe('revoked 1 token of operator\n');
   expect((await bothEnd(live)).code).toBe(4403);
 });

@@ -11,6 +11,7 @@ import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import {
   EMPTY_TREE_HASH,
+  Frontier,
   MAX_TREE_SIZE,
   MemoryHashStore,
   ProofError,
@@ -567,4 +568,17 @@ describe('trees up to 2^52 leaves: no 32-bit arithmetic', () => {
     expect(Number.isSafeInteger(storedHashCount(MAX_TREE_SIZE))).toBe(true);
     expect(show(stored.at(-1)!.hash)).toBe(show(root(MAX_TREE_SIZE)));
   });
+});
+
+test('a Frontier gives the Merkle Tree Hash of every size it grows through, in O(log n) memory', () => {
+  const frontier = new Frontier();
+  const leaves: Uint8Array[] = [];
+  expect(frontier.root()).toEqual(merkleTreeHash([]));
+  for (let n = 1; n <= 300; n++) {
+    const leaf = leafHash(Buffer.from(`entry ${n}`));
+    leaves.push(leaf);
+    frontier.append(leaf);
+    expect(frontier.size).toBe(n);
+    expect(frontier.root()).toEqual(merkleTreeHash(leaves));
+  }
 });

@@ -40,12 +40,12 @@ function httpsPost(url: string, ca: Buffer, token: string, query: string): Promi
 test('serve --tls-cert --tls-key: HTTPS and WSS on every interface by default, and no plain HTTP', async () => {
   const dataDir = await tempDir();
   const { certFile, keyFile, ca } = await selfSigned(dataDir);
-  const created = await peertrust(['token', 'create', '--name', 'ops', '--role', 'READ_ONLY', '--data-dir', dataDir]);
-  const token = created.stdout.trim().split('\n').at(-1)!;
   const server = await startProcess(
     ['serve', '--name', 'secure', '--port', '0', '--data-dir', dataDir, '--address', '192.0.2.5', '--tls-cert', certFile, '--tls-key', keyFile],
     READY,
   );
+  const created = await peertrust(['token', 'create', '--name', 'ops', '--role', 'READ_ONLY', '--data-dir', dataDir]);
+  const token = created.stdout.trim().split('\n').at(-1)!;
   const url = READY.exec(server.output)![1]!;
   expect(url).toMatch(/^https:\/\/localhost:\d+\/graphql$/);
   expect(server.logs).not.toContain('without TLS');

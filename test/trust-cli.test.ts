@@ -19,7 +19,7 @@ const EVENT_KEYS = ['actor', 'at', 'fingerprints', 'kind', 'peer', 'sequence', '
 test('approve by name on one serve process and by id on the other: TRUSTED; peers and history as tables and as JSON', async () => {
   const databaseUrl = await freshDatabaseUrl({ migrated: true });
   const [alpha, bravo] = await Promise.all([serve('alpha', databaseUrl), serve('bravo', databaseUrl)]);
-  const token = await adminToken(databaseUrl);
+  const token = await adminToken(databaseUrl, [alpha, bravo]);
   // serve prints fingerprints grouped; the API's canonical form has no separators.
   const [alphaFingerprint, bravoFingerprint] = [alpha, bravo].map((server) => server.fingerprint.replaceAll(':', ''));
 

@@ -1,30 +1,130 @@
 // Users and their bearer tokens. A token is 32 random bytes shown once; only its
 // SHA-256 is stored, so a copy of the database cannot be used to call the API.
+//
+// A token's record is a statement (the token's hash, the user, the role) signed by the
+// root keys of the servers that issued it. A server believes a token only when one of
+// those signatures is by a key it trusts (its own, or a verified trusted peer's): a
+// row written into the database by someone without a server's key is not a token.
+// Issuing and revoking are entries of the Trust History; a server that has seen a
+// revoke there keeps it, even if the database later forgets it.
 import { createHash, randomBytes } from 'node:crypto';
-import type { PrismaClient, Role, User } from '../db/client.js';
+import type { Database, PrismaClient, Role, User } from '../db/client.js';
+import type { TransactionClient } from '../db/client.js';
+import { fingerprintOf } from '../identity/fingerprint.js';
+import type { RootKeyPair } from '../identity/root-key.js';
+import { canonical, readStatement, signStatement, TokenRevocationStatement, TokenStatement, verifyStatement } from '../identity/statements.js';
 import { OperatorError } from '../operator-error.js';
+import { appendClauses, AUTOMATIC_ACTOR, reserve } from '../trust/history.js';
+import { inTransaction } from '../trust/transaction.js';
 
 const TOKEN_PREFIX = 'ptk_';
+/** Letters, digits and a few marks: a name that reads the same everywhere it is shown. */
+const USER_NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
 
 export function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
 }
 
 export class UserRoleConflictError extends OperatorError {}
+export class TokenIssuerError extends OperatorError {}
 
-/** Creates a token for the user of this name, creating the user if new. Returns the token: it is not stored. */
-export async function createApiToken(prisma: PrismaClient, input: { userName: string; role: Role }) {
-  const token = TOKEN_PREFIX + randomBytes(32).toString('base64url');
-  const user = await prisma.user.upsert({
-    where: { name: input.userName },
-    create: { name: input.userName, role: input.role },
-    update: {},
+/** A server key that signs: the server's id, and the key it holds. */
+export interface TokenSigner {
+  serverId: string;
+  key: RootKeyPair;
+}
+
+interface StoredSignature {
+  server: string;
+  fingerprint: string;
+  signature: string;
+}
+
+/** The registered servers whose keys are these; keys of servers never registered are left out. */
+export async function tokenSigners(prisma: PrismaClient, keys: RootKeyPair[]): Promise<TokenSigner[]> {
+  const rows = await prisma.rootKey.findMany({ where: { fingerprint: { in: keys.map((k) => k.fingerprint) } }, select: { serverId: true, fingerprint: true } });
+  return keys.flatMap((key) => {
+    const row = rows.find((r) => r.fingerprint === key.fingerprint);
+    return row ? [{ serverId: row.serverId, key }] : [];
   });
-  if (user.role !== input.role) {
-    throw new UserRoleConflictError(`the user ${user.name} already exists with the role ${user.role}, not ${input.role}`);
+}
+
+/**
+ * Creates a token for the user of this name (created if new), signed by `signers`, and
+ * records its issue in the Trust History. Returns the token: it is not stored.
+ */
+export async function createApiToken(db: Database, input: { userName: string; role: Role }, signers: TokenSigner[]) {
+  if (!USER_NAME.test(input.userName)) {
+    throw new UserRoleConflictError(`the user name ${JSON.stringify(input.userName)} must be 1 to 64 letters, digits, ".", "_", "@" or "-", starting with a letter or digit`);
   }
-  await prisma.apiToken.create({ data: { userId: user.id, tokenHash: hashToken(token) } });
+  if (!signers.length) throw new TokenIssuerError('no server key to sign the token with: start the server once, so that its key is registered');
+  const token = TOKEN_PREFIX + randomBytes(32).toString('base64url');
+  const tokenHash = hashToken(token);
+  const user = await inTransaction(db, async (tx, afterCommit) => {
+    const user = await tx.user.upsert({ where: { name: input.userName }, create: { name: input.userName, role: input.role }, update: {} });
+    if (user.role !== input.role) {
+      throw new UserRoleConflictError(`the user ${user.name} already exists with the role ${user.role}, not ${input.role}`);
+    }
+    const reservation = await reserve(tx, 1);
+    const statement = canonical(TokenStatement, {
+      type: 'peertrust/token/v1',
+      token: tokenHash,
+      user: { id: user.id, name: user.name },
+      role: user.role,
+      time: reservation.at.toISOString(),
+    });
+    const signatures: StoredSignature[] = signers.map(({ serverId, key }) => ({ server: serverId, fingerprint: key.fingerprint, signature: signStatement(statement, key.privateKey) }));
+    const [first] = signers;
+    const appended = await appendClauses(db, tx, afterCommit, reservation, [{
+      kind: 'TOKEN_ISSUED',
+      pair: null,
+      serverId: first!.serverId,
+      actorId: AUTOMATIC_ACTOR,
+      fingerprints: signatures.map((s) => s.fingerprint),
+      statement,
+      signatures: signatures.map(({ fingerprint, signature }) => ({ fingerprint, signature })),
+    }], first!);
+    await tx.$executeRaw`
+      WITH ${appended}
+      INSERT INTO "ApiToken" ("id", "userId", "tokenHash", "createdAt", "statement", "signatures")
+      VALUES (gen_random_uuid(), ${user.id}::uuid, ${tokenHash}, ${reservation.at}::timestamptz, ${statement}, ${JSON.stringify(signatures)}::jsonb)`;
+    return user;
+  });
   return { token, user };
+}
+
+/**
+ * Adds `signer`'s signature to every active token of a user, so that its server (and
+ * servers that trust it) accept them too; recorded in the Trust History. Returns how many.
+ */
+export async function signApiTokens(db: Database, userName: string, signer: TokenSigner): Promise<number> {
+  return inTransaction(db, async (tx, afterCommit) => {
+    const tokens = await tx.$queryRaw<{ tokenHash: string; statement: string | null; signatures: StoredSignature[] | null }[]>`
+      SELECT t."tokenHash", t."statement", t."signatures" FROM "ApiToken" t JOIN "User" u ON u."id" = t."userId"
+      WHERE u."name" = ${userName} AND t."revokedAt" IS NULL AND t."statement" IS NOT NULL FOR UPDATE OF t`;
+    const unsigned = tokens.filter((t) => !(t.signatures ?? []).some((s) => s.fingerprint === signer.key.fingerprint));
+    if (!unsigned.length) return 0;
+    const reservation = await reserve(tx, unsigned.length);
+    const signed = unsigned.map((t) => ({
+      ...t,
+      signature: { server: signer.serverId, fingerprint: signer.key.fingerprint, signature: signStatement(t.statement!, signer.key.privateKey) },
+    }));
+    const appended = await appendClauses(db, tx, afterCommit, reservation, signed.map((t) => ({
+      kind: 'TOKEN_ISSUED' as const,
+      pair: null,
+      serverId: signer.serverId,
+      actorId: AUTOMATIC_ACTOR,
+      fingerprints: [signer.key.fingerprint],
+      statement: t.statement!,
+      signatures: [{ fingerprint: t.signature.fingerprint, signature: t.signature.signature }],
+    })), signer);
+    return tx.$executeRaw`
+      WITH ${appended}
+      UPDATE "ApiToken" a SET "signatures" = coalesce(a."signatures", '[]'::jsonb) || jsonb_build_array(s."signature")
+      FROM jsonb_to_recordset(${JSON.stringify(signed.map((t) => ({ tokenHash: t.tokenHash, signature: t.signature })))}::jsonb)
+        AS s("tokenHash" text, "signature" jsonb)
+      WHERE a."tokenHash" = s."tokenHash"`;
+  });
 }
 
 /** A signed-in user, and the hash of the token that says so: what ends with that token. */
@@ -36,27 +136,97 @@ export interface UserAuthentication {
 
 export type Authentication = { kind: 'anonymous' } | { kind: 'invalid'; reason: string } | UserAuthentication;
 
+/** What a server believes of token issuers and revokes: its verified history (src/trust/ledger.ts). */
+export interface TokenTrust {
+  acceptsIssuer(serverId: string, fingerprint: string): boolean;
+  isRevoked(tokenHash: string): boolean;
+}
+
 /** The token of an `Authorization: Bearer <token>` value; undefined without one or in another form. */
 export function bearerToken(authorization: unknown): string | undefined {
   return typeof authorization === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(authorization)?.[1] : undefined;
 }
 
-/** Who sent a request, from its `Authorization: Bearer <token>` value. */
-export async function authenticate(prisma: PrismaClient, authorization: unknown): Promise<Authentication> {
+const NOT_VALID = { kind: 'invalid', reason: 'the token is not valid' } as const;
+
+/** Who sent a request, from its `Authorization: Bearer <token>` value, as `trust` believes it. */
+export async function authenticate(prisma: PrismaClient, authorization: unknown, trust: TokenTrust): Promise<Authentication> {
   if (authorization === undefined || authorization === null || authorization === '') return { kind: 'anonymous' };
   const token = bearerToken(authorization);
   if (!token) return { kind: 'invalid', reason: 'the authorization must be "Bearer <token>"' };
   const tokenHash = hashToken(token);
   const found = await prisma.apiToken.findUnique({ where: { tokenHash }, include: { user: true } });
-  if (!found || found.revokedAt) return { kind: 'invalid', reason: 'the token is not valid' };
+  if (!found || found.revokedAt || trust.isRevoked(tokenHash)) return NOT_VALID;
+  if (!found.statement) return { kind: 'invalid', reason: 'the token was issued before tokens were signed: issue a new one with `peertrust token create`' };
+  const signedBy = await signedIssuers(prisma, found);
+  if (!signedBy.some((signature) => trust.acceptsIssuer(signature.server, signature.fingerprint))) {
+    return { kind: 'invalid', reason: 'the token was not issued by this server or by a server it trusts' };
+  }
   return { kind: 'user', user: found.user, tokenHash };
 }
 
-/** Revokes every active token of a user, at the database's time; returns how many. The user stays, with its history. */
-export async function revokeApiTokens(prisma: PrismaClient, userName: string): Promise<number> {
-  return prisma.$executeRaw`
-    UPDATE "ApiToken" SET "revokedAt" = now()
-    WHERE "revokedAt" IS NULL AND "userId" IN (SELECT "id" FROM "User" WHERE "name" = ${userName})`;
+/**
+ * The issuers whose signatures of a token's record verify, when the record says what the
+ * row says (token, user, role); none otherwise.
+ */
+async function signedIssuers(
+  prisma: PrismaClient,
+  row: { tokenHash: string; statement: string | null; signatures: unknown; user: User },
+): Promise<StoredSignature[]> {
+  const statement = row.statement ? readStatement(TokenStatement, row.statement) : undefined;
+  if (!statement || statement.token !== row.tokenHash || statement.user.id !== row.user.id || statement.user.name !== row.user.name || statement.role !== row.user.role) {
+    return [];
+  }
+  const signatures = Array.isArray(row.signatures) ? (row.signatures as StoredSignature[]) : [];
+  const keys = await prisma.rootKey.findMany({ where: { fingerprint: { in: signatures.map((s) => String(s.fingerprint)) } }, select: { fingerprint: true, publicKey: true } });
+  return signatures.filter((signature) => {
+    const key = keys.find((k) => k.fingerprint === signature.fingerprint);
+    return !!key && fingerprintOf(key.publicKey) === signature.fingerprint && verifyStatement(row.statement!, signature.signature, key.publicKey);
+  });
+}
+
+/** Whether `token` is still a token these keys signed, and not revoked: for a command that keeps one. */
+export async function stillIssued(prisma: PrismaClient, token: string, keys: RootKeyPair[]): Promise<boolean> {
+  const found = await prisma.apiToken.findUnique({ where: { tokenHash: hashToken(token) }, include: { user: true } });
+  if (!found || found.revokedAt || found.user.role !== 'ADMINISTRATOR') return false;
+  const signed = await signedIssuers(prisma, found);
+  return keys.every((key) => signed.some((s) => s.fingerprint === key.fingerprint));
+}
+
+/**
+ * Revokes every active token of a user, at the database's time, and records the revoke
+ * in the Trust History, signed by `signer`; returns how many. The user stays, with its history.
+ */
+export async function revokeApiTokens(db: Database, userName: string, signer: TokenSigner): Promise<number> {
+  return inTransaction(db, async (tx: TransactionClient, afterCommit) => {
+    const tokens = await tx.$queryRaw<{ tokenHash: string; userId: string }[]>`
+      SELECT t."tokenHash", t."userId" FROM "ApiToken" t JOIN "User" u ON u."id" = t."userId"
+      WHERE u."name" = ${userName} AND t."revokedAt" IS NULL FOR UPDATE OF t`;
+    if (!tokens.length) return 0;
+    const reservation = await reserve(tx, 1);
+    const statement = canonical(TokenRevocationStatement, {
+      type: 'peertrust/token-revocation/v1',
+      tokens: tokens.map((t) => t.tokenHash),
+      user: { id: tokens[0]!.userId, name: userName },
+      revoker: { server: signer.serverId, fingerprint: signer.key.fingerprint },
+      time: reservation.at.toISOString(),
+      sequence: Number(reservation.first),
+    });
+    const signature = signStatement(statement, signer.key.privateKey);
+    const appended = await appendClauses(db, tx, afterCommit, reservation, [{
+      kind: 'TOKEN_REVOKED',
+      pair: null,
+      serverId: signer.serverId,
+      actorId: AUTOMATIC_ACTOR,
+      fingerprints: [signer.key.fingerprint],
+      statement,
+      signatures: [{ fingerprint: signer.key.fingerprint, signature }],
+    }], signer);
+    return tx.$executeRaw`
+      WITH ${appended}
+      UPDATE "ApiToken" SET "revokedAt" = ${reservation.at}::timestamptz
+      WHERE "tokenHash" = ANY(${tokens.map((t) => t.tokenHash)}::text[])`;
+  });
 }
 
 /** Every token's owner and dates, newest first; never the token, which is not stored. */
@@ -67,3 +237,4 @@ export function listApiTokens(prisma: PrismaClient) {
     select: { id: true, createdAt: true, revokedAt: true, user: { select: { name: true, role: true } } },
   });
 }
+

@@ -53,6 +53,28 @@ export const TokenStatement = z.object({
 });
 export type TokenStatement = z.infer<typeof TokenStatement>;
 
+/** API tokens taken back: their hashes, by a server's key. */
+export const TokenRevocationStatement = z.object({
+  type: z.literal('peertrust/token-revocation/v1'),
+  tokens: z.array(z.string().regex(/^[0-9a-f]{64}$/)),
+  user: z.object({ id: z.string(), name: z.string() }),
+  revoker: ServerKey,
+  time: z.string(),
+  sequence: z.number().int().positive(),
+});
+export type TokenRevocationStatement = z.infer<typeof TokenRevocationStatement>;
+
+/** What a server found in the database that its verified history does not say. */
+export const TamperingStatement = z.object({
+  type: z.literal('peertrust/tampering/v1'),
+  pair: z.string(),
+  detector: ServerKey,
+  reason: z.string(),
+  time: z.string(),
+  sequence: z.number().int().positive(),
+});
+export type TamperingStatement = z.infer<typeof TamperingStatement>;
+
 /** The signed bytes of a statement: its fields in the order the schema lists them. */
 export function canonical<T extends z.ZodObject>(schema: T, statement: z.infer<T>): string {
   return JSON.stringify(schema.parse(statement));

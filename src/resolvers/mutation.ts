@@ -7,7 +7,9 @@ import {
   ServerDecommissionedError,
   TrustDeniedError,
   TrustError,
+  UnverifiedTrustError,
 } from '../trust/errors.js';
+import { rotateRootKey } from '../trust/keys.js';
 import { decommissionServer } from '../trust/servers.js';
 import type { Actor } from '../trust/scope.js';
 import type { DecisionKind } from '../metrics.js';
@@ -78,7 +80,15 @@ const DecommissionServerInput = builder.inputType('DecommissionServerInput', {
 });
 
 /** A decommissioned server's API changes no trust: every mutation can answer ServerDecommissionedError. */
-const decisionErrors = [NotFoundError, SelfTrustError, InvalidFingerprintError, FingerprintMismatchError, TrustDeniedError, ServerDecommissionedError];
+const decisionErrors = [
+  NotFoundError,
+  SelfTrustError,
+  InvalidFingerprintError,
+  FingerprintMismatchError,
+  TrustDeniedError,
+  ServerDecommissionedError,
+  UnverifiedTrustError,
+];
 
 builder.mutationFields((t) => ({
   approveTrust: t.field({
@@ -109,7 +119,7 @@ builder.mutationFields((t) => ({
     description: 'Ends trust with a peer, for example before it is replaced. Approving again later starts a new round.',
     authScopes: { administrator: true },
     args: { input: t.arg({ type: RevokeTrustInput, required: true, description: 'What to do it to.' }) },
-    errors: resultOf('RevokeTrust', 'peerTrust', [NotFoundError, SelfTrustError, TrustDeniedError, ServerDecommissionedError]),
+    errors: resultOf('RevokeTrust', 'peerTrust', [NotFoundError, SelfTrustError, TrustDeniedError, ServerDecommissionedError, UnverifiedTrustError]),
     resolve: (_root, { input }, ctx) =>
       counted(ctx, 'revoke', 'RevokeTrustSuccess', () => revokeTrust(ctx.scope, actorOf(ctx), { peerId: String(input.peerId) })),
   }),
@@ -124,5 +134,13 @@ builder.mutationFields((t) => ({
       counted(ctx, 'decommission', 'DecommissionServerSuccess', () =>
         decommissionServer(ctx.scope, actorOf(ctx), { serverId: String(input.serverId) }),
       ),
+  }),
+  rotateRootKey: t.field({
+    type: ServerRef,
+    description:
+      "Replaces this server's root key with a new one, endorsed by the current key: peers that trusted the old key keep trusting this server. The old key is kept, retired; the history records KEY_ROTATED.",
+    authScopes: { administrator: true },
+    errors: resultOf('RotateRootKey', 'server', [ServerDecommissionedError]),
+    resolve: (_root, _args, ctx) => rotateRootKey(ctx.scope, actorOf(ctx)),
   }),
 }));

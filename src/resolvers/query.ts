@@ -4,6 +4,9 @@ import { builder, connectionTypes, pageSize } from '../schema/builder.js';
 import { checkedPage } from '../schema/cursors.js';
 import { TrustStatusEnum } from '../schema/peer-trust.js';
 
+/** UNVERIFIED is a verdict, not a stored state. */
+const isStored = <T extends string>(status: T): status is Exclude<T, 'UNVERIFIED'> => status !== 'UNVERIFIED';
+
 builder.queryType({
   description: 'Reading the cluster and its trust. Any authenticated user may read.',
   authScopes: { authenticated: true },
@@ -29,8 +32,11 @@ builder.queryFields((t) => ({
     ...pageSize,
     description: "This server's trust with each peer, oldest pair first.",
     args: { status: t.arg({ type: [TrustStatusEnum], required: false, description: 'Only pairs in these states.' }) },
-    resolve: (query, _root, args, ctx) =>
-      ctx.scope.db.prisma.peerTrust.findMany({ ...checkedPage(query, 'uuid'), ...peerTrustsOf(ctx.scope, args.status) }),
+    resolve: async (query, _root, args, ctx) => {
+      const stored = args.status?.filter(isStored);
+      if (args.status?.length && !stored?.length) return [];
+      return ctx.scope.db.prisma.peerTrust.findMany({ ...checkedPage(query, 'uuid'), ...peerTrustsOf(ctx.scope, stored) });
+    },
   }, ...connectionTypes('PeerTrust', 'trust with peers')),
   peerTrust: t.prismaField({
     type: 'PeerTrust',

@@ -6,6 +6,7 @@ import {
   ServerDecommissionedError,
   TrustDeniedError,
   TrustError,
+  UnverifiedTrustError,
 } from '../trust/errors.js';
 import { builder } from './builder.js';
 
@@ -65,4 +66,11 @@ builder.objectType(ServerDecommissionedError, {
       description: 'True when the server whose API you called is the decommissioned one.',
     }),
   }),
+});
+
+builder.objectType(UnverifiedTrustError, {
+  ...implementError,
+  name: 'UnverifiedTrustError',
+  description: "The pair's stored state is not what the signed Trust History gives: nothing is decided on it.",
+  fields: (t) => ({ reason: t.exposeString('reason', { description: 'What differs.' }) }),
 });

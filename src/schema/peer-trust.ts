@@ -1,17 +1,19 @@
-import { TrustStatus } from '../db/generated/prisma/enums.js';
-import { approvalRequired, approvedByPeer, approvedByThisServer, pairWithServers, peerOf } from '../trust/peer-trusts.js';
+import { approvalRequired, approvedByPeer, approvedByThisServer, pairWithServers, peerOf, reportedTrust } from '../trust/peer-trusts.js';
 import { builder } from './builder.js';
 import { ServerRef } from './server.js';
 
-export const TrustStatusEnum = builder.enumType(TrustStatus, {
-  name: 'TrustStatus',
+export const TrustStatusEnum = builder.enumType('TrustStatus', {
   description: 'The state of trust between two server instances.',
   values: {
     PENDING: { description: 'Neither or only one server has approved in the current round.' },
-    TRUSTED: { description: "Both servers approved, each against the other's current root key fingerprint." },
+    TRUSTED: { description: "Both servers approved, each against the other's current root key fingerprint, as their signed decisions prove." },
     REVOKED: { description: 'One server revoked trust; approving again starts a new round.' },
     DENIED: { description: 'One server denied the other: final for this pair of instances.' },
-  },
+    UNVERIFIED: {
+      description:
+        'What the database holds for this pair is not what the signed Trust History gives: it was changed outside peertrust. Never trusted; see unverifiedReason. Never stored, so filtering by it finds nothing.',
+    },
+  } as const,
 });
 
 export const PeerTrustRef = builder.prismaObject('PeerTrust', {
@@ -24,7 +26,18 @@ export const PeerTrustRef = builder.prismaObject('PeerTrust', {
       select: (_args, _ctx, nestedSelection) => ({ serverA: nestedSelection(true), serverB: nestedSelection(true) }),
       resolve: (pair, _args, ctx) => peerOf(ctx.scope, pair),
     }),
-    status: t.expose('status', { type: TrustStatusEnum, description: 'The state of trust.' }),
+    status: t.field({
+      type: TrustStatusEnum,
+      description: 'The state of trust, as this server verified it against the signed Trust History.',
+      select: pairWithServers,
+      resolve: async (pair, _args, ctx) => (await reportedTrust(ctx.scope, pair)).status,
+    }),
+    unverifiedReason: t.string({
+      nullable: true,
+      description: 'Why the status is UNVERIFIED: what differs between the database and the signed Trust History. Null otherwise.',
+      select: pairWithServers,
+      resolve: async (pair, _args, ctx) => (await reportedTrust(ctx.scope, pair)).reason ?? null,
+    }),
     approvedByThisServer: t.boolean({
       description: "Whether this server's administrator approved the peer in the current round.",
       resolve: (pair, _args, ctx) => approvedByThisServer(ctx.scope, pair),

@@ -11,5 +11,10 @@ builder.prismaObject('RootKey', {
       description: 'SHA-256 of the DER SubjectPublicKeyInfo, 64 lowercase hex characters: compare it with the server.',
     }),
     createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When the server created this key.' }),
+    retiredAt: t.expose('retiredAt', {
+      type: 'DateTime',
+      nullable: true,
+      description: 'When a rotation replaced it (its successor is endorsed by it); null for the current key.',
+    }),
   }),
 });

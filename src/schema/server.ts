@@ -21,9 +21,16 @@ export const ServerRef = builder.prismaObject('Server', {
     name: t.exposeString('name', { description: 'The name the server was started with.' }),
     addresses: t.exposeStringList('addresses', { description: 'The IP addresses the server reported: verify them.' }),
     fingerprint: t.string({
-      description: "The current root key's SHA-256 fingerprint: verify it before approving trust.",
+      description:
+        "The current root key's SHA-256 fingerprint: verify it before approving trust. For the server whose API you call, the key it holds, whatever the database says.",
       select: { rootKeys: currentRootKey },
-      resolve: (server) => server.rootKeys[0]?.fingerprint ?? '',
+      resolve: (server, _args, ctx) =>
+        server.id === ctx.scope.serverId ? ctx.scope.identity.key.fingerprint : (server.rootKeys[0]?.fingerprint ?? ''),
+    }),
+    possibleReplacementOf: t.relation('possibleReplacementOf', {
+      nullable: true,
+      description:
+        'An active server that had this instance\'s name or one of its addresses when it registered with a new key that server did not endorse: this instance may replace it, or impersonate it. Check before approving.',
     }),
     rootKeys: t.relation('rootKeys', {
       description: "The server's root public keys, newest first.",

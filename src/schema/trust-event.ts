@@ -26,7 +26,8 @@ builder.prismaObject('TrustEvent', {
     at: t.expose('at', { type: 'DateTime', description: 'When it changed.' }),
     actor: t.relation('actor', { description: 'The administrator whose action made the change.' }),
     server: t.relation('server', { description: 'The server through whose API the change was made.' }),
-    peerTrust: t.relation('peerTrust', { description: 'The pair that changed.' }),
+    // Lists of events are of this server's pairs: an event about no pair is in none of them.
+    peerTrust: t.relation('peerTrust', { description: 'The pair that changed.', onNull: 'error' }),
     fingerprints: t.exposeStringList('fingerprints', {
       description: 'The root key fingerprints the change was made against.',
     }),

@@ -71,6 +71,39 @@ export function merkleTreeHash(leafHashes: readonly Hash[]): Hash {
 }
 
 /**
+ * The right edge of a growing tree: one hash per complete subtree (the set bits of its
+ * size), enough to append a leaf and to give the root, in O(log n) memory. For a
+ * verifier that reads every entry once, in order, and keeps nothing else.
+ */
+export class Frontier {
+  /** Complete subtrees from the largest (leftmost) to the smallest. */
+  readonly #subtrees: { size: number; hash: Hash }[] = [];
+  #size = 0;
+
+  get size(): number {
+    return this.#size;
+  }
+
+  append(leaf: Hash): void {
+    let subtree = { size: 1, hash: leaf };
+    while (this.#subtrees.at(-1)?.size === subtree.size) {
+      const left = this.#subtrees.pop()!;
+      subtree = { size: left.size * 2, hash: nodeHash(left.hash, subtree.hash) };
+    }
+    this.#subtrees.push(subtree);
+    this.#size++;
+  }
+
+  /** The Merkle Tree Hash of the leaves appended so far (RFC 6962 2.1). */
+  root(): Hash {
+    if (this.#size === 0) return EMPTY_TREE_HASH;
+    let hash = this.#subtrees.at(-1)!.hash;
+    for (let i = this.#subtrees.length - 2; i >= 0; i--) hash = nodeHash(this.#subtrees[i]!.hash, hash);
+    return hash;
+  }
+}
+
+/**
  * Checks that `proof` proves the leaf with hash `leaf` at `index` in the tree of `size`
  * leaves whose hash is `root`; throws ProofError if it does not. RFC 9162 2.1.3.2.
  */

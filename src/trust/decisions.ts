@@ -1,18 +1,22 @@
 // approveTrust, denyTrust and revokeTrust: one administrator's decision on this server
 // about one peer. Each runs in one transaction that locks the pair, applies the rules
-// of state-machine.ts, and records the decision, its history and its notice together.
+// of state-machine.ts to it (after checking it against the signed history), signs the
+// decision with this server's root key, and records the decision, its history and its
+// notice together.
 import type { PeerTrust } from '../db/generated/prisma/client.js';
 import type { TrustDecisionKind, TrustEventKind } from '../db/generated/prisma/enums.js';
 import { peerTrustChangedNotices } from '../db/events.js';
 import { canonicalFingerprint } from '../identity/fingerprint.js';
+import { canonical, DecisionStatement, signStatement } from '../identity/statements.js';
 import {
   FingerprintMismatchError,
   InvalidFingerprintError,
   NotFoundError,
   ServerDecommissionedError,
   TrustDeniedError,
+  UnverifiedTrustError,
 } from './errors.js';
-import { insertEvents, reserve } from './history.js';
+import { appendClauses, reserve, type NewEvent } from './history.js';
 import { serversWithFingerprints } from './servers.js';
 import { decide } from './state-machine.js';
 import { orderedPair, peerIdFor, type Actor, type ServerScope } from './scope.js';
@@ -42,7 +46,7 @@ export function revokeTrust(scope: ServerScope, actor: Actor, input: { peerId: s
 async function recordDecision(
   scope: ServerScope,
   actor: Actor,
-  kind: TrustDecisionKind,
+  kind: Exclude<TrustDecisionKind, 'DECOMMISSION'>,
   peerIdInput: string,
   fingerprintInput: string | undefined,
 ): Promise<PeerTrust> {
@@ -53,7 +57,33 @@ async function recordDecision(
     if (!verified) throw new InvalidFingerprintError(fingerprintInput);
   }
   const ids = orderedPair(scope.serverId, peerId);
-  return inTransaction(scope.db, async (tx) => {
+  // The decision is checked against the verified history, which must have read as far as
+  // the pair's last change. It catches up between transactions, never inside one: a
+  // transaction waiting for another connection could starve the pool.
+  try {
+    return await decideOnce(scope, actor, kind, ids, peerId, peerIdInput, verified, false);
+  } catch (error) {
+    if (!(error instanceof LedgerBehind)) throw error;
+    await scope.ledger.catchUp();
+    // Still behind after reading all there is: the row names a change the history lacks.
+    return decideOnce(scope, actor, kind, ids, peerId, peerIdInput, verified, true);
+  }
+}
+
+/** The verified history has not read the pair's last change yet. */
+class LedgerBehind extends Error {}
+
+function decideOnce(
+  scope: ServerScope,
+  actor: Actor,
+  kind: Exclude<TrustDecisionKind, 'DECOMMISSION'>,
+  ids: { serverAId: string; serverBId: string },
+  peerId: string,
+  peerIdInput: string,
+  verified: string | undefined,
+  caughtUp: boolean,
+): Promise<PeerTrust> {
+  return inTransaction(scope.db, async (tx, afterCommit) => {
     // The pair's row lock orders decisions on it, and orders them against a decommission,
     // which takes it too. The servers are read after it is held: each statement sees
     // what committed before it started, so a decommission cannot slip in unseen.
@@ -69,33 +99,52 @@ async function recordDecision(
       throw new FingerprintMismatchError(peer.name, peer.fingerprint, verified);
     }
     if (kind === 'ACCEPT' && peer.status === 'DECOMMISSIONED') throw new ServerDecommissionedError(peer.name, false);
+    // Decided on the state the signed history gives, never on one changed behind it.
+    if (!caughtUp && Number(pair.lastSequence) > scope.ledger.size) throw new LedgerBehind();
+    const verdict = scope.ledger.verdictNow(pair, peer);
+    if (!verdict.verified) throw new UnverifiedTrustError(peer.name, verdict.reason);
 
     const decision = decide(pair, ids.serverAId === scope.serverId ? 'A' : 'B', kind);
     if (decision.outcome === 'denied') throw new TrustDeniedError(peer.name);
     if (decision.outcome === 'unchanged') return pair;
 
+    const key = scope.identity.key;
+    const reservation = await reserve(tx, decision.events.length);
+    const statement = canonical(DecisionStatement, {
+      type: 'peertrust/decision/v1',
+      kind,
+      pair: pair.id,
+      decider: { server: scope.serverId, fingerprint: key.fingerprint },
+      subject: { server: peerId, fingerprint: verified ?? peer.fingerprint },
+      administrator: { user: actor.id, name: actor.name },
+      time: reservation.at.toISOString(),
+      sequence: Number(reservation.first),
+    });
+    const signature = signStatement(statement, key.privateKey);
     const fingerprintsOf = (event: TrustEventKind) =>
-      event === 'TRUST_ENABLED' ? [self.fingerprint, peer.fingerprint] : [peer.fingerprint];
-    const events = decision.events.map((event) => ({
+      event === 'TRUST_ENABLED' ? [key.fingerprint, peer.fingerprint] : [peer.fingerprint];
+    const events: NewEvent[] = decision.events.map((event) => ({
       kind: event,
-      peerTrustId: pair.id,
+      pair,
       serverId: scope.serverId,
       actorId: actor.id,
       fingerprints: fingerprintsOf(event),
+      statement,
+      signatures: [{ fingerprint: key.fingerprint, signature }],
     }));
-    const reservation = await reserve(tx, events.length);
+    const appended = await appendClauses(scope.db, tx, afterCommit, reservation, events, { serverId: scope.serverId, key });
     const { next } = decision;
-    // One statement: the decision, its events, the new state and the notice.
+    const lastSequence = reservation.first + BigInt(events.length - 1);
+    // One statement: the decision, its events, the tree and its checkpoint, the new state and the notice.
     const [updated] = await tx.$queryRaw<PeerTrust[]>`
       WITH "decision" AS (
-        INSERT INTO "TrustDecision" ("id", "peerTrustId", "serverId", "peerId", "kind", "fingerprint", "actorId", "at")
+        INSERT INTO "TrustDecision" ("id", "peerTrustId", "serverId", "peerId", "kind", "fingerprint", "actorId", "at", "statement", "signature")
         VALUES (gen_random_uuid(), ${pair.id}::uuid, ${scope.serverId}::uuid, ${peerId}::uuid, ${kind}::"TrustDecisionKind",
-                ${peer.fingerprint}, ${actor.id}::uuid, ${reservation.at}::timestamptz)
-      ), "events" AS (${insertEvents(reservation, events)}
-      ), "updated" AS (
+                ${peer.fingerprint}, ${actor.id}::uuid, ${reservation.at}::timestamptz, ${statement}, ${signature})
+      ), ${appended}, "updated" AS (
         UPDATE "PeerTrust"
         SET "status" = ${next.status}::"TrustStatus", "acceptedByA" = ${next.acceptedByA}, "acceptedByB" = ${next.acceptedByB},
-            "updatedAt" = ${reservation.at}::timestamptz
+            "updatedAt" = ${reservation.at}::timestamptz, "lastSequence" = ${lastSequence}
         WHERE "id" = ${pair.id}::uuid
         RETURNING *
       )

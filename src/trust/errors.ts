@@ -59,3 +59,13 @@ export class ServerDecommissionedError extends TrustError {
     );
   }
 }
+
+export class UnverifiedTrustError extends TrustError {
+  override name = 'UnverifiedTrustError';
+  constructor(readonly peerName: string, readonly reason: string) {
+    super(
+      `the stored trust with ${peerName} does not match the signed Trust History (${reason}); nothing was recorded. ` +
+        'The database was changed outside peertrust: see the README, "Threat model"',
+    );
+  }
+}

@@ -99,7 +99,7 @@ async function* approvalRequestsUntil(scope: ServerScope, signal: AbortSignal): 
         continue;
       }
       const pair = await scope.db.prisma.peerTrust.findUnique({ where: { id: notice.peerTrustId }, include: pairWithServers });
-      if (!pair || !approvalRequired(scope, pair)) {
+      if (!pair || !(await approvalRequired(scope, pair))) {
         announced.delete(notice.peerTrustId);
         continue;
       }

@@ -1,7 +1,9 @@
 // Reading trust as one server sees it: which pairs are its own, which side it is on,
-// and whether a pair needs this server's administrator.
-import type { Prisma, ServerStatus, TrustStatus } from '../db/generated/prisma/client.js';
+// whether a pair needs this server's administrator, and whether its stored state is
+// the one the signed history gives (ledger.ts).
+import type { PeerTrust, Prisma, ServerStatus, TrustStatus } from '../db/generated/prisma/client.js';
 import { isId, orderedPair, type ServerScope } from './scope.js';
+import { currentRootKey } from './servers.js';
 
 export interface PairRow {
   serverAId: string;
@@ -23,13 +25,28 @@ export function approvedByPeer(scope: ServerScope, pair: PairRow): boolean {
   return isThisServerA(scope, pair) ? pair.acceptedByB : pair.acceptedByA;
 }
 
+/** A pair as reported: its stored state, or UNVERIFIED when the signed history does not give it. */
+export type ReportedTrust = { status: TrustStatus; reason?: undefined } | { status: 'UNVERIFIED'; reason: string };
+
+/** The pair's state as this server may report it. */
+export async function reportedTrust(scope: ServerScope, pair: PairWithServers): Promise<ReportedTrust> {
+  const peer = peerOf(scope, pair);
+  const verdict = await scope.ledger.verdict(pair, { fingerprint: peer.rootKeys[0]?.fingerprint ?? '', status: peer.status });
+  return verdict.verified ? { status: pair.status } : { status: 'UNVERIFIED', reason: verdict.reason };
+}
+
 /**
- * Whether this server's administrator is asked to approve: the pair is PENDING, this
- * server has not accepted and the peer is active. REVOKED and DENIED pairs never ask:
- * approving a REVOKED pair again is a deliberate act, not a reminder.
+ * Whether this server's administrator is asked to approve: the pair is PENDING (and
+ * verified), this server has not accepted and the peer is active. REVOKED and DENIED
+ * pairs never ask: approving a REVOKED pair again is a deliberate act, not a reminder.
  */
-export function approvalRequired(scope: ServerScope, pair: PairWithServers): boolean {
-  return pair.status === 'PENDING' && !approvedByThisServer(scope, pair) && peerOf(scope, pair).status === 'ACTIVE';
+export async function approvalRequired(scope: ServerScope, pair: PairWithServers): Promise<boolean> {
+  return (
+    pair.status === 'PENDING' &&
+    !approvedByThisServer(scope, pair) &&
+    peerOf(scope, pair).status === 'ACTIVE' &&
+    (await reportedTrust(scope, pair)).status === 'PENDING'
+  );
 }
 
 /** Where-clause for this server's pairs. */
@@ -60,13 +77,12 @@ export function trustHistoryOf(scope: ServerScope, peerId?: string | null) {
   return { where: { peerTrust }, orderBy: { sequence: 'asc' } } satisfies Prisma.TrustEventFindManyArgs;
 }
 
-/** What of its servers a pair needs to decide approvalRequired. */
-export const pairWithServers = {
-  serverA: { select: { status: true } },
-  serverB: { select: { status: true } },
-} satisfies Prisma.PeerTrustInclude;
+/** What of its servers a pair needs: their membership, and their current key to compare with the pinned one. */
+const serverFacts = { select: { status: true, rootKeys: { select: { fingerprint: true }, ...currentRootKey } } } as const;
+export const pairWithServers = { serverA: serverFacts, serverB: serverFacts } satisfies Prisma.PeerTrustInclude;
 
-type PairWithServers = PairRow & { serverA: { status: ServerStatus }; serverB: { status: ServerStatus } };
+type ServerFacts = { status: ServerStatus; rootKeys: { fingerprint: string }[] };
+export type PairWithServers = PeerTrust & { serverA: ServerFacts; serverB: ServerFacts };
 
 /** The pairs that await this server's approval now. */
 export async function pendingApprovals(scope: ServerScope) {
@@ -74,7 +90,8 @@ export async function pendingApprovals(scope: ServerScope) {
     ...peerTrustsOf(scope, ['PENDING']),
     include: pairWithServers,
   });
-  return pairs.filter((pair) => approvalRequired(scope, pair));
+  const required = await Promise.all(pairs.map((pair) => approvalRequired(scope, pair)));
+  return pairs.filter((_, index) => required[index]);
 }
 
 export function peerOf<T>(scope: ServerScope, pair: PairRow & { serverA: T; serverB: T }): T {

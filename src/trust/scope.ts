@@ -1,15 +1,22 @@
 import type { Database } from '../db/client.js';
+import type { RootKeyPair } from '../identity/root-key.js';
 import { NotFoundError, SelfTrustError } from './errors.js';
+import type { Ledger } from './ledger.js';
 
 /** Everything in src/trust runs on behalf of one server instance: the one whose API was called. */
 export interface ServerScope {
   readonly db: Database;
   readonly serverId: string;
+  /** The root key this server holds now (a rotation replaces it): what it is, and what it signs with. */
+  readonly identity: { key: RootKeyPair };
+  /** The Trust History as this server verified it. */
+  readonly ledger: Ledger;
 }
 
 /** Who made a change: an authenticated user. */
 export interface Actor {
   readonly id: string;
+  readonly name: string;
 }
 
 /** A pair is stored once, its lower id first. */

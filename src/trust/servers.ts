@@ -4,8 +4,9 @@ import { Prisma, type Database, type TransactionClient } from '../db/client.js';
 import { notifyPeerTrustChanged, peerTrustChangedNotices } from '../db/events.js';
 import type { PeerTrust, Server } from '../db/generated/prisma/client.js';
 import type { ServerStatus, TrustEventKind } from '../db/generated/prisma/enums.js';
+import { canonical, DecisionStatement, signStatement } from '../identity/statements.js';
 import { NotFoundError, ServerDecommissionedError } from './errors.js';
-import { insertEvents, reserve } from './history.js';
+import { appendClauses, reserve, type NewEvent } from './history.js';
 import { decide } from './state-machine.js';
 import { orderedPair, peerIdFor, type Actor, type ServerScope } from './scope.js';
 import { inTransaction } from './transaction.js';
@@ -22,12 +23,20 @@ export interface Registration {
   heartbeatIntervalMs: number;
 }
 
+/** What registration found: the instance's id, and an active server it may replace. */
+export interface Registered {
+  serverId: string;
+  possibleReplacementOf?: { id: string; name: string } | undefined;
+}
+
 /**
  * Registers the server that owns this root key, or updates it when it restarts (same
  * data directory, same key, same instance), and creates its pair with every other
- * server. Returns the server's id.
+ * server. A new key is a new instance: when an active server has its name or one of
+ * its addresses, the new one is marked as its possible replacement, for operators to
+ * see (it may be an impostor: only a rotation, endorsed by the old key, keeps trust).
  */
-export async function registerServer(db: Database, registration: Registration): Promise<string> {
+export async function registerServer(db: Database, registration: Registration): Promise<Registered> {
   return inTransaction(db, async (tx) => {
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(${REGISTRATION_LOCK}::bigint)`;
     const key = await tx.rootKey.findUnique({ where: { fingerprint: registration.fingerprint } });
@@ -37,11 +46,19 @@ export async function registerServer(db: Database, registration: Registration): 
       addresses: registration.addresses,
       heartbeatIntervalMs: registration.heartbeatIntervalMs,
     };
+    const replaced = key
+      ? undefined
+      : await tx.server.findFirst({
+          where: { status: 'ACTIVE', OR: [{ name: registration.name }, { addresses: { hasSome: registration.addresses } }] },
+          orderBy: { registeredAt: 'desc' },
+          select: { id: true, name: true },
+        });
     const server = key
       ? await tx.server.update({ where: { id: key.serverId }, data: profile })
       : await tx.server.create({
           data: {
             ...profile,
+            possibleReplacementOfId: replaced?.id ?? null,
             rootKeys: { create: { publicKey: registration.publicKeyPem, fingerprint: registration.fingerprint } },
           },
         });
@@ -52,7 +69,7 @@ export async function registerServer(db: Database, registration: Registration): 
       ON CONFLICT ("serverAId", "serverBId") DO NOTHING
       RETURNING "id", "serverAId", "serverBId"`;
     await notifyPeerTrustChanged(tx, created);
-    return server.id;
+    return { serverId: server.id, possibleReplacementOf: replaced ?? undefined };
   });
 }
 
@@ -87,7 +104,7 @@ export function serversWithFingerprints(tx: TransactionClient, ids: string[]): P
  */
 export async function decommissionServer(scope: ServerScope, actor: Actor, input: { serverId: string }): Promise<Server> {
   const peerId = peerIdFor(scope, input.serverId);
-  return inTransaction(scope.db, async (tx) => {
+  return inTransaction(scope.db, async (tx, afterCommit) => {
     // The peer's row, locked to change it, orders decommissions of it. This server's row,
     // locked to read it, orders this decommission against one of this server: two
     // servers decommissioning each other at once end with one decommissioned, as if one
@@ -109,24 +126,60 @@ export async function decommissionServer(scope: ServerScope, actor: Actor, input
     if (peer.status === 'DECOMMISSIONED') return peer;
     const pairs = await tx.$queryRaw<PeerTrust[]>`
       SELECT * FROM "PeerTrust" WHERE "serverAId" = ${peerId}::uuid OR "serverBId" = ${peerId}::uuid ORDER BY "id" FOR UPDATE`;
-    const keys = await tx.rootKey.findMany({ where: { serverId: peerId }, orderBy: { createdAt: 'desc' }, select: { fingerprint: true } });
-    const fingerprints = keys.map((k) => k.fingerprint);
-    const ownPair = orderedPair(scope.serverId, peerId);
+    const [peerKey] = await serversWithFingerprints(tx, [peerId]);
+    const ownPair = pairs.find((pair) => pair.serverAId === orderedPair(scope.serverId, peerId).serverAId && pair.serverBId === orderedPair(scope.serverId, peerId).serverBId);
+    if (!ownPair || !peerKey) throw new Error(`no pair of ${scope.serverId} with ${peerId}`);
     const revoked = pairs.filter((pair) => decide(pair, 'A', 'REVOKE').outcome === 'changed');
-    const event = (kind: TrustEventKind, peerTrustId: string) => ({ kind, peerTrustId, serverId: scope.serverId, actorId: actor.id, fingerprints });
-    const events = pairs.flatMap((pair) => [
-      ...(revoked.includes(pair) ? [event('TRUST_REVOKED', pair.id)] : []),
-      ...(pair.serverAId === ownPair.serverAId && pair.serverBId === ownPair.serverBId ? [event('SERVER_DECOMMISSIONED', pair.id)] : []),
-    ]);
-    const reservation = await reserve(tx, events.length);
-    // One statement: the revokes, their events, the decommission, and a notice for every
-    // pair of the peer (each changes meaning: the peer's approval is no longer asked for).
+    const kinds = (pair: PeerTrust): TrustEventKind[] => [
+      ...(revoked.includes(pair) ? (['TRUST_REVOKED'] as const) : []),
+      ...(pair === ownPair ? (['SERVER_DECOMMISSIONED'] as const) : []),
+    ];
+    const changes = pairs.flatMap((pair) => kinds(pair).map((kind) => ({ kind, pair })));
+    const key = scope.identity.key;
+    const reservation = await reserve(tx, changes.length);
+    const statement = canonical(DecisionStatement, {
+      type: 'peertrust/decision/v1',
+      kind: 'DECOMMISSION',
+      pair: ownPair.id,
+      decider: { server: scope.serverId, fingerprint: key.fingerprint },
+      subject: { server: peerId, fingerprint: peerKey.fingerprint },
+      administrator: { user: actor.id, name: actor.name },
+      time: reservation.at.toISOString(),
+      sequence: Number(reservation.first),
+    });
+    const signature = signStatement(statement, key.privateKey);
+    const events: NewEvent[] = changes.map(({ kind, pair }) => ({
+      kind,
+      pair,
+      serverId: scope.serverId,
+      actorId: actor.id,
+      fingerprints: [peerKey.fingerprint],
+      statement,
+      signatures: [{ fingerprint: key.fingerprint, signature }],
+    }));
+    // Each changed pair's last event: what a verifier will have read when it sees the row.
+    const lastSequences = new Map(changes.map(({ pair }, index) => [pair.id, String(reservation.first + BigInt(index))]));
+    const appended = await appendClauses(scope.db, tx, afterCommit, reservation, events, { serverId: scope.serverId, key });
+    // One statement: the decision, the revokes, their events, the tree and its checkpoint,
+    // the decommission, and a notice for every pair of the peer (each changes meaning:
+    // the peer's approval is no longer asked for).
     const [decommissioned] = await tx.$queryRaw<Server[]>`
-      WITH "revoked" AS (
-        UPDATE "PeerTrust" SET "status" = 'REVOKED', "acceptedByA" = false, "acceptedByB" = false, "updatedAt" = ${reservation.at}::timestamptz
-        WHERE "id" = ANY(${revoked.map((pair) => pair.id)}::uuid[])
-      ), "events" AS (${insertEvents(reservation, events)}
-      ), "updated" AS (
+      WITH "decision" AS (
+        INSERT INTO "TrustDecision" ("id", "peerTrustId", "serverId", "peerId", "kind", "fingerprint", "actorId", "at", "statement", "signature")
+        VALUES (gen_random_uuid(), ${ownPair.id}::uuid, ${scope.serverId}::uuid, ${peerId}::uuid, 'DECOMMISSION',
+                ${peerKey.fingerprint}, ${actor.id}::uuid, ${reservation.at}::timestamptz, ${statement}, ${signature})
+      ), "changed" AS (
+        UPDATE "PeerTrust" p
+        SET "lastSequence" = s."last",
+            "status" = CASE WHEN s."revoked" THEN 'REVOKED' ELSE p."status" END,
+            "acceptedByA" = p."acceptedByA" AND NOT s."revoked",
+            "acceptedByB" = p."acceptedByB" AND NOT s."revoked",
+            "updatedAt" = CASE WHEN s."revoked" THEN ${reservation.at}::timestamptz ELSE p."updatedAt" END
+        FROM unnest(${[...lastSequences.keys()]}::uuid[], ${[...lastSequences.values()]}::bigint[],
+                    ${[...lastSequences.keys()].map((id) => revoked.some((pair) => pair.id === id))}::boolean[])
+          AS s("id", "last", "revoked")
+        WHERE p."id" = s."id"
+      ), ${appended}, "updated" AS (
         UPDATE "Server" SET "status" = 'DECOMMISSIONED', "decommissionedAt" = ${reservation.at}::timestamptz
         WHERE "id" = ${peerId}::uuid
         RETURNING *

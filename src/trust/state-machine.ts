@@ -69,7 +69,7 @@ function revoke(state: PairState): Decision {
 }
 
 /** What the decision `kind`, made by the server on `side`, does to the pair. */
-export function decide(state: PairState, side: Side, kind: TrustDecisionKind): Decision {
+export function decide(state: PairState, side: Side, kind: Exclude<TrustDecisionKind, 'DECOMMISSION'>): Decision {
   switch (kind) {
     case 'ACCEPT':
       return accept(state, side);

@@ -9,14 +9,20 @@ function isRetryable(error: unknown): boolean {
   return code === 'P2034' || /deadlock detected|could not serialize access/i.test(message);
 }
 
+/** Registers what to do once the transaction has committed (nothing, if it does not). */
+export type AfterCommit = (action: () => void) => void;
+
 /**
  * Runs `work` in one transaction: all of a change, its history and its notices
  * commit together or not at all. Retried when it lost a race with another one.
  */
-export async function inTransaction<T>(db: Database, work: (tx: TransactionClient) => Promise<T>): Promise<T> {
+export async function inTransaction<T>(db: Database, work: (tx: TransactionClient, afterCommit: AfterCommit) => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
+    const committed: (() => void)[] = [];
     try {
-      return await db.prisma.$transaction(work);
+      const result = await db.prisma.$transaction((tx) => work(tx, (action) => committed.push(action)));
+      for (const action of committed) action();
+      return result;
     } catch (error) {
       if (attempt >= MAX_ATTEMPTS || !isRetryable(error)) throw error;
       await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * attempt));

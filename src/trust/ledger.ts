@@ -1,0 +1,577 @@
+// The Trust History as this server has verified it. The database is not trusted: this
+// server reads every entry once, in order, checks it (its place, its Merkle tree, the
+// signatures of the statement it comes from, the rules of state-machine.ts), and keeps
+// what follows from the entries it accepted. Before it reports a pair, it compares the
+// stored row with that; what differs is UNVERIFIED, with the reason, never TRUSTED.
+//
+// Keys: this server's own are the one it holds and those a co-signed rotation connects
+// to it. A peer's are the one this server's administrator approved (the pin, in this
+// server's own signed ACCEPT) and those co-signed rotations connect to it. A key the
+// database merely lists proves nothing about who holds it.
+//
+// What it has verified (the history's origin, size and root, and the tokens it saw
+// revoked) is kept in the data directory, so that a history cut short or rewritten
+// while the server was stopped is caught when it starts.
+import { createPublicKey } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Database } from '../db/client.js';
+import type { PeerTrust } from '../db/generated/prisma/client.js';
+import type { TrustEventKind } from '../db/generated/prisma/enums.js';
+import { fingerprintOf } from '../identity/fingerprint.js';
+import type { RootKeyPair } from '../identity/root-key.js';
+import {
+  DecisionStatement,
+  KeyRotationStatement,
+  publicKeyFromStatement,
+  readStatement,
+  TamperingStatement,
+  TokenRevocationStatement,
+  TokenStatement,
+  verifyStatement,
+} from '../identity/statements.js';
+import type { Logger } from '../logger.js';
+import { encodeBase64 } from '../tlog/base64.js';
+import { openCheckpoint } from '../tlog/checkpoint.js';
+import { Frontier, leafHash } from '../tlog/merkle.js';
+import { ed25519NoteVerifier } from '../tlog/note.js';
+import { parseEntry, type EventEntry } from './entries.js';
+import { checkpointKeyName } from './history.js';
+import { decide, type PairState, type Side } from './state-machine.js';
+
+/**
+ * One side's ACCEPT in the current round: the key that signed it ('legacy' before
+ * decisions were signed) and the fingerprint that side's administrator verified.
+ */
+interface Accept {
+  signedWith: string;
+  verified: string;
+}
+
+interface VerifiedPair extends PairState {
+  serverAId: string;
+  serverBId: string;
+  lastSequence: number;
+  accepts: Partial<Record<Side, Accept>>;
+  /** A signed decision on it that the rules did not allow: its stored state cannot be believed. */
+  problem?: string;
+}
+
+export type Verdict = { verified: true } | { verified: false; reason: string };
+
+/** What is kept in the data directory between starts. */
+interface Anchor {
+  origin: string;
+  legacyLength: number;
+  size: number;
+  root: string;
+  revokedTokens: string[];
+}
+
+interface EntryRow {
+  sequence: bigint;
+  kind: TrustEventKind;
+  at: Date;
+  peerTrustId: string | null;
+  serverId: string;
+  actorId: string;
+  fingerprints: string[];
+  entry: string;
+}
+
+/** Entries read at a time while catching up. */
+const BATCH = 2_000;
+
+/** The events each kind of decision may record. */
+const DECISION_EVENTS: Record<DecisionStatement['kind'], TrustEventKind[]> = {
+  ACCEPT: ['TRUST_APPROVED', 'TRUST_ENABLED'],
+  DENY: ['TRUST_DENIED'],
+  REVOKE: ['TRUST_REVOKED'],
+  DECOMMISSION: ['TRUST_REVOKED', 'SERVER_DECOMMISSIONED'],
+};
+
+/** The events a pair's row records as its last change (lastSequence); the others only tell of it. */
+export const CHANGES_A_PAIR = new Set<TrustEventKind>(['TRUST_APPROVED', 'TRUST_ENABLED', 'TRUST_DENIED', 'TRUST_REVOKED', 'SERVER_DECOMMISSIONED']);
+
+/** Keys connected by co-signed rotations: each belongs to whoever holds the others. */
+class KeyChains {
+  readonly #parent = new Map<string, string>();
+
+  #root(key: string): string {
+    let root = key;
+    for (let next = this.#parent.get(root); next !== undefined && next !== root; next = this.#parent.get(root)) root = next;
+    return root;
+  }
+
+  connect(a: string, b: string): void {
+    const [ra, rb] = [this.#root(a), this.#root(b)];
+    if (ra !== rb) this.#parent.set(ra, rb);
+  }
+
+  same(a: string, b: string): boolean {
+    return a === b || this.#root(a) === this.#root(b);
+  }
+}
+
+function safeFingerprint(pem: string): string | undefined {
+  try {
+    return fingerprintOf(pem);
+  } catch {
+    return undefined;
+  }
+}
+
+function describe(state: PairState): string {
+  const approvals = [state.acceptedByA && 'A', state.acceptedByB && 'B'].filter(Boolean).join(' and ') || 'nobody';
+  return `${state.status}, approved by ${approvals}`;
+}
+
+export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
+  readonly #db: Database;
+  readonly #serverId: string;
+  readonly #identity: { key: RootKeyPair };
+  readonly #log: Logger;
+  readonly #anchorFile: string;
+
+  readonly #frontier = new Frontier();
+  #anchor: Anchor | undefined;
+  #origin: string | undefined;
+  #legacyLength = 0;
+  readonly #pairs = new Map<string, VerifiedPair>();
+  /** This server's pairs, by peer. */
+  readonly #ownPairs = new Map<string, string>();
+  readonly #decommissioned = new Set<string>();
+  readonly #ownKeys = new Set<string>();
+  readonly #chains = new KeyChains();
+  /** This server's pin of each peer: the fingerprint its administrator approved last. */
+  readonly #pins = new Map<string, string>();
+  readonly #revoked = new Set<string>();
+  /** Public keys by fingerprint: from RootKey rows that match their fingerprint, and from rotations. */
+  readonly #keys = new Map<string, { serverId: string; pem: string }>();
+  #broken: { sequence: number; reason: string } | undefined;
+  /** The statement of the last entry, and the events its decision still owes (an ACCEPT's TRUST_ENABLED). */
+  #current: { statement: string; owed: TrustEventKind[] } | undefined;
+  #catchingUp: Promise<void> | undefined;
+  #again = false;
+  /** What was reported of each pair: a reason is logged and recorded once. */
+  readonly #reported = new Map<string, string>();
+
+  constructor(deps: { db: Database; serverId: string; identity: { key: RootKeyPair }; log: Logger }) {
+    super();
+    this.setMaxListeners(0);
+    this.#db = deps.db;
+    this.#serverId = deps.serverId;
+    this.#identity = deps.identity;
+    this.#log = deps.log;
+    this.#anchorFile = path.join(deps.identity.key.dataDir, 'ledger.json');
+    this.#ownKeys.add(deps.identity.key.fingerprint);
+  }
+
+  /** How many entries this server has verified. */
+  get size(): number {
+    return this.#frontier.size;
+  }
+
+  /** Where the history stopped being believable, if it did. */
+  get broken(): { sequence: number; reason: string } | undefined {
+    return this.#broken;
+  }
+
+  /** The Merkle root of what this server has verified. */
+  root(): Uint8Array {
+    return this.#frontier.root();
+  }
+
+  async start(): Promise<void> {
+    this.#anchor = await readFile(this.#anchorFile, 'utf8').then(
+      (text) => JSON.parse(text) as Anchor,
+      () => undefined,
+    );
+    for (const token of this.#anchor?.revokedTokens ?? []) this.#revoked.add(token);
+    await this.catchUp();
+  }
+
+  /** A key this server now holds (after a rotation): its own from now on. */
+  holdsKey(fingerprint: string): void {
+    this.#ownKeys.add(fingerprint);
+  }
+
+  /** Reads and verifies what was appended since; callers at the same time share one pass. */
+  catchUp(): Promise<void> {
+    if (this.#catchingUp) {
+      this.#again = true;
+      return this.#catchingUp;
+    }
+    this.#catchingUp = (async () => {
+      try {
+        do {
+          this.#again = false;
+          await this.#read();
+        } while (this.#again);
+      } finally {
+        this.#catchingUp = undefined;
+      }
+    })();
+    return this.#catchingUp;
+  }
+
+  /** Whether a token's hash was revoked in the history (or in a history this server saw before). */
+  isRevoked(tokenHash: string): boolean {
+    return this.#revoked.has(tokenHash);
+  }
+
+  /**
+   * Whether a token signed by `serverId`'s key `fingerprint` may be believed: one of this
+   * server's own keys, or the key of a peer it trusts, with verified trust.
+   */
+  acceptsIssuer(serverId: string, fingerprint: string): boolean {
+    if (serverId === this.#serverId) return this.#ownKeys.has(fingerprint);
+    const pin = this.#pins.get(serverId);
+    const pair = this.#pairs.get(this.#ownPairs.get(serverId) ?? '');
+    return !!pin && !!pair && this.#chains.same(pin, fingerprint) && pair.status === 'TRUSTED' && !pair.problem && !this.#unanchored(pair) && !this.#broken;
+  }
+
+  /**
+   * Whether this server may report its stored pair as it is. `peer` is what the database
+   * says of the other server now: its current key and its membership.
+   */
+  async verdict(row: PeerTrust, peer: { fingerprint: string; status: string }): Promise<Verdict> {
+    if (Number(row.lastSequence) > this.size) await this.catchUp();
+    const verified = this.#pairs.get(row.id);
+    // Read before a change this server has verified since: what is stored now decides.
+    if (verified && verified.lastSequence > Number(row.lastSequence)) {
+      row = (await this.#db.prisma.peerTrust.findUnique({ where: { id: row.id } })) ?? row;
+      if (Number(row.lastSequence) > this.size) await this.catchUp();
+    }
+    return this.verdictNow(row, peer);
+  }
+
+  /** verdict, on what this server has verified so far (the caller has seen it catch up to the row). */
+  verdictNow(row: PeerTrust, peer: { fingerprint: string; status: string }): Verdict {
+    const verified = this.#pairs.get(row.id);
+    if (this.#broken && (row.status === 'TRUSTED' || verified?.status === 'TRUSTED')) {
+      return { verified: false, reason: `the Trust History is broken at entry ${this.#broken.sequence}: ${this.#broken.reason}` };
+    }
+    if (verified?.problem) return { verified: false, reason: verified.problem };
+    const expected = verified ?? { status: 'PENDING', acceptedByA: false, acceptedByB: false, lastSequence: 0 };
+    if (describe(row) !== describe(expected) || Number(row.lastSequence) !== expected.lastSequence) {
+      return { verified: false, reason: `the database says ${describe(row)}; the signed history says ${describe(expected)}` };
+    }
+    const peerId = row.serverAId === this.#serverId ? row.serverBId : row.serverAId;
+    if (this.#decommissioned.has(peerId) && peer.status !== 'DECOMMISSIONED') {
+      return { verified: false, reason: 'the signed history says this peer was decommissioned; the database says it was not' };
+    }
+    const pin = this.#pins.get(peerId);
+    if (pin && !this.#chains.same(pin, peer.fingerprint)) {
+      return {
+        verified: false,
+        reason: `its key is now ${peer.fingerprint}, which the key you approved (${pin}) did not endorse: a reinstalled server, or an impostor`,
+      };
+    }
+    const unanchored = verified?.status === 'TRUSTED' ? this.#unanchored(verified) : undefined;
+    return unanchored ? { verified: false, reason: unanchored } : { verified: true };
+  }
+
+  /** Why a TRUSTED pair of this server's is not anchored in the key its administrator approved, if it is not. */
+  #unanchored(pair: VerifiedPair): string | undefined {
+    const own: Side = pair.serverAId === this.#serverId ? 'A' : 'B';
+    const mine = pair.accepts[own];
+    const theirs = pair.accepts[own === 'A' ? 'B' : 'A'];
+    if (!mine || !theirs) return 'the signed history does not hold both approvals of this round';
+    if (theirs.signedWith !== 'legacy' && !this.#chains.same(mine.verified, theirs.signedWith)) {
+      return `the peer's approval is signed by ${theirs.signedWith}, not by the key you approved (${mine.verified})`;
+    }
+    if (!this.#ownKeys.has(theirs.verified) && !this.#chains.same(theirs.verified, this.#identity.key.fingerprint)) {
+      return `the peer approved ${theirs.verified}, which is not a key of this server`;
+    }
+    return undefined;
+  }
+
+  /** Logs the reason a pair is unverified, once per reason; says whether it is new. */
+  reportOnce(pairId: string, reason: string): boolean {
+    if (this.#reported.get(pairId) === reason) return false;
+    this.#reported.set(pairId, reason);
+    this.#log.error({ pair: pairId, reason }, 'a pair does not match the signed Trust History: it is reported UNVERIFIED');
+    return true;
+  }
+
+  async #read(): Promise<void> {
+    if (this.#broken) return;
+    const [history] = await this.#db.prisma.trustHistory.findMany({ where: { id: 1 }, take: 1 });
+    if (!history) return this.#break(this.size + 1, 'the Trust History has no counter row');
+    if (this.#origin === undefined) {
+      this.#origin = history.origin;
+      this.#legacyLength = Number(history.legacyLength);
+    }
+    if (this.#origin !== history.origin || this.#legacyLength !== Number(history.legacyLength)) {
+      return this.#break(this.size + 1, 'the Trust History is not the one this server verified (its name or its legacy part changed)');
+    }
+    if (this.#anchor && (this.#anchor.origin !== this.#origin || this.#anchor.legacyLength !== this.#legacyLength)) {
+      return this.#break(1, 'the Trust History is not the one this server verified before it stopped');
+    }
+    for (;;) {
+      const rows = await this.#db.prisma.$queryRaw<EntryRow[]>`
+        SELECT "sequence", "kind", "at", "peerTrustId", "serverId", "actorId", "fingerprints", "entry"
+        FROM "TrustEvent" WHERE "sequence" > ${this.size} ORDER BY "sequence" LIMIT ${BATCH}`;
+      await this.#loadKeys(rows);
+      for (const row of rows) {
+        const problem = this.#apply(row);
+        if (problem) return this.#break(Number(row.sequence), problem);
+        if (this.size === this.#anchor?.size && encodeBase64(this.root()) !== this.#anchor.root) {
+          return this.#break(this.size, `the entries up to ${this.size} are not the ones this server verified before`);
+        }
+      }
+      if (rows.length < BATCH) break;
+    }
+    if (this.#anchor && this.size < this.#anchor.size) {
+      return this.#break(this.size + 1, `the history has ${this.size} entries; this server verified ${this.#anchor.size}: entries were deleted`);
+    }
+    if (this.#current?.owed.length) {
+      return this.#break(this.size, `its decision is recorded without its ${this.#current.owed.join(', ')}`);
+    }
+    await this.#checkCheckpoint();
+    await this.#saveAnchor();
+  }
+
+  /** Public keys the entries name: RootKey rows whose key matches their fingerprint. */
+  async #loadKeys(rows: EntryRow[]): Promise<void> {
+    const wanted = new Set<string>();
+    for (const row of rows) for (const signature of parseEntry(row.entry)?.signatures ?? []) wanted.add(signature.fingerprint);
+    const missing = [...wanted].filter((fingerprint) => !this.#keys.has(fingerprint));
+    if (!missing.length) return;
+    const keys = await this.#db.prisma.rootKey.findMany({
+      where: { fingerprint: { in: missing } },
+      select: { serverId: true, fingerprint: true, publicKey: true },
+    });
+    for (const key of keys) {
+      if (safeFingerprint(key.publicKey) === key.fingerprint) this.#keys.set(key.fingerprint, { serverId: key.serverId, pem: key.publicKey });
+    }
+  }
+
+  /** Verifies one entry and applies it; returns why the history breaks there, if it does. */
+  #apply(row: EntryRow): string | undefined {
+    const sequence = this.size + 1;
+    if (Number(row.sequence) !== sequence) return `entry ${sequence} is missing`;
+    const entry = parseEntry(row.entry);
+    if (!entry) return 'it is not a Trust History entry';
+    if (entry.sequence !== sequence) return `it says it is entry ${entry.sequence}`;
+    const columns = [row.kind, row.at.toISOString(), row.peerTrustId, row.serverId, row.actorId, row.fingerprints];
+    const signed = [entry.kind, entry.time, entry.pair?.id ?? null, entry.server, entry.actor, entry.fingerprints];
+    if (JSON.stringify(columns) !== JSON.stringify(signed)) return 'its columns differ from its entry';
+    this.#frontier.append(leafHash(Buffer.from(row.entry)));
+    const pair = entry.pair && this.#pair(entry.pair.id, entry.pair.servers);
+    if (pair === undefined) return 'it names a pair with other servers than before';
+    const problem = entry.legacy ? this.#applyLegacy(entry, pair) : this.#applySigned(entry, pair);
+    if (problem) return problem;
+    if (pair && CHANGES_A_PAIR.has(entry.kind)) pair.lastSequence = sequence;
+    return undefined;
+  }
+
+  /** The pair an entry names, created on first sight; undefined when its servers differ from what was seen. */
+  #pair(id: string, servers: [string, string]): VerifiedPair | undefined {
+    const known = this.#pairs.get(id);
+    if (known) return known.serverAId === servers[0] && known.serverBId === servers[1] ? known : undefined;
+    if (servers[0] >= servers[1]) return undefined;
+    const pair: VerifiedPair = {
+      serverAId: servers[0],
+      serverBId: servers[1],
+      status: 'PENDING',
+      acceptedByA: false,
+      acceptedByB: false,
+      lastSequence: 0,
+      accepts: {},
+    };
+    this.#pairs.set(id, pair);
+    if (servers.includes(this.#serverId)) this.#ownPairs.set(servers[0] === this.#serverId ? servers[1] : servers[0], id);
+    return pair;
+  }
+
+  /** Before decisions were signed: taken as found when this server first saw them, replayed by the rules. */
+  #applyLegacy(entry: EventEntry, pair: VerifiedPair | null): string | undefined {
+    if (entry.sequence > this.#legacyLength) return 'an unsigned entry after the history was signed';
+    if (!pair) return 'a legacy entry without a pair';
+    const side: Side = entry.server === pair.serverAId ? 'A' : 'B';
+    const peerOf = (server: string) => (server === pair.serverAId ? pair.serverBId : pair.serverAId);
+    switch (entry.kind) {
+      case 'TRUST_APPROVED': {
+        const decision = decide(pair, side, 'ACCEPT');
+        if (decision.outcome === 'changed') Object.assign(pair, decision.next);
+        // Legacy events kept the fingerprint the decider approved: this server's pins.
+        const verified = entry.fingerprints[0] ?? '';
+        pair.accepts[side] = { signedWith: 'legacy', verified };
+        if (entry.server === this.#serverId) this.#pins.set(peerOf(entry.server), verified);
+        return undefined;
+      }
+      case 'TRUST_ENABLED':
+        pair.status = 'TRUSTED';
+        return undefined;
+      case 'TRUST_DENIED':
+        pair.status = 'DENIED';
+        return undefined;
+      case 'TRUST_REVOKED':
+        Object.assign(pair, { status: 'REVOKED', acceptedByA: false, acceptedByB: false, accepts: {} });
+        return undefined;
+      case 'SERVER_DECOMMISSIONED':
+        this.#decommissioned.add(peerOf(entry.server));
+        return undefined;
+      default:
+        return `a legacy ${entry.kind} entry`;
+    }
+  }
+
+  #signedBy(entry: EventEntry, fingerprint: string): boolean {
+    const signature = entry.signatures?.find((s) => s.fingerprint === fingerprint);
+    const key = this.#keys.get(fingerprint);
+    return !!signature && !!key && verifyStatement(entry.statement!, signature.signature, key.pem);
+  }
+
+  #applySigned(entry: EventEntry, pair: VerifiedPair | null): string | undefined {
+    if (!entry.statement || !entry.signatures?.length) return 'it has no signed statement';
+    const continuing = this.#current?.statement === entry.statement;
+    if (!continuing && this.#current?.owed.length) return `the decision before it is recorded without its ${this.#current.owed.join(', ')}`;
+    if (!continuing) this.#current = { statement: entry.statement, owed: [] };
+    const type = (JSON.parse(entry.statement) as { type?: unknown }).type;
+    switch (type) {
+      case 'peertrust/decision/v1': {
+        const statement = readStatement(DecisionStatement, entry.statement);
+        return statement ? this.#applyDecision(entry, statement, pair, continuing) : 'its decision statement is malformed';
+      }
+      case 'peertrust/key-rotation/v1': {
+        const statement = readStatement(KeyRotationStatement, entry.statement);
+        return statement ? this.#applyRotation(entry, statement, continuing) : 'its key rotation statement is malformed';
+      }
+      case 'peertrust/token/v1':
+        if (entry.kind !== 'TOKEN_ISSUED' || !readStatement(TokenStatement, entry.statement)) return 'its token statement is malformed';
+        return entry.signatures.every((s) => this.#signedBy(entry, s.fingerprint)) ? undefined : 'its token statement is not signed by the keys it names';
+      case 'peertrust/token-revocation/v1': {
+        const statement = readStatement(TokenRevocationStatement, entry.statement);
+        if (entry.kind !== 'TOKEN_REVOKED' || !statement) return 'its revocation statement is malformed';
+        if (!this.#signedBy(entry, statement.revoker.fingerprint)) return 'its revocation is not signed by the key it names';
+        for (const token of statement.tokens) this.#revoked.add(token);
+        return undefined;
+      }
+      case 'peertrust/tampering/v1': {
+        const statement = readStatement(TamperingStatement, entry.statement);
+        if (entry.kind !== 'TAMPERING_DETECTED' || !statement) return 'its tampering statement is malformed';
+        return this.#signedBy(entry, statement.detector.fingerprint) ? undefined : 'its tampering report is not signed by the key it names';
+      }
+      default:
+        return 'its statement is of no known kind';
+    }
+  }
+
+  #applyDecision(entry: EventEntry, statement: DecisionStatement, pair: VerifiedPair | null, continuing: boolean): string | undefined {
+    if (!continuing && statement.sequence !== entry.sequence) return `its decision was made for entry ${statement.sequence}`;
+    if (statement.decider.server !== entry.server || statement.administrator.user !== entry.actor || statement.time !== entry.time) {
+      return 'the entry does not say what its decision says';
+    }
+    if (!DECISION_EVENTS[statement.kind].includes(entry.kind)) return `a ${entry.kind} event cannot come from a ${statement.kind} decision`;
+    const decider = statement.decider.server;
+    if (decider === this.#serverId && !this.#ownKeys.has(statement.decider.fingerprint)) return "a decision in this server's name that it did not sign";
+    if (!this.#signedBy(entry, statement.decider.fingerprint)) return 'its decision is not signed by the key it names';
+    if (!pair) return 'a decision event without a pair';
+    if (statement.kind === 'DECOMMISSION') return this.#applyDecommission(entry, statement, pair);
+    if (continuing) return this.#current!.owed.shift() === entry.kind ? undefined : `a ${entry.kind} event its decision did not make`;
+    if (entry.pair!.id !== statement.pair || ![pair.serverAId, pair.serverBId].every((s) => s === decider || s === statement.subject.server)) {
+      return 'the entry is about another pair than its decision';
+    }
+    const forbidden = this.#decommissioned.has(decider)
+      ? 'a decision by a server after it was decommissioned'
+      : statement.kind === 'ACCEPT' && this.#decommissioned.has(statement.subject.server)
+        ? 'approved after it was decommissioned: the database lost the record of its decommission'
+        : undefined;
+    const side: Side = decider === pair.serverAId ? 'A' : 'B';
+    const decision = decide(pair, side, statement.kind);
+    if (forbidden || decision.outcome !== 'changed') {
+      // Signed, so the history is intact; but the server decided on a state the database had changed.
+      pair.problem = forbidden ?? `a signed ${statement.kind} that the rules did not allow in ${pair.status} (entry ${entry.sequence})`;
+      return undefined;
+    }
+    if (decision.events[0] !== entry.kind) return `its ${statement.kind} should have recorded ${decision.events[0]}`;
+    Object.assign(pair, decision.next);
+    if (statement.kind === 'ACCEPT') {
+      pair.accepts[side] = { signedWith: statement.decider.fingerprint, verified: statement.subject.fingerprint };
+      if (decider === this.#serverId) this.#pins.set(statement.subject.server, statement.subject.fingerprint);
+    }
+    if (decision.next.status === 'REVOKED') pair.accepts = {};
+    this.#current!.owed = decision.events.slice(1);
+    return undefined;
+  }
+
+  /** Each event of a decommission: a revoke of one of the subject's pairs, and the decommission on the decider's pair. */
+  #applyDecommission(entry: EventEntry, statement: DecisionStatement, pair: VerifiedPair): string | undefined {
+    const subject = statement.subject.server;
+    if (pair.serverAId !== subject && pair.serverBId !== subject) return "a decommission changed a pair that is not the subject's";
+    if (this.#decommissioned.has(statement.decider.server)) {
+      pair.problem = 'a decommission by a server after it was decommissioned';
+      return undefined;
+    }
+    if (entry.kind === 'SERVER_DECOMMISSIONED') {
+      if (entry.pair!.id !== statement.pair) return 'a decommission recorded on another pair than its decision';
+      this.#decommissioned.add(subject);
+      return undefined;
+    }
+    const decision = decide(pair, 'A', 'REVOKE');
+    if (decision.outcome !== 'changed') pair.problem = `a decommission revoked it in ${pair.status} (entry ${entry.sequence})`;
+    else Object.assign(pair, decision.next, { accepts: {} });
+    return undefined;
+  }
+
+  #applyRotation(entry: EventEntry, statement: KeyRotationStatement, continuing: boolean): string | undefined {
+    if (entry.kind !== 'KEY_ROTATED' || statement.server !== entry.server) return 'the entry does not say what its rotation says';
+    if (continuing) return undefined;
+    if (statement.sequence !== entry.sequence) return `its rotation was made for entry ${statement.sequence}`;
+    const pem = publicKeyFromStatement(statement);
+    if (!pem) return 'its new key does not match its fingerprint';
+    this.#keys.set(statement.to, { serverId: statement.server, pem });
+    if (!this.#signedBy(entry, statement.from) || !this.#signedBy(entry, statement.to)) return 'its rotation is not signed by both keys';
+    this.#chains.connect(statement.from, statement.to);
+    if (statement.server === this.#serverId && (this.#ownKeys.has(statement.from) || this.#ownKeys.has(statement.to))) {
+      this.#ownKeys.add(statement.from);
+      this.#ownKeys.add(statement.to);
+    }
+    return undefined;
+  }
+
+  /** The checkpoint of the size verified, if there is one, must sign this server's root. */
+  async #checkCheckpoint(): Promise<void> {
+    if (this.#broken || this.size === 0 || !this.#origin) return;
+    const checkpoint = await this.#db.prisma.trustCheckpoint.findUnique({ where: { size: this.size } });
+    if (!checkpoint) return;
+    const signer = checkpoint.serverId === this.#serverId
+      ? [...this.#ownKeys].map((fingerprint) => (fingerprint === this.#identity.key.fingerprint ? this.#identity.key.publicKeyPem : this.#keys.get(fingerprint)?.pem))
+      : [...this.#keys.values()].filter((key) => key.serverId === checkpoint.serverId).map((key) => key.pem);
+    const verifiers = signer.filter((pem): pem is string => !!pem).map((pem) => ed25519NoteVerifier(checkpointKeyName(checkpoint.serverId), createPublicKey(pem)));
+    try {
+      // Any key of the signer: a rotation may have changed it since.
+      const opened = openCheckpoint(checkpoint.note, this.#origin, verifiers);
+      if (encodeBase64(opened.checkpoint.rootHash) !== encodeBase64(this.root())) this.#break(this.size, 'its signed checkpoint is of another history');
+    } catch (error) {
+      this.#break(this.size, `its checkpoint does not verify: ${(error as Error).message}`);
+    }
+  }
+
+  #break(sequence: number, reason: string): void {
+    if (this.#broken) return;
+    this.#broken = { sequence, reason };
+    this.#log.error({ sequence, reason }, 'the Trust History does not verify: no trust in it is reported from here on');
+    for (const id of this.#ownPairs.values()) this.emit('unverified', id);
+  }
+
+  async #saveAnchor(): Promise<void> {
+    if (this.#broken || !this.#origin) return;
+    const anchor: Anchor = {
+      origin: this.#origin,
+      legacyLength: this.#legacyLength,
+      size: this.size,
+      root: encodeBase64(this.root()),
+      revokedTokens: [...this.#revoked],
+    };
+    if (JSON.stringify(anchor) === JSON.stringify(this.#anchor)) return;
+    const temporary = `${this.#anchorFile}.${process.pid}`;
+    await writeFile(temporary, JSON.stringify(anchor), { mode: 0o600 });
+    await rename(temporary, this.#anchorFile);
+    this.#anchor = anchor;
+  }
+}

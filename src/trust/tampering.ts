@@ -1,0 +1,80 @@
+// What was changed in the database behind this server's back. Every interval (and at
+// start) the server compares its stored pairs with its verified history; a pair that
+// differs is logged once and recorded in the Trust History as TAMPERING_DETECTED,
+// signed by this server, which also announces the pair to every subscriber (each then
+// reads it as UNVERIFIED, with the reason). Reads of a pair check it too, at once.
+import { peerTrustChangedNotices } from '../db/events.js';
+import type { PeerTrust } from '../db/generated/prisma/client.js';
+import { canonical, signStatement, TamperingStatement } from '../identity/statements.js';
+import type { Logger } from '../logger.js';
+import { appendClauses, AUTOMATIC_ACTOR, reserve } from './history.js';
+import { serversWithFingerprints } from './servers.js';
+import type { ServerScope } from './scope.js';
+import { inTransaction } from './transaction.js';
+
+export class TamperingWatch {
+  readonly #scope: ServerScope;
+  readonly #intervalMs: number;
+  readonly #log: Logger;
+  #timer: NodeJS.Timeout | undefined;
+  #checking: Promise<void> = Promise.resolve();
+
+  constructor(scope: ServerScope, intervalMs: number, log: Logger) {
+    this.#scope = scope;
+    this.#intervalMs = intervalMs;
+    this.#log = log;
+  }
+
+  start(): void {
+    const run = () => {
+      this.#checking = this.check().catch((error: unknown) => this.#log.warn({ err: error }, 'could not compare the pairs with the Trust History'));
+    };
+    run();
+    this.#timer = setInterval(run, this.#intervalMs);
+    this.#timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#timer);
+    await this.#checking;
+  }
+
+  /** Compares every pair of this server with the verified history; records what differs, once. */
+  async check(): Promise<void> {
+    const scope = this.#scope;
+    const pairs = await scope.db.prisma.peerTrust.findMany({ where: { OR: [{ serverAId: scope.serverId }, { serverBId: scope.serverId }] } });
+    const peers = await serversWithFingerprints(scope.db.prisma, pairs.map((pair) => (pair.serverAId === scope.serverId ? pair.serverBId : pair.serverAId)));
+    for (const pair of pairs) {
+      const peer = peers.find((p) => p.id === pair.serverAId || p.id === pair.serverBId);
+      if (!peer) continue;
+      const verdict = await scope.ledger.verdict(pair, peer);
+      if (!verdict.verified && scope.ledger.reportOnce(pair.id, verdict.reason)) await recordTampering(scope, pair, verdict.reason);
+    }
+  }
+}
+
+/** Appends TAMPERING_DETECTED about a pair, signed by this server; the pair itself is left as it is. */
+async function recordTampering(scope: ServerScope, pair: PeerTrust, reason: string): Promise<void> {
+  await inTransaction(scope.db, async (tx, afterCommit) => {
+    const key = scope.identity.key;
+    const reservation = await reserve(tx, 1);
+    const statement = canonical(TamperingStatement, {
+      type: 'peertrust/tampering/v1',
+      pair: pair.id,
+      detector: { server: scope.serverId, fingerprint: key.fingerprint },
+      reason,
+      time: reservation.at.toISOString(),
+      sequence: Number(reservation.first),
+    });
+    const appended = await appendClauses(scope.db, tx, afterCommit, reservation, [{
+      kind: 'TAMPERING_DETECTED',
+      pair,
+      serverId: scope.serverId,
+      actorId: AUTOMATIC_ACTOR,
+      fingerprints: [],
+      statement,
+      signatures: [{ fingerprint: key.fingerprint, signature: signStatement(statement, key.privateKey) }],
+    }], { serverId: scope.serverId, key });
+    await tx.$executeRaw`WITH ${appended} SELECT ${peerTrustChangedNotices([pair])}`;
+  });
+}
