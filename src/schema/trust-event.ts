@@ -10,6 +10,10 @@ export const TrustEventKindEnum = builder.enumType(TrustEventKind, {
     TRUST_DENIED: { description: "One server's administrator denied the peer: final." },
     TRUST_REVOKED: { description: 'Trust was revoked, by an administrator or by a decommission.' },
     SERVER_DECOMMISSIONED: { description: 'The peer was decommissioned.' },
+    KEY_ROTATED: { description: 'A server replaced its root key with one its old key endorsed: fingerprints are the old and the new.' },
+    TAMPERING_DETECTED: { description: 'A server found the stored state of the pair not to be what the signed history gives.' },
+    TOKEN_ISSUED: { description: 'An API token was issued (or signed by one more server). About no pair.' },
+    TOKEN_REVOKED: { description: 'API tokens were revoked. About no pair.' },
   },
 });
 

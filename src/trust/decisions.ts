@@ -17,6 +17,7 @@ import {
   UnverifiedTrustError,
 } from './errors.js';
 import { appendClauses, reserve, type NewEvent } from './history.js';
+import { MAX_CATCH_UPS } from './ledger.js';
 import { serversWithFingerprints } from './servers.js';
 import { decide } from './state-machine.js';
 import { orderedPair, peerIdFor, type Actor, type ServerScope } from './scope.js';
@@ -60,18 +61,25 @@ async function recordDecision(
   // The decision is checked against the verified history, which must have read as far as
   // the pair's last change. It catches up between transactions, never inside one: a
   // transaction waiting for another connection could starve the pool.
-  try {
-    return await decideOnce(scope, actor, kind, ids, peerId, peerIdInput, verified, false);
-  } catch (error) {
-    if (!(error instanceof LedgerBehind)) throw error;
-    await scope.ledger.catchUp();
-    // Still behind after reading all there is: the row names a change the history lacks.
-    return decideOnce(scope, actor, kind, ids, peerId, peerIdInput, verified, true);
+  // Decisions by others may keep moving the pair ahead of this server's history; the
+  // history catching up without reaching what the row names means the entry is missing.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await decideOnce(scope, actor, kind, ids, peerId, peerIdInput, verified, attempt > MAX_CATCH_UPS);
+    } catch (error) {
+      if (!(error instanceof LedgerBehind)) throw error;
+      await scope.ledger.catchUp();
+      if (scope.ledger.size < error.needed) return decideOnce(scope, actor, kind, ids, peerId, peerIdInput, verified, true);
+    }
   }
 }
 
 /** The verified history has not read the pair's last change yet. */
-class LedgerBehind extends Error {}
+class LedgerBehind extends Error {
+  constructor(readonly needed: number) {
+    super(`the verified history has not read entry ${needed} yet`);
+  }
+}
 
 function decideOnce(
   scope: ServerScope,
@@ -100,7 +108,7 @@ function decideOnce(
     }
     if (kind === 'ACCEPT' && peer.status === 'DECOMMISSIONED') throw new ServerDecommissionedError(peer.name, false);
     // Decided on the state the signed history gives, never on one changed behind it.
-    if (!caughtUp && Number(pair.lastSequence) > scope.ledger.size) throw new LedgerBehind();
+    if (!caughtUp && Number(pair.lastSequence) > scope.ledger.size) throw new LedgerBehind(Number(pair.lastSequence));
     const verdict = scope.ledger.verdictNow(pair, peer);
     if (!verdict.verified) throw new UnverifiedTrustError(peer.name, verdict.reason);
 

@@ -4,6 +4,15 @@
 // nothing but a bundle. TrustEvent's columns are a copy of the entry, for queries.
 import { z } from 'zod';
 import { TrustEventKind } from '../db/generated/prisma/enums.js';
+import {
+  DecisionStatement,
+  KeyRotationStatement,
+  readStatement,
+  TamperingStatement,
+  TokenRevocationStatement,
+  TokenStatement,
+  verifyStatement,
+} from '../identity/statements.js';
 
 /** A signature of a statement, by the key with this fingerprint. */
 export const EntrySignature = z.object({ fingerprint: z.string(), signature: z.string() });
@@ -42,4 +51,88 @@ export function parseEntry(text: string): EventEntry | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** An entry's statement, read by its kind. */
+export type EntryStatement =
+  | { type: 'decision'; statement: DecisionStatement }
+  | { type: 'rotation'; statement: KeyRotationStatement }
+  | { type: 'token'; statement: TokenStatement }
+  | { type: 'revocation'; statement: TokenRevocationStatement }
+  | { type: 'tampering'; statement: TamperingStatement };
+
+const STATEMENTS = {
+  'peertrust/decision/v1': ['decision', DecisionStatement],
+  'peertrust/key-rotation/v1': ['rotation', KeyRotationStatement],
+  'peertrust/token/v1': ['token', TokenStatement],
+  'peertrust/token-revocation/v1': ['revocation', TokenRevocationStatement],
+  'peertrust/tampering/v1': ['tampering', TamperingStatement],
+} as const;
+
+/** The events each kind of statement may record. */
+const KINDS: Record<EntryStatement['type'], readonly TrustEventKind[]> = {
+  decision: [], // by the decision's kind: see decisionEvents
+  rotation: ['KEY_ROTATED'],
+  token: ['TOKEN_ISSUED'],
+  revocation: ['TOKEN_REVOKED'],
+  tampering: ['TAMPERING_DETECTED'],
+};
+
+/** The events each kind of decision may record. */
+export const DECISION_EVENTS: Record<DecisionStatement['kind'], readonly TrustEventKind[]> = {
+  ACCEPT: ['TRUST_APPROVED', 'TRUST_ENABLED'],
+  DENY: ['TRUST_DENIED'],
+  REVOKE: ['TRUST_REVOKED'],
+  DECOMMISSION: ['TRUST_REVOKED', 'SERVER_DECOMMISSIONED'],
+};
+
+/** Reads the statement of a signed entry; undefined when it has none, of no known kind, or not of its event's kind. */
+export function entryStatement(entry: EventEntry): EntryStatement | undefined {
+  if (!entry.statement) return undefined;
+  let type: unknown;
+  try {
+    type = (JSON.parse(entry.statement) as { type?: unknown }).type;
+  } catch {
+    return undefined;
+  }
+  const known = STATEMENTS[type as keyof typeof STATEMENTS];
+  if (!known) return undefined;
+  const statement = readStatement(known[1] as z.ZodObject, entry.statement);
+  if (!statement) return undefined;
+  const read = { type: known[0], statement } as EntryStatement;
+  const kinds = read.type === 'decision' ? DECISION_EVENTS[read.statement.kind] : KINDS[read.type];
+  return kinds.includes(entry.kind) ? read : undefined;
+}
+
+/** The keys whose signatures an entry's statement needs. */
+export function requiredSigners(read: EntryStatement, entry: EventEntry): string[] {
+  switch (read.type) {
+    case 'decision':
+      return [read.statement.decider.fingerprint];
+    case 'rotation':
+      // The old key endorses the new one; the new one confirms the old.
+      return [read.statement.from, read.statement.to];
+    case 'token':
+      return (entry.signatures ?? []).map((s) => s.fingerprint);
+    case 'revocation':
+      return [read.statement.revoker.fingerprint];
+    case 'tampering':
+      return [read.statement.detector.fingerprint];
+  }
+}
+
+/**
+ * Whether the entry carries a valid signature of its statement by each of `required`,
+ * with `publicKeyOf` giving each key's PEM (only when its fingerprint matches: the
+ * caller's keys, from wherever it trusts them).
+ */
+export function signaturesHold(entry: EventEntry, required: string[], publicKeyOf: (fingerprint: string) => string | undefined): boolean {
+  return (
+    required.length > 0 &&
+    required.every((fingerprint) => {
+      const signature = entry.signatures?.find((s) => s.fingerprint === fingerprint);
+      const pem = publicKeyOf(fingerprint);
+      return !!signature && !!pem && verifyStatement(entry.statement!, signature.signature, pem);
+    })
+  );
 }

@@ -46,13 +46,15 @@ export async function registerServer(db: Database, registration: Registration): 
       addresses: registration.addresses,
       heartbeatIntervalMs: registration.heartbeatIntervalMs,
     };
-    const replaced = key
-      ? undefined
-      : await tx.server.findFirst({
-          where: { status: 'ACTIVE', OR: [{ name: registration.name }, { addresses: { hasSome: registration.addresses } }] },
-          orderBy: { registeredAt: 'desc' },
-          select: { id: true, name: true },
-        });
+    // The same name, or an address of a server that is not running (stopped, or three
+    // heartbeats missed): servers of one host share their addresses while they run.
+    const [replaced] = key
+      ? []
+      : await tx.$queryRaw<{ id: string; name: string }[]>`
+          SELECT "id", "name" FROM "Server"
+          WHERE "status" = 'ACTIVE' AND ("name" = ${registration.name} OR ("addresses" && ${registration.addresses}::text[]
+            AND ("stoppedAt" >= "lastSeenAt" OR "lastSeenAt" < now() - 3 * "heartbeatIntervalMs" * interval '1 millisecond')))
+          ORDER BY "registeredAt" DESC LIMIT 1`;
     const server = key
       ? await tx.server.update({ where: { id: key.serverId }, data: profile })
       : await tx.server.create({
