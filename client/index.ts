@@ -4,8 +4,10 @@
 import { Client, fetchExchange, makeOperation, mapExchange, subscriptionExchange, type CombinedError, type Operation } from '@urql/core';
 import { retryExchange } from '@urql/exchange-retry';
 import { CloseCode, createClient as createWsClient, type Client as WsClient } from 'graphql-ws';
+import { print } from 'graphql';
 import WebSocket from 'ws';
 import { Endpoints } from './endpoints.js';
+import { TrustEventsDocument, type TrustEventsSubscription, type TrustEventsSubscriptionVariables } from './gql/graphql.js';
 
 export * from './gql/graphql.js';
 
@@ -153,4 +155,37 @@ export function createPeertrustClient(options: PeertrustClientOptions): Peertrus
       await ws.dispose();
     },
   };
+}
+
+export type TrustEvent = TrustEventsSubscription['trustEvents'];
+
+/**
+ * Follows the Trust History (of one peer, with `peerId`) after sequence `after`: what
+ * was committed, then each event as it commits, each once, in order, across reconnects
+ * and moves to another server: the subscription is sent again from the last sequence
+ * received. Returns the function that stops it.
+ */
+export function followTrustEvents(
+  client: PeertrustClient,
+  options: { after?: number; peerId?: string },
+  onEvent: (event: TrustEvent) => void,
+  onError: (error: unknown) => void = () => {},
+): () => void {
+  // graphql-ws sends this same payload again when it reconnects: it carries the cursor.
+  const variables: TrustEventsSubscriptionVariables = { after: options.after ?? 0, ...(options.peerId ? { peerId: options.peerId } : {}) };
+  let last = variables.after ?? 0;
+  return client.ws.subscribe<TrustEventsSubscription>(
+    { query: print(TrustEventsDocument), variables },
+    {
+      next: ({ data, errors }) => {
+        if (errors?.length) return onError(errors);
+        const event = data?.trustEvents;
+        if (!event || event.sequence <= last) return;
+        last = variables.after = event.sequence;
+        onEvent(event);
+      },
+      error: onError,
+      complete: () => {},
+    },
+  );
 }

@@ -278,6 +278,7 @@ export function createApp(config: AppConfig): App {
     },
     async stop() {
       config.database.changes.off('notice', catchUp);
+      scope?.ledger.stop();
       tampering?.stop();
       await liveness?.stop();
       credentials.stop();

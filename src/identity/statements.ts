@@ -85,10 +85,22 @@ export function signStatement(text: string, privateKey: KeyObject): string {
   return sign(null, Buffer.from(text), privateKey).toString('base64');
 }
 
+/** Parsed public keys: verifying a history checks thousands of signatures by a few keys. */
+const publicKeys = new Map<string, KeyObject>();
+
+function publicKey(pem: string): KeyObject {
+  let key = publicKeys.get(pem);
+  if (!key) {
+    if (publicKeys.size >= 1_000) publicKeys.clear();
+    publicKeys.set(pem, (key = createPublicKey(pem)));
+  }
+  return key;
+}
+
 /** Whether `signature` is `publicKeyPem`'s over `text`. */
 export function verifyStatement(text: string, signature: string, publicKeyPem: string): boolean {
   try {
-    return verify(null, Buffer.from(text), createPublicKey(publicKeyPem), Buffer.from(signature, 'base64'));
+    return verify(null, Buffer.from(text), publicKey(publicKeyPem), Buffer.from(signature, 'base64'));
   } catch {
     return false;
   }

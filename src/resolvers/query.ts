@@ -2,7 +2,9 @@ import { allServers } from '../trust/servers.js';
 import { peerTrustsOf, peerTrustWith, trustHistoryOf } from '../trust/peer-trusts.js';
 import { builder, connectionTypes, pageSize } from '../schema/builder.js';
 import { checkedPage } from '../schema/cursors.js';
+import { HistoryVerificationRef } from '../schema/history-verification.js';
 import { TrustStatusEnum } from '../schema/peer-trust.js';
+import { verifyHistory } from '../trust/audit.js';
 
 /** UNVERIFIED is a verdict, not a stored state. */
 const isStored = <T extends string>(status: T): status is Exclude<T, 'UNVERIFIED'> => status !== 'UNVERIFIED';
@@ -59,6 +61,12 @@ builder.queryFields((t) => ({
         ...trustHistoryOf(ctx.scope, args.peerId === null || args.peerId === undefined ? null : String(args.peerId)),
       }),
   }, ...connectionTypes('TrustEvent', 'Trust History events')),
+  verifyTrustHistory: t.field({
+    type: HistoryVerificationRef,
+    description:
+      "Verifies the whole Trust History again, from its first entry: each entry's place, the signatures of the decisions it comes from, the rules, and the Merkle tree against the signed checkpoints. Reports ok, or the first entry that breaks. Seconds for a long history.",
+    resolve: (_root, _args, ctx) => verifyHistory(ctx.scope),
+  }),
   viewer: t.prismaField({
     type: 'User',
     nullable: true,

@@ -1,4 +1,4 @@
-import { approvalRequests, peerTrustChanges } from '../trust/notices.js';
+import { approvalRequests, peerTrustChanges, trustEvents } from '../trust/notices.js';
 import { builder } from '../schema/builder.js';
 import { TrustApprovalRequiredRef } from '../schema/peer-trust.js';
 
@@ -21,6 +21,18 @@ builder.subscriptionFields((t) => ({
     subscribe: (_root, _args, ctx) => ctx.liveness.changes(),
     resolve: (query, serverId: string, _args, ctx) =>
       ctx.scope.db.prisma.server.findUniqueOrThrow({ ...query, where: { id: serverId } }),
+  }),
+  trustEvents: t.prismaField({
+    type: 'TrustEvent',
+    description:
+      "The Trust History of this server's pairs after sequence `after` (0: from the start): what was committed, then each event as it commits, each once, in order. To resume after a reconnect, on this server or another, pass the last sequence you got.",
+    args: {
+      after: t.arg.int({ required: false, description: 'The last sequence you have; events after it come. 0 (the default) for all.' }),
+      peerId: t.arg.id({ required: false, description: 'Only the history with this peer.' }),
+    },
+    subscribe: (_root, args, ctx) => trustEvents(ctx.scope, Math.max(0, args.after ?? 0), args.peerId === undefined || args.peerId === null ? null : String(args.peerId)),
+    resolve: (query, sequence: bigint, _args, ctx) =>
+      ctx.scope.db.prisma.trustEvent.findUniqueOrThrow({ ...query, where: { sequence } }),
   }),
   peerTrustChanged: t.prismaField({
     type: 'PeerTrust',

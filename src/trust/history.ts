@@ -62,6 +62,11 @@ export function checkpointKeyName(serverId: string): string {
   return `peertrust/server/${serverId}`;
 }
 
+/** The key name a server cosigns checkpoints with, as a witness (C2SP tlog-cosignature). */
+export function witnessKeyName(serverId: string): string {
+  return `peertrust/witness/${serverId}`;
+}
+
 /**
  * The stored hashes this process has read or written, per database: the newest ones are
  * what the next append needs, so most appends read none. Stored hashes never change.

@@ -26,9 +26,10 @@ import type { Logger } from '../logger.js';
 import { encodeBase64 } from '../tlog/base64.js';
 import { openCheckpoint } from '../tlog/checkpoint.js';
 import { Frontier, leafHash } from '../tlog/merkle.js';
-import { ed25519NoteVerifier } from '../tlog/note.js';
+import { cosignatureSigner } from '../tlog/cosignature.js';
+import { addSignatures, ed25519NoteVerifier } from '../tlog/note.js';
 import { entryStatement, parseEntry, requiredSigners, signaturesHold, type EventEntry } from './entries.js';
-import { checkpointKeyName } from './history.js';
+import { checkpointKeyName, witnessKeyName } from './history.js';
 import { decide, type PairState, type Side } from './state-machine.js';
 
 /**
@@ -73,6 +74,9 @@ interface EntryRow {
 
 /** How often a verdict reads again a row or the history that others keep moving on. */
 export const MAX_CATCH_UPS = 20;
+
+/** A witness cosigns this long after what it verified last. */
+const COSIGN_DELAY_MS = 1_000;
 
 /** Entries read at a time while catching up. */
 const BATCH = 2_000;
@@ -143,16 +147,30 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
   #again = false;
   /** What was reported of each pair: a reason is logged and recorded once. */
   readonly #reported = new Map<string, string>();
+  readonly #audit: boolean;
+  /** The next cosignature, soon after what was verified last: a burst of appends gets one. */
+  #cosigning: NodeJS.Timeout | undefined;
+  #cosigned = 0;
 
-  constructor(deps: { db: Database; serverId: string; identity: { key: RootKeyPair }; log: Logger }) {
+  /**
+   * `audit`: verify from the first entry for a report, and leave no trace (no anchor
+   * saved, no cosignature); the running server's ledger keeps its own.
+   */
+  constructor(deps: { db: Database; serverId: string; identity: { key: RootKeyPair }; log: Logger; audit?: boolean }) {
     super();
     this.setMaxListeners(0);
     this.#db = deps.db;
     this.#serverId = deps.serverId;
     this.#identity = deps.identity;
     this.#log = deps.log;
+    this.#audit = deps.audit ?? false;
     this.#anchorFile = path.join(deps.identity.key.dataDir, 'ledger.json');
     this.#ownKeys.add(deps.identity.key.fingerprint);
+  }
+
+  /** Stops cosigning. */
+  stop(): void {
+    clearTimeout(this.#cosigning);
   }
 
   /** How many entries this server has verified. */
@@ -316,6 +334,12 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
       }
       if (rows.length < BATCH) break;
     }
+    // Read after the entries: the counter only grows, and never below what was committed.
+    const [counter] = await this.#db.prisma.trustHistory.findMany({ where: { id: 1 }, select: { length: true } });
+    const shortest = Math.max(this.#anchor?.size ?? 0, this.size);
+    if (Number(counter?.length ?? 0) < shortest) {
+      return this.#break(Number(counter?.length ?? 0) + 1, `the history has ${counter?.length ?? 0} entries; this server verified ${shortest}: entries were deleted`);
+    }
     if (this.#anchor && this.size < this.#anchor.size) {
       return this.#break(this.size + 1, `the history has ${this.size} entries; this server verified ${this.#anchor.size}: entries were deleted`);
     }
@@ -323,7 +347,42 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
       return this.#break(this.size, `its decision is recorded without its ${this.#current.owed.join(', ')}`);
     }
     await this.#checkCheckpoint();
+    if (this.#audit) return;
     await this.#saveAnchor();
+    this.#scheduleCosign();
+  }
+
+  /** The newest checkpoint this server verified, as stored: for reports. */
+  async checkpoint(): Promise<{ note: string; witnesses: string[] } | undefined> {
+    const checkpoint = await this.#db.prisma.trustCheckpoint.findUnique({ where: { size: this.size } });
+    if (!checkpoint) return undefined;
+    const cosignatures = await this.#db.prisma.trustCosignature.findMany({ where: { size: this.size }, orderBy: { witnessId: 'asc' } });
+    return { note: checkpoint.note + cosignatures.map((c) => `${c.line}\n`).join(''), witnesses: cosignatures.map((c) => c.witnessId) };
+  }
+
+  /**
+   * As a witness: cosigns the checkpoint of the size this server verified (C2SP
+   * tlog-cosignature), saying it saw that history, consistent with all it saw before.
+   */
+  #scheduleCosign(): void {
+    if (this.#cosigning || this.#broken || this.size <= this.#cosigned) return;
+    this.#cosigning = setTimeout(() => {
+      this.#cosigning = undefined;
+      void this.#cosign().catch((error: unknown) => this.#log.warn({ err: error }, 'could not cosign the Trust History; trying again at its next change'));
+    }, COSIGN_DELAY_MS);
+    this.#cosigning.unref();
+  }
+
+  async #cosign(): Promise<void> {
+    const size = this.size;
+    const checkpoint = this.#broken ? undefined : await this.#db.prisma.trustCheckpoint.findUnique({ where: { size } });
+    if (!checkpoint || size <= this.#cosigned) return;
+    const cosigned = addSignatures(checkpoint.note, [cosignatureSigner(witnessKeyName(this.#serverId), this.#identity.key.privateKey)]);
+    const line = cosigned.trimEnd().split('\n').at(-1)!;
+    await this.#db.prisma.$executeRaw`
+      INSERT INTO "TrustCosignature" ("size", "witnessId", "line") VALUES (${size}, ${this.#serverId}::uuid, ${line})
+      ON CONFLICT DO NOTHING`;
+    this.#cosigned = size;
   }
 
   /** Public keys the entries name: RootKey rows whose key matches their fingerprint. */
@@ -508,11 +567,11 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
     return undefined;
   }
 
-  /** The checkpoint of the size verified, if there is one, must sign this server's root. */
+  /** A checkpoint of the size verified must sign this server's root (every append signs one). */
   async #checkCheckpoint(): Promise<void> {
-    if (this.#broken || this.size === 0 || !this.#origin) return;
+    if (this.#broken || this.size <= this.#legacyLength || !this.#origin) return;
     const checkpoint = await this.#db.prisma.trustCheckpoint.findUnique({ where: { size: this.size } });
-    if (!checkpoint) return;
+    if (!checkpoint) return this.#break(this.size, 'no signed checkpoint covers it: its checkpoint was deleted, or it was added without one');
     const signer = checkpoint.serverId === this.#serverId
       ? [...this.#ownKeys].map((fingerprint) => (fingerprint === this.#identity.key.fingerprint ? this.#identity.key.publicKeyPem : this.#keys.get(fingerprint)?.pem))
       : [...this.#keys.values()].filter((key) => key.serverId === checkpoint.serverId).map((key) => key.pem);

@@ -3,7 +3,7 @@
 import { on } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FeedNotice } from '../db/events.js';
-import { approvalRequired, approvedByPeer, pairsChangedSince, pairWithServers, pendingApprovals } from './peer-trusts.js';
+import { approvalRequired, approvedByPeer, pairsChangedSince, pairWithServers, pendingApprovals, trustHistoryOf } from './peer-trusts.js';
 import type { ServerScope } from './scope.js';
 import { stoppable } from './stoppable.js';
 
@@ -111,4 +111,42 @@ async function* approvalRequestsUntil(scope: ServerScope, signal: AbortSignal): 
   } finally {
     await notices.return(undefined);
   }
+}
+
+/** Events a resumed stream reads at a time. */
+const EVENT_PAGE = 200;
+
+/**
+ * The Trust History of this server's pairs (of one, with `peerId`) after sequence
+ * `after`: first what was committed, then each event as it commits, each once, in
+ * order. Sequence numbers follow commit order, so reading on from the last one sent
+ * never skips one; a client that reconnects (to this server or another) passes the
+ * last sequence it got and misses nothing and gets nothing twice.
+ */
+export function trustEvents(scope: ServerScope, after: number, peerId?: string | null): AsyncIterableIterator<bigint> {
+  return stoppable(async function* (signal) {
+    // Listening before the first read, so that nothing committed in between is lost.
+    const notices = noticesFor(scope, signal);
+    const next = notices.next();
+    next.catch(() => {});
+    let cursor = BigInt(after);
+    const where = trustHistoryOf(scope, peerId).where;
+    try {
+      for (let waiting: Promise<unknown> = next; ; waiting = notices.next()) {
+        for (;;) {
+          const page = await readRetrying(() =>
+            scope.db.prisma.trustEvent.findMany({ where: { ...where, sequence: { gt: cursor } }, orderBy: { sequence: 'asc' }, take: EVENT_PAGE, select: { sequence: true } }),
+          );
+          for (const { sequence } of page) {
+            cursor = sequence;
+            yield sequence;
+          }
+          if (page.length < EVENT_PAGE) break;
+        }
+        if ((await waiting as IteratorResult<unknown>).done) return;
+      }
+    } finally {
+      await notices.return(undefined);
+    }
+  });
 }
