@@ -275,7 +275,23 @@ async function signersIn(db: Database, dataDirs: string[]) {
   return signers;
 }
 
-registerTrustCommands(program);
+const history = registerTrustCommands(program);
+history
+  .command('export')
+  .description(
+    'Write a bundle of the Trust History (its entries, the newest signed checkpoint with its cosignatures, the servers\' public keys) that `peertrust history verify --bundle FILE` checks offline; with --sequence, one entry and its inclusion proof.',
+  )
+  .option(...dataDirOption)
+  .option('--out <file>', 'write the bundle here (default: stdout)')
+  .option('--sequence <n>', 'only this entry, with the proof that it is in the history', (value: string) => {
+    const n = Number(value);
+    if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('must be a sequence number (1 or more).');
+    return n;
+  })
+  .addHelpText('after', '\nEnvironment: DATABASE_URL (postgresql://...) to use PostgreSQL.')
+  .action((flags: { dataDir: string; out?: string; sequence?: number }) =>
+    withDatabase(flags.dataDir, 'history export', async (db) => (await import('./cli/history-bundle.js')).exportBundleTo(db, flags)),
+  );
 
 try {
   await program.parseAsync(process.argv);

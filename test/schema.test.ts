@@ -31,15 +31,15 @@ test('every type, field, argument and enum value has a description', () => {
 
 test('the API contract of DESIGN.md', () => {
   const fields = (name: string) => Object.keys((schema.getType(name) as { getFields(): object }).getFields()).sort();
-  expect(fields('Query')).toEqual(['peerTrust', 'peerTrusts', 'servers', 'thisServer', 'trustHistory', 'viewer']);
-  expect(fields('Mutation')).toEqual(['approveTrust', 'decommissionServer', 'denyTrust', 'revokeTrust']);
-  expect(fields('Subscription')).toEqual(['peerTrustChanged', 'serverStatusChanged', 'trustApprovalRequired']);
+  expect(fields('Query')).toEqual(['peerTrust', 'peerTrusts', 'servers', 'thisServer', 'trustHistory', 'verifyTrustHistory', 'viewer']);
+  expect(fields('Mutation')).toEqual(['approveTrust', 'decommissionServer', 'denyTrust', 'revokeTrust', 'rotateRootKey']);
+  expect(fields('Subscription')).toEqual(['peerTrustChanged', 'serverStatusChanged', 'trustApprovalRequired', 'trustEvents']);
   expect(fields('Server')).toEqual(expect.arrayContaining(['id', 'name', 'addresses', 'fingerprint', 'rootKeys', 'status', 'lastSeenAt', 'isThisServer']));
   expect(fields('PeerTrust')).toEqual(expect.arrayContaining(['id', 'peer', 'status', 'approvedByThisServer', 'approvedByPeer', 'approvalRequired', 'updatedAt']));
   expect(fields('TrustEvent')).toEqual(expect.arrayContaining(['id', 'kind', 'at', 'actor', 'peerTrust', 'fingerprints']));
   expect(fields('RootKey')).not.toContain('privateKey');
   for (const name of ['ServerConnection', 'PeerTrustConnection', 'TrustEventConnection']) expect(schema.getType(name)).toBeDefined();
-  for (const name of ['ApproveTrustResult', 'DenyTrustResult', 'RevokeTrustResult', 'DecommissionServerResult']) {
+  for (const name of ['ApproveTrustResult', 'DenyTrustResult', 'RevokeTrustResult', 'DecommissionServerResult', 'RotateRootKeyResult']) {
     expect(isUnionType(schema.getType(name))).toBe(true);
   }
 });

@@ -4,7 +4,7 @@ import { OperatorError } from '../operator-error.js';
 
 export const ExitCode = {
   ok: 0,
-  /** The API refused the action (a typed error of its result union), or PEER names no single server. */
+  /** The API refused the action (a typed error of its result union), PEER names no single server, or a history does not verify. */
   refused: 1,
   /** Usage or configuration: flags, --url, PEERTRUST_TOKEN. */
   usage: 2,
@@ -17,7 +17,7 @@ export const ExitCode = {
 export const exitCodesHelp = `Exit codes:
   0  done
   1  the API refused the action (FingerprintMismatchError, TrustDeniedError, NotFoundError, ...),
-     or PEER names no server or more than one
+     or PEER names no server or more than one, or the history (or bundle) does not verify
   2  usage or configuration (flags, --url, PEERTRUST_TOKEN)
   3  authentication or permission (UNAUTHENTICATED, FORBIDDEN)
   4  the server is unreachable or cannot serve now (DATABASE_UNAVAILABLE, SERVER_BUSY, STORAGE_FULL)`;

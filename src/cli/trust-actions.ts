@@ -8,10 +8,12 @@ import {
   PeerTrustChangedDocument,
   PeerTrustsDocument,
   RevokeTrustDocument,
+  RotateRootKeyDocument,
   ServersDocument,
   ThisServerDocument,
   TrustApprovalRequiredDocument,
   TrustHistoryDocument,
+  VerifyTrustHistoryDocument,
   type PeerTrustFieldsFragment,
   type ServerFieldsFragment,
   type TrustHistoryQuery,
@@ -206,5 +208,40 @@ export function watch(target: Target) {
     for (const unsubscribe of unsubscribes) unsubscribe();
     if (outcome instanceof CliError) throw outcome;
     console.error(`stopped (${outcome})`);
+  });
+}
+
+/** `history verify`: the server verifies its whole Trust History again; exit 1 if an entry breaks. */
+export function verifyHistory(target: Target) {
+  return withApi(target, async (api) => {
+    const { verifyTrustHistory: report } = await api.query(VerifyTrustHistoryDocument, {});
+    if (target.json) console.log(JSON.stringify(report, null, 2));
+    if (!report.ok) {
+      throw new CliError(`the Trust History does not verify: entry ${report.brokenAt ?? '?'}: ${report.reason ?? 'no reason given'}`, ExitCode.refused, 'HistoryBroken', {
+        brokenAt: report.brokenAt,
+        reason: report.reason,
+      });
+    }
+    if (!target.json) {
+      const witnesses = report.witnesses.length ? `, cosigned by ${report.witnesses.length} witness${report.witnesses.length === 1 ? '' : 'es'}` : '';
+      console.log(`ok: ${report.size} entries verify; root hash ${report.rootHash}${witnesses}`);
+    }
+  });
+}
+
+/** `key rotate`: the server replaces its root key with one its current key endorses. */
+export function rotateKey(target: Target) {
+  return withApi(target, async (api) => {
+    const { server } = succeeded((await api.mutate(RotateRootKeyDocument, {})).rotateRootKey, 'RotateRootKeySuccess');
+    const retired = server.rootKeys.filter((key) => key.retiredAt);
+    print(
+      target,
+      { result: 'RotateRootKeySuccess', server: serverJson(server), rootKeys: server.rootKeys },
+      [
+        `rotated the root key of ${server.name}: its fingerprint is now ${formatFingerprint(server.fingerprint)}`,
+        `retired: ${retired.map((key) => `${formatFingerprint(key.fingerprint)} (${key.retiredAt})`).join(', ')}`,
+        'Peers that trusted the old key keep trusting this server; its history records KEY_ROTATED.',
+      ].join('\n'),
+    );
   });
 }

@@ -1,7 +1,8 @@
-// The trust commands: peers, approve, deny, revoke, decommission, history and watch.
-// They act through one server's API as its administrator would (the decision is that
-// server's), with the token from PEERTRUST_TOKEN. This file says what the commands are
-// and take; trust-actions.ts what they do.
+// The trust commands: peers, approve, deny, revoke, decommission, history (and history
+// verify), watch and key rotate. They act through one server's API as its administrator
+// would (the decision is that server's), with the token from PEERTRUST_TOKEN. This file
+// says what the commands are and take; trust-actions.ts what they do. `history verify
+// --bundle` needs no server (history-bundle.ts).
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { exitCodesHelp } from './errors.js';
 import type { Target } from './trust-actions.js';
@@ -19,10 +20,11 @@ function limit(value: string): number {
   return n;
 }
 
-export function registerTrustCommands(program: Command): void {
+/** Registers the trust commands; returns `history`, for the commands that read the database to add to. */
+export function registerTrustCommands(program: Command): Command {
   /** A command that talks to a server's API: --url, --json, and the environment and exit codes in its help. */
-  const apiCommand = (name: string, description: string) =>
-    program
+  const apiCommand = (name: string, description: string, parent = program) =>
+    parent
       .command(name)
       .description(description)
       .addOption(new Option('--url <url>', "the server's API; the decision is that server's").env('PEERTRUST_URL').default(DEFAULT_URL))
@@ -54,16 +56,40 @@ export function registerTrustCommands(program: Command): void {
   apiCommand('decommission', 'Take a server out of the cluster: it is DECOMMISSIONED and its pending and trusted pairs are revoked. It can still be denied.')
     .argument(...peerArgument)
     .action(async (peer: string, _flags: unknown, command: Command) => (await actions()).decommission(peer, targetOf(command)));
-  apiCommand('history', "Show this server's Trust History, newest last.")
+  const history = apiCommand('history', "Show this server's Trust History, newest last. `history verify` checks it; `history export` writes a bundle to check offline.")
     .option('--peer <peer>', 'only the history with this peer (id, or name if unique)')
     .option('--limit <n>', 'the newest N events', limit, 50)
     .action(async (flags: { peer?: string; limit: number }, command: Command) => (await actions()).history(flags, targetOf(command)));
+  apiCommand(
+    'verify',
+    "Verify the whole Trust History on a server (every entry's signatures, its place, the Merkle tree against the signed checkpoints), or offline, with no server or database, a bundle from `history export`. Exit 1 names the first entry that breaks.",
+    history,
+  )
+    .option('--bundle <file>', 'verify this bundle offline instead of asking a server')
+    .option(
+      '--trust <fingerprint>',
+      "with --bundle: a root key fingerprint you verified on a server (`peertrust fingerprint` there); the checkpoint must be signed or cosigned by one (repeat for several)",
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
+    .action(async (flags: { bundle?: string; trust?: string[]; json?: boolean }, command: Command) => {
+      if (flags.bundle === undefined) return (await actions()).verifyHistory(targetOf(command));
+      const { verifyBundleFile } = await import('./history-bundle.js');
+      return verifyBundleFile(flags.bundle, flags.trust ?? [], flags.json);
+    });
   apiCommand('watch', 'Show "trust approval required" notices (the pending ones first) and every change of trust, live, until Ctrl-C.').action(
     async (_flags: unknown, command: Command) => (await actions()).watch(targetOf(command)),
   );
 
+  const key = program.command('key').description("This server's root key (`peertrust fingerprint` prints it).");
+  apiCommand(
+    'rotate',
+    "Replace this server's root key with a new one that the current key endorses: peers keep trusting it, no new approval round. The old key is kept, retired.",
+    key,
+  ).action(async (_flags: unknown, command: Command) => (await actions()).rotateKey(targetOf(command)));
+
   program.addHelpText(
     'after',
-    `\nThe trust commands (peers, approve, deny, revoke, decommission, history, watch) use a server's API: --url (${DEFAULT_URL}).\n${environmentHelp}\n\n${exitCodesHelp}`,
+    `\nThe trust commands (peers, approve, deny, revoke, decommission, history, history verify, watch, key rotate) use a server's API: --url (${DEFAULT_URL}).\n${environmentHelp}\n\n${exitCodesHelp}`,
   );
+  return history;
 }

@@ -47,6 +47,9 @@ export interface BundleVerification {
   reason?: string;
 }
 
+/** What the history does not hold: no checkpoint yet, or no such entry. */
+export class NotInHistoryError extends Error {}
+
 /** Writes a bundle of the whole history, or of one entry with its inclusion proof, as the database holds it now. */
 export async function exportBundle(db: Database, options: { sequence?: number } = {}): Promise<HistoryBundle> {
   // One snapshot: the checkpoint, its entries and its tree agree.
@@ -54,7 +57,7 @@ export async function exportBundle(db: Database, options: { sequence?: number } 
     async (tx) => {
       const [history] = await tx.$queryRaw<{ origin: string; legacyLength: bigint }[]>`SELECT "origin", "legacyLength" FROM "TrustHistory" WHERE "id" = 1`;
       const [latest] = await tx.$queryRaw<{ size: bigint; note: string }[]>`SELECT "size", "note" FROM "TrustCheckpoint" ORDER BY "size" DESC LIMIT 1`;
-      if (!history || !latest) throw new Error('the Trust History has no signed checkpoint yet');
+      if (!history || !latest) throw new NotInHistoryError('the Trust History has no signed checkpoint yet');
       const cosignatures = await tx.$queryRaw<{ line: string }[]>`SELECT "line" FROM "TrustCosignature" WHERE "size" = ${latest.size} ORDER BY "witnessId"`;
       const keys = await tx.$queryRaw<{ server: string; name: string; fingerprint: string; publicKey: string }[]>`
         SELECT k."serverId" AS "server", s."name", k."fingerprint", k."publicKey" FROM "RootKey" k JOIN "Server" s ON s."id" = k."serverId"
@@ -72,9 +75,9 @@ export async function exportBundle(db: Database, options: { sequence?: number } 
         return { ...base, entries: rows.map((row) => row.entry) };
       }
       const sequence = options.sequence;
-      if (sequence > size) throw new Error(`entry ${sequence} is not in the latest checkpoint (its size is ${size})`);
+      if (sequence > size) throw new NotInHistoryError(`entry ${sequence} is not in the latest checkpoint (its size is ${size})`);
       const [row] = await tx.$queryRaw<{ entry: string }[]>`SELECT "entry" FROM "TrustEvent" WHERE "sequence" = ${sequence}`;
-      if (!row) throw new Error(`there is no entry ${sequence}`);
+      if (!row) throw new NotInHistoryError(`there is no entry ${sequence}`);
       const proof = await proveInclusion(sequence - 1, size, async (indexes) => {
         const hashes = await tx.$queryRaw<{ index: bigint; hash: Uint8Array }[]>`
           SELECT "index", "hash" FROM "TrustLogHash" WHERE "index" = ANY(${indexes.map(String)}::bigint[])`;
