@@ -59,7 +59,9 @@ export function registerTrustCommands(program: Command): Command {
   const history = apiCommand('history', "Show this server's Trust History, newest last. `history verify` checks it; `history export` writes a bundle to check offline.")
     .option('--peer <peer>', 'only the history with this peer (id, or name if unique)')
     .option('--limit <n>', 'the newest N events', limit, 50)
-    .action(async (flags: { peer?: string; limit: number }, command: Command) => (await actions()).history(flags, targetOf(command)));
+    .action(async (flags: { peer?: string; limit: number }, command: Command) => (await actions()).history(flags, targetOf(command)))
+    // `history verify --url X`: the flags after a subcommand are the subcommand's.
+    .enablePositionalOptions();
   apiCommand(
     'verify',
     "Verify the whole Trust History on a server (every entry's signatures, its place, the Merkle tree against the signed checkpoints), or offline, with no server or database, a bundle from `history export`. Exit 1 names the first entry that breaks.",

@@ -1,13 +1,10 @@
 import { allServers } from '../trust/servers.js';
-import { peerTrustsOf, peerTrustWith, trustHistoryOf } from '../trust/peer-trusts.js';
+import { peerTrustWith, reportedPeerTrustsOf, trustHistoryOf } from '../trust/peer-trusts.js';
 import { builder, connectionTypes, pageSize } from '../schema/builder.js';
 import { checkedPage } from '../schema/cursors.js';
 import { HistoryVerificationRef } from '../schema/history-verification.js';
 import { TrustStatusEnum } from '../schema/peer-trust.js';
 import { verifyHistory } from '../trust/audit.js';
-
-/** UNVERIFIED is a verdict, not a stored state. */
-const isStored = <T extends string>(status: T): status is Exclude<T, 'UNVERIFIED'> => status !== 'UNVERIFIED';
 
 builder.queryType({
   description: 'Reading the cluster and its trust. Any authenticated user may read.',
@@ -34,11 +31,8 @@ builder.queryFields((t) => ({
     ...pageSize,
     description: "This server's trust with each peer, oldest pair first.",
     args: { status: t.arg({ type: [TrustStatusEnum], required: false, description: 'Only pairs in these states.' }) },
-    resolve: async (query, _root, args, ctx) => {
-      const stored = args.status?.filter(isStored);
-      if (args.status?.length && !stored?.length) return [];
-      return ctx.scope.db.prisma.peerTrust.findMany({ ...checkedPage(query, 'uuid'), ...peerTrustsOf(ctx.scope, stored) });
-    },
+    resolve: async (query, _root, args, ctx) =>
+      ctx.scope.db.prisma.peerTrust.findMany({ ...checkedPage(query, 'uuid'), ...(await reportedPeerTrustsOf(ctx.scope, args.status)) }),
   }, ...connectionTypes('PeerTrust', 'trust with peers')),
   peerTrust: t.prismaField({
     type: 'PeerTrust',

@@ -62,6 +62,18 @@ export function peerTrustsOf(scope: ServerScope, statuses?: readonly TrustStatus
   } satisfies Prisma.PeerTrustFindManyArgs;
 }
 
+/**
+ * Query arguments for this server's pairs whose reported state (UNVERIFIED included) is
+ * one of `statuses`: the stored state alone would list a tampered pair as TRUSTED.
+ */
+export async function reportedPeerTrustsOf(scope: ServerScope, statuses?: readonly ReportedTrust['status'][] | null) {
+  if (!statuses?.length) return peerTrustsOf(scope);
+  const pairs = await scope.db.prisma.peerTrust.findMany({ where: ownPairs(scope), include: pairWithServers });
+  const reported = await Promise.all(pairs.map((pair) => reportedTrust(scope, pair)));
+  const ids = pairs.filter((_, index) => statuses.includes(reported[index]!.status)).map((pair) => pair.id);
+  return { ...peerTrustsOf(scope), where: { id: { in: ids } } } satisfies Prisma.PeerTrustFindManyArgs;
+}
+
 /** Query arguments for this server's pair with one peer (matching nothing for an unknown id). */
 export function peerTrustWith(scope: ServerScope, peerId: string) {
   const id = peerId.toLowerCase();
