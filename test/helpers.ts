@@ -35,6 +35,8 @@ export interface TestServer {
 
 export interface TestCluster {
   db: Database;
+  /** The database's URL, for commands run against it. */
+  databaseUrl: string;
   adminToken: string;
   readerToken: string;
   servers: TestServer[];
@@ -88,7 +90,8 @@ export async function startCluster(
   options: { postgres?: boolean; pool?: PoolOptions; heartbeatSeconds?: number; logger?: Logger } = {},
 ): Promise<TestCluster> {
   const postgres = options.postgres ?? false;
-  const db = await openPostgresDatabase(await freshDatabaseUrl({ postgres, migrated: !postgres }), silentLogger, options.pool);
+  const databaseUrl = await freshDatabaseUrl({ postgres, migrated: !postgres });
+  const db = await openPostgresDatabase(databaseUrl, silentLogger, options.pool);
   const running = new Set<TestServer>();
   let closed: Promise<void> | undefined;
   const close = () =>
@@ -148,7 +151,7 @@ export async function startCluster(
   const servers: TestServer[] = [];
   for (const name of names) servers.push(await addServer(name));
   if (!tokens) throw new Error('a test cluster needs at least one server');
-  return { db, ...tokens, servers, addServer, stopServer, close };
+  return { db, databaseUrl, ...tokens, servers, addServer, stopServer, close };
 }
 
 /** The token signer of the server whose data directory this is (it must have registered). */

@@ -326,8 +326,10 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
         FROM "TrustEvent" WHERE "sequence" > ${this.size} ORDER BY "sequence" LIMIT ${BATCH}`;
       await this.#loadKeys(rows);
       for (const row of rows) {
+        // The place it should be in: a missing entry breaks the history there.
+        const place = this.size + 1;
         const problem = this.#apply(row);
-        if (problem) return this.#break(Number(row.sequence), problem);
+        if (problem) return this.#break(place, problem);
         if (this.size === this.#anchor?.size && encodeBase64(this.root()) !== this.#anchor.root) {
           return this.#break(this.size, `the entries up to ${this.size} are not the ones this server verified before`);
         }

@@ -1,0 +1,245 @@
+// Verifiable trust (issue 10): what an attacker with write access to the database does
+// by raw SQL, on the embedded default and on PostgreSQL, is never reported as trusted:
+// the pair is UNVERIFIED with the reason, pushed, logged and recorded; the history's
+// hashes and signatures catch any rewrite, at run time and at restart.
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { pino } from 'pino';
+import { describe, expect, test, vi } from 'vitest';
+import {
+  ApproveTrustDocument,
+  DenyTrustDocument,
+  PeerTrustChangedDocument,
+  PeerTrustDocument,
+  PeerTrustsDocument,
+  ServersDocument,
+  ThisServerDocument,
+  TrustHistoryDocument,
+  VerifyTrustHistoryDocument,
+} from '../client/index.js';
+import { hashToken, revokeApiTokens } from '../src/auth/tokens.js';
+import { fingerprintOf } from '../src/identity/fingerprint.js';
+import { bearer, postGraphQL, run, signerIn, startCluster, subscribe, testDatabaseUrl, type TestCluster, type TestServer } from './helpers.js';
+
+const backends = [
+  { name: 'the embedded default', postgres: false },
+  { name: 'PostgreSQL (TEST_DATABASE_URL)', postgres: true },
+];
+if (!testDatabaseUrl) console.warn('Tampering suite on PostgreSQL SKIPPED: set TEST_DATABASE_URL=postgresql://... to run it.');
+
+const approve = (on: TestServer, peer: TestServer) =>
+  run(on.admin, ApproveTrustDocument, { input: { peerId: peer.id, fingerprint: peer.fingerprint } }).then((d) => d.approveTrust);
+const deny = (on: TestServer, peer: TestServer) =>
+  run(on.admin, DenyTrustDocument, { input: { peerId: peer.id, fingerprint: peer.fingerprint } }).then((d) => d.denyTrust);
+const pair = (on: TestServer, peer: TestServer) => run(on.reader, PeerTrustDocument, { peerId: peer.id }).then((d) => d.peerTrust!);
+const kinds = (on: TestServer) => run(on.reader, TrustHistoryDocument, { first: 200 }).then((d) => d.trustHistory.edges.map((e) => e.node.kind));
+const verify = (on: TestServer) => run(on.reader, VerifyTrustHistoryDocument, {}).then((d) => d.verifyTrustHistory);
+
+/** Raw SQL, as an attacker with write access to the database would run it. */
+const sql = (cluster: TestCluster, text: string, ...params: unknown[]) => cluster.db.prisma.$executeRawUnsafe(text, ...params);
+const query = <Row>(cluster: TestCluster, text: string, ...params: unknown[]) => cluster.db.prisma.$queryRawUnsafe<Row[]>(text, ...params);
+/** Changes the append-only tables, as their owner can. */
+const bypassingTriggers = async (cluster: TestCluster, statements: string[]) => {
+  const tables = ['TrustEvent', 'TrustLogHash', 'TrustCheckpoint', 'TrustCosignature'];
+  await cluster.db.prisma.$transaction([
+    ...tables.map((table) => cluster.db.prisma.$executeRawUnsafe(`ALTER TABLE "${table}" DISABLE TRIGGER USER`)),
+    ...statements.map((statement) => cluster.db.prisma.$executeRawUnsafe(statement)),
+    ...tables.map((table) => cluster.db.prisma.$executeRawUnsafe(`ALTER TABLE "${table}" ENABLE TRIGGER USER`)),
+  ]);
+};
+const lastSequence = async (cluster: TestCluster) =>
+  Number((await query<{ max: bigint }>(cluster, 'SELECT max("sequence") AS "max" FROM "TrustEvent"'))[0]!.max);
+
+/** Two servers (alpha, bravo) whose error logs a test reads; the tampering watch runs every second. */
+async function twoServers(postgres: boolean) {
+  const logs: string[] = [];
+  const logger = pino({ level: 'error' }, { write: (line: string) => logs.push(line) });
+  const cluster = await startCluster(['alpha', 'bravo'], { postgres, heartbeatSeconds: 1, logger });
+  const [alpha, bravo] = cluster.servers as [TestServer, TestServer];
+  return { cluster, alpha, bravo, logs };
+}
+
+async function trusted(postgres: boolean) {
+  const setup = await twoServers(postgres);
+  await approve(setup.alpha, setup.bravo);
+  expect(await approve(setup.bravo, setup.alpha)).toMatchObject({ peerTrust: { status: 'TRUSTED' } });
+  return setup;
+}
+
+/** Stops a server and starts it again on its data directory: its key and what it verified before. */
+async function restart(cluster: TestCluster, server: TestServer): Promise<TestServer> {
+  await cluster.stopServer(server);
+  return cluster.addServer(server.name, server.identityDir);
+}
+
+for (const backend of backends) {
+  describe.skipIf(backend.postgres && !testDatabaseUrl)(`tampering with the database, on ${backend.name}`, () => {
+    test('a pair flipped to TRUSTED by SQL is UNVERIFIED on both servers, pushed, logged and recorded, never listed as TRUSTED', async () => {
+      const { cluster, alpha, bravo, logs } = await twoServers(backend.postgres);
+      await approve(alpha, bravo);
+      const changes = subscribe(alpha.reader, PeerTrustChangedDocument, {});
+      await sql(cluster, `UPDATE "PeerTrust" SET "status" = 'TRUSTED', "acceptedByA" = true, "acceptedByB" = true`);
+
+      for (const [on, peer] of [[alpha, bravo], [bravo, alpha]] as const) {
+        expect(await pair(on, peer)).toMatchObject({
+          status: 'UNVERIFIED',
+          unverifiedReason: expect.stringContaining('the database says TRUSTED, approved by A and B; the signed history says PENDING'),
+          approvalRequired: false,
+        });
+      }
+      const listed = async (status: 'TRUSTED' | 'UNVERIFIED') =>
+        (await run(alpha.reader, PeerTrustsDocument, { status: [status] })).peerTrusts.edges.map((e) => e.node.peer.name);
+      expect(await listed('TRUSTED')).toEqual([]);
+      expect(await listed('UNVERIFIED')).toEqual(['bravo']);
+
+      // Pushed to subscribers as UNVERIFIED, without anyone asking.
+      for (;;) {
+        const pushed = (await changes.next(15_000)).data!.peerTrustChanged;
+        if (pushed.status === 'UNVERIFIED') break;
+      }
+      await vi.waitFor(async () => expect(await kinds(alpha)).toContain('TAMPERING_DETECTED'), { timeout: 15_000, interval: 200 });
+      expect(logs.join('')).toContain('a pair does not match the signed Trust History');
+      // The history itself is intact: the tampering is in the pair's row.
+      expect(await verify(alpha)).toMatchObject({ ok: true, brokenAt: null });
+    });
+
+    test('a denied pair made PENDING by SQL is UNVERIFIED, and approving it is refused on both sides', async () => {
+      const { cluster, alpha, bravo } = await twoServers(backend.postgres);
+      expect(await deny(alpha, bravo)).toMatchObject({ peerTrust: { status: 'DENIED' } });
+      await sql(cluster, `UPDATE "PeerTrust" SET "status" = 'PENDING'`);
+      expect(await pair(alpha, bravo)).toMatchObject({ status: 'UNVERIFIED', unverifiedReason: expect.stringContaining('the signed history says DENIED') });
+      for (const [on, peer] of [[alpha, bravo], [bravo, alpha]] as const) {
+        expect(await approve(on, peer)).toMatchObject({ __typename: 'UnverifiedTrustError', message: expect.stringContaining('DENIED') });
+      }
+      const [row] = await query<{ status: string }>(cluster, 'SELECT "status" FROM "PeerTrust"');
+      expect(row!.status).toBe('PENDING');
+      expect(await kinds(alpha)).not.toContain('TRUST_ENABLED');
+    });
+
+    test("an inserted RootKey row is not a server's key: the server keeps the key it holds, its peer reports the pair UNVERIFIED", async () => {
+      const { cluster, alpha, bravo } = await trusted(backend.postgres);
+      const rogue = generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }).toString();
+      await sql(
+        cluster,
+        `INSERT INTO "RootKey" ("id", "serverId", "publicKey", "fingerprint", "createdAt") VALUES (gen_random_uuid(), $1::uuid, $2, $3, now() + interval '1 minute')`,
+        alpha.id,
+        rogue,
+        fingerprintOf(rogue),
+      );
+      expect((await run(alpha.reader, ThisServerDocument, {})).thisServer.fingerprint).toBe(alpha.fingerprint);
+      expect(await pair(bravo, alpha)).toMatchObject({
+        status: 'UNVERIFIED',
+        unverifiedReason: expect.stringContaining(`its key is now ${fingerprintOf(rogue)}, which the key you approved (${alpha.fingerprint}) did not endorse`),
+      });
+      await vi.waitFor(async () => expect(await kinds(bravo)).toContain('TAMPERING_DETECTED'), { timeout: 15_000, interval: 200 });
+    });
+
+    test('a TRUST_ENABLED event forged by SQL breaks the history where it was added; the pair it claims is UNVERIFIED', async () => {
+      const { cluster, alpha, bravo } = await twoServers(backend.postgres);
+      await approve(alpha, bravo);
+      const forged = (await lastSequence(cluster)) + 1;
+      // A copy of a real entry, made to say TRUST_ENABLED at the next place.
+      await sql(
+        cluster,
+        `INSERT INTO "TrustEvent" ("sequence", "kind", "at", "peerTrustId", "serverId", "actorId", "fingerprints", "entry")
+         SELECT $1::bigint, 'TRUST_ENABLED', "at", "peerTrustId", $2::uuid, "actorId", "fingerprints",
+                replace(replace("entry", 'TRUST_APPROVED', 'TRUST_ENABLED'), '"sequence":' || "sequence", '"sequence":' || $1::bigint)
+         FROM "TrustEvent" WHERE "kind" = 'TRUST_APPROVED'`,
+        forged,
+        bravo.id,
+      );
+      await sql(cluster, `UPDATE "TrustHistory" SET "length" = $1::bigint`, forged);
+      await sql(cluster, `UPDATE "PeerTrust" SET "status" = 'TRUSTED', "acceptedByA" = true, "acceptedByB" = true, "lastSequence" = $1::bigint`, forged);
+      for (const [on, peer] of [[alpha, bravo], [bravo, alpha]] as const) {
+        expect(await pair(on, peer)).toMatchObject({ status: 'UNVERIFIED', unverifiedReason: expect.stringContaining(`broken at entry ${forged}`) });
+      }
+      expect(await verify(alpha)).toMatchObject({ ok: false, brokenAt: forged });
+    });
+
+    test.each([
+      ['an event column edited', (s: number) => [`UPDATE "TrustEvent" SET "kind" = 'TRUST_DENIED' WHERE "sequence" = ${s}`]],
+      ['an entry edited, columns and all', (s: number) => [`UPDATE "TrustEvent" SET "kind" = 'TRUST_DENIED', "entry" = replace("entry", 'TRUST_APPROVED', 'TRUST_DENIED') WHERE "sequence" = ${s}`]],
+      ['an entry deleted', (s: number) => [`DELETE FROM "TrustEvent" WHERE "sequence" = ${s}`]],
+      [
+        'two entries swapped',
+        (s: number) => [
+          `UPDATE "TrustEvent" SET "sequence" = -1 WHERE "sequence" = ${s}`,
+          `UPDATE "TrustEvent" SET "sequence" = ${s} WHERE "sequence" = ${s + 1}`,
+          `UPDATE "TrustEvent" SET "sequence" = ${s + 1} WHERE "sequence" = -1`,
+        ],
+      ],
+    ])('the history rewritten behind the triggers (%s) is caught by verifyTrustHistory and at restart', async (_what, rewrite) => {
+      const { cluster, alpha, bravo } = await trusted(backend.postgres);
+      const [first] = await query<{ sequence: bigint }>(cluster, `SELECT min("sequence") AS "sequence" FROM "TrustEvent" WHERE "kind" = 'TRUST_APPROVED'`);
+      const at = Number(first!.sequence);
+      await bypassingTriggers(cluster, rewrite(at));
+      expect(await verify(alpha)).toMatchObject({ ok: false, brokenAt: at, reason: expect.any(String) });
+      const restarted = await restart(cluster, alpha);
+      expect(await pair(restarted, bravo)).toMatchObject({ status: 'UNVERIFIED', unverifiedReason: expect.stringContaining(`broken at entry ${at}`) });
+    });
+
+    test('the tail cut off, its hashes and checkpoints too, is caught against what the servers verified, also at restart', async () => {
+      const { cluster, alpha, bravo } = await trusted(backend.postgres);
+      const last = await lastSequence(cluster);
+      await bypassingTriggers(cluster, [
+        `DELETE FROM "TrustEvent" WHERE "sequence" = ${last}`,
+        `DELETE FROM "TrustLogHash" WHERE "index" >= ${last - 1}`,
+        `DELETE FROM "TrustCosignature" WHERE "size" >= ${last}`,
+        `DELETE FROM "TrustCheckpoint" WHERE "size" >= ${last}`,
+        `UPDATE "TrustHistory" SET "length" = ${last - 1}`,
+        `UPDATE "PeerTrust" SET "status" = 'PENDING', "acceptedByA" = true, "acceptedByB" = false, "lastSequence" = ${last - 1}`,
+      ]);
+      expect(await verify(alpha)).toMatchObject({ ok: false, brokenAt: last, reason: expect.stringContaining('entries were deleted') });
+      const restarted = await restart(cluster, alpha);
+      expect(await verify(restarted)).toMatchObject({ ok: false, brokenAt: last });
+      expect((await pair(restarted, bravo)).status).not.toBe('TRUSTED');
+    });
+
+    test('an API token minted by SQL does not authenticate: no statement, a copied one, or a role raised', async () => {
+      const { cluster, alpha } = await twoServers(backend.postgres);
+      const refused = async (token: string) => {
+        const response = await postGraphQL(alpha.app.url, { query: '{ viewer { name role } }' }, bearer(token));
+        const body = (await response.json()) as { errors?: { extensions?: { code?: string } }[] };
+        return body.errors?.[0]?.extensions?.code;
+      };
+      const mint = async (copyStatement: boolean) => {
+        const token = `ptk_${randomBytes(32).toString('base64url')}`;
+        await sql(
+          cluster,
+          `INSERT INTO "ApiToken" ("id", "userId", "tokenHash", "statement", "signatures")
+           SELECT gen_random_uuid(), "userId", $1, ${copyStatement ? '"statement", "signatures"' : 'NULL, NULL'} FROM "ApiToken"
+           WHERE "userId" = (SELECT "id" FROM "User" WHERE "name" = 'admin') LIMIT 1`,
+          hashToken(token),
+        );
+        return token;
+      };
+      expect(await refused(await mint(false))).toBe('UNAUTHENTICATED');
+      expect(await refused(await mint(true))).toBe('UNAUTHENTICATED');
+
+      await sql(cluster, `UPDATE "User" SET "role" = 'ADMINISTRATOR' WHERE "name" = 'reader'`);
+      expect(await refused(cluster.readerToken)).toBe('UNAUTHENTICATED');
+      // The real administrator's token still works.
+      expect(await refused(cluster.adminToken)).toBeUndefined();
+    });
+
+    test('a token revoked in the history stays revoked when its row is un-revoked by SQL', async () => {
+      const { cluster, alpha } = await twoServers(backend.postgres);
+      expect(await revokeApiTokens(cluster.db, 'reader', await signerIn(cluster.db, alpha.identityDir))).toBe(1);
+      await sql(cluster, `UPDATE "ApiToken" SET "revokedAt" = NULL`);
+      await vi.waitFor(async () => {
+        const response = await postGraphQL(alpha.app.url, { query: '{ viewer { name } }' }, bearer(cluster.readerToken));
+        expect(response.status).toBe(401);
+      });
+    });
+
+    test('a server that comes back with its name but a new key is a new instance, shown as a possible replacement', async () => {
+      const { cluster, alpha, bravo } = await trusted(backend.postgres);
+      await cluster.stopServer(bravo);
+      const newBravo = await cluster.addServer('bravo');
+      expect(newBravo.id).not.toBe(bravo.id);
+      const seen = (await run(alpha.reader, ServersDocument, {})).servers.edges.map((e) => e.node);
+      expect(seen.find((s) => s.id === newBravo.id)).toMatchObject({ name: 'bravo', possibleReplacementOf: { id: bravo.id, name: 'bravo' } });
+      expect(seen.find((s) => s.id === bravo.id)).toMatchObject({ possibleReplacementOf: null });
+      expect(await pair(alpha, newBravo)).toMatchObject({ status: 'PENDING', approvedByThisServer: false });
+    });
+  });
+}
