@@ -34,6 +34,8 @@ const CLUSTER_NAMES = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 
 const program = new Command('peertrust')
   .description('Trust between the servers of an active-active high-availability cluster.')
   .showHelpAfterError('(run with --help for usage)')
+  // A subcommand's flags are its own (`history verify --json`), not its parent's.
+  .enablePositionalOptions()
   .exitOverride();
 
 /** Runs `stop` once on SIGINT or SIGTERM (or when `also` fires), then exits. */

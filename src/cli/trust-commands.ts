@@ -60,7 +60,6 @@ export function registerTrustCommands(program: Command): Command {
     .option('--peer <peer>', 'only the history with this peer (id, or name if unique)')
     .option('--limit <n>', 'the newest N events', limit, 50)
     .action(async (flags: { peer?: string; limit: number }, command: Command) => (await actions()).history(flags, targetOf(command)))
-    // `history verify --url X`: the flags after a subcommand are the subcommand's.
     .enablePositionalOptions();
   apiCommand(
     'verify',

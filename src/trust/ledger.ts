@@ -21,7 +21,7 @@ import type { PeerTrust } from '../db/generated/prisma/client.js';
 import type { TrustEventKind } from '../db/generated/prisma/enums.js';
 import { fingerprintOf } from '../identity/fingerprint.js';
 import type { RootKeyPair } from '../identity/root-key.js';
-import { publicKeyFromStatement, type DecisionStatement, type KeyRotationStatement } from '../identity/statements.js';
+import { KeyRotationStatement, publicKeyFromStatement, readStatement, verifyStatement, type DecisionStatement } from '../identity/statements.js';
 import type { Logger } from '../logger.js';
 import { encodeBase64 } from '../tlog/base64.js';
 import { openCheckpoint } from '../tlog/checkpoint.js';
@@ -194,7 +194,33 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
       () => undefined,
     );
     for (const token of this.#anchor?.revokedTokens ?? []) this.#revoked.add(token);
+    await this.#loadEarlierOwnKeys();
     await this.catchUp();
+  }
+
+  /**
+   * The keys this server held before the one it holds, so that its own decisions signed
+   * with them verify before the history reaches its rotations. Each rotation is signed by
+   * the key it rotated to, back to the one held now: only this server could sign it.
+   */
+  async #loadEarlierOwnKeys(): Promise<void> {
+    const rotations = await this.#db.prisma.rootKey.findMany({
+      where: { serverId: this.#serverId, rotationStatement: { not: null } },
+      select: { rotationStatement: true, rotationSignatures: true },
+    });
+    for (let grew = true; grew; ) {
+      grew = false;
+      for (const row of rotations) {
+        const statement = readStatement(KeyRotationStatement, row.rotationStatement!);
+        if (!statement || statement.server !== this.#serverId || !this.#ownKeys.has(statement.to) || this.#ownKeys.has(statement.from)) continue;
+        const pem = publicKeyFromStatement(statement);
+        const signature = (row.rotationSignatures as { to?: unknown } | null)?.to;
+        if (pem && typeof signature === 'string' && verifyStatement(row.rotationStatement!, signature, pem)) {
+          this.#ownKeys.add(statement.from);
+          grew = true;
+        }
+      }
+    }
   }
 
   /** A key this server now holds (after a rotation): its own from now on. */

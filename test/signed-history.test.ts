@@ -1,0 +1,209 @@
+// Verifiable trust (issue 10), what the servers' keys make possible: root key rotation
+// without a new approval round, a resumable stream of the history, witnesses'
+// cosignatures, and bundles an auditor verifies with no server and no database.
+import { copyFile, readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { expect, test, vi } from 'vitest';
+import {
+  ApproveTrustDocument,
+  PeerTrustDocument,
+  RevokeTrustDocument,
+  RotateRootKeyDocument,
+  ThisServerDocument,
+  TrustEventsDocument,
+  TrustHistoryDocument,
+  VerifyTrustHistoryDocument,
+} from '../client/index.js';
+import { loadRootKey, prepareRotation } from '../src/identity/root-key.js';
+import { exportBundle, verifyBundle, type HistoryBundle } from '../src/trust/bundle.js';
+import { run, startCluster, subscribe, tempDir, type TestCluster, type TestServer } from './helpers.js';
+import { peertrust } from './processes.js';
+
+const approve = (on: TestServer, peer: TestServer, fingerprint = peer.fingerprint) =>
+  run(on.admin, ApproveTrustDocument, { input: { peerId: peer.id, fingerprint } }).then((d) => d.approveTrust);
+const revoke = (on: TestServer, peer: TestServer) => run(on.admin, RevokeTrustDocument, { input: { peerId: peer.id } }).then((d) => d.revokeTrust);
+const pair = (on: TestServer, peer: TestServer) => run(on.reader, PeerTrustDocument, { peerId: peer.id }).then((d) => d.peerTrust!);
+const rotate = (on: TestServer) => run(on.admin, RotateRootKeyDocument, {}).then((d) => d.rotateRootKey);
+const verify = (on: TestServer) => run(on.reader, VerifyTrustHistoryDocument, {}).then((d) => d.verifyTrustHistory);
+const history = (on: TestServer) =>
+  run(on.reader, TrustHistoryDocument, { first: 200 }).then((d) => d.trustHistory.edges.map((e) => ({ sequence: e.node.sequence, kind: e.node.kind, fingerprints: e.node.fingerprints })));
+
+async function trusted(): Promise<{ cluster: TestCluster; alpha: TestServer; bravo: TestServer }> {
+  const cluster = await startCluster(['alpha', 'bravo']);
+  const [alpha, bravo] = cluster.servers as [TestServer, TestServer];
+  await approve(alpha, bravo);
+  expect(await approve(bravo, alpha)).toMatchObject({ peerTrust: { status: 'TRUSTED' } });
+  return { cluster, alpha, bravo };
+}
+
+/** Stops a server and starts it again on its data directory. */
+async function restart(cluster: TestCluster, server: TestServer): Promise<TestServer> {
+  await cluster.stopServer(server);
+  return cluster.addServer(server.name, server.identityDir);
+}
+
+test('a rotated root key keeps trust: peers verify the endorsement, the history records both fingerprints, the old key is retired', async () => {
+  const { cluster, alpha, bravo } = await trusted();
+  const old = alpha.fingerprint;
+  const rotated = await rotate(alpha);
+  if (rotated.__typename !== 'RotateRootKeySuccess') throw new Error(`rotation refused: ${rotated.__typename}`);
+  const fresh = rotated.server.fingerprint;
+  expect(fresh).not.toBe(old);
+  expect((await loadRootKey(alpha.identityDir))!.fingerprint).toBe(fresh);
+  expect(rotated.server.rootKeys).toEqual([
+    { fingerprint: fresh, createdAt: expect.any(String), retiredAt: null },
+    { fingerprint: old, createdAt: expect.any(String), retiredAt: expect.any(String) },
+  ]);
+
+  expect(await pair(bravo, alpha)).toMatchObject({ status: 'TRUSTED', unverifiedReason: null, peer: { fingerprint: fresh } });
+  expect(await pair(alpha, bravo)).toMatchObject({ status: 'TRUSTED', unverifiedReason: null });
+  expect((await history(bravo)).at(-1)).toMatchObject({ kind: 'KEY_ROTATED', fingerprints: [old, fresh] });
+  // Tokens the old key signed still work on the server that now holds the new one.
+  expect((await run(alpha.admin, ThisServerDocument, {})).thisServer.fingerprint).toBe(fresh);
+
+  // After a restart the server holds the new key, its tokens (signed by the old one) still work, and trust holds.
+  const again = await restart(cluster, alpha);
+  expect(again.fingerprint).toBe(fresh);
+  expect((await run(again.admin, ThisServerDocument, {})).thisServer.fingerprint).toBe(fresh);
+  expect(await pair(again, bravo)).toMatchObject({ status: 'TRUSTED', unverifiedReason: null });
+
+  // A new round is approved against the new key, and a second rotation chains on.
+  await revoke(again, bravo);
+  expect(await approve(bravo, again, old)).toMatchObject({ __typename: 'FingerprintMismatchError' });
+  await approve(bravo, again, fresh);
+  expect(await approve(again, bravo)).toMatchObject({ peerTrust: { status: 'TRUSTED' } });
+  expect(await rotate(again)).toMatchObject({ __typename: 'RotateRootKeySuccess' });
+  expect(await pair(bravo, again)).toMatchObject({ status: 'TRUSTED', unverifiedReason: null });
+  expect(await verify(bravo)).toMatchObject({ ok: true });
+});
+
+test('a rotation interrupted by a crash: the key the database recorded is kept, one it did not is forgotten', async () => {
+  const { cluster, alpha, bravo } = await trusted();
+  const keyFile = path.join(alpha.identityDir, 'root-key.pem');
+  const nextFile = path.join(alpha.identityDir, 'root-key.next.pem');
+  const old = alpha.fingerprint;
+
+  // Crashed after writing the next key, before the database recorded it: the old key stays.
+  await cluster.stopServer(alpha);
+  await copyFile(keyFile, `${keyFile}.saved`);
+  await prepareRotation(alpha.identityDir);
+  let restarted = await cluster.addServer('alpha', alpha.identityDir);
+  expect(restarted.fingerprint).toBe(old);
+  await expect(readFile(nextFile)).rejects.toMatchObject({ code: 'ENOENT' });
+
+  // Crashed after the database recorded it, before the new key replaced the old file: the new key is kept.
+  const rotated = await rotate(restarted);
+  if (rotated.__typename !== 'RotateRootKeySuccess') throw new Error(`rotation refused: ${rotated.__typename}`);
+  await cluster.stopServer(restarted);
+  await rename(keyFile, nextFile);
+  await rename(`${keyFile}.saved`, keyFile);
+  restarted = await cluster.addServer('alpha', alpha.identityDir);
+  expect(restarted.fingerprint).toBe(rotated.server.fingerprint);
+  expect((await loadRootKey(alpha.identityDir))!.fingerprint).toBe(rotated.server.fingerprint);
+  expect(await pair(bravo, restarted)).toMatchObject({ status: 'TRUSTED', unverifiedReason: null });
+});
+
+test('trustEvents replays from a cursor, then streams, with no gap or repeat across a reconnect to another server, under a burst of decisions', async () => {
+  const cluster = await startCluster(['alpha', 'bravo']);
+  const [alpha, bravo] = cluster.servers as [TestServer, TestServer];
+  await approve(alpha, bravo);
+  const rounds = async (count: number) => {
+    for (let i = 0; i < count; i++) {
+      await approve(bravo, alpha);
+      await revoke(alpha, bravo);
+      await approve(alpha, bravo);
+    }
+  };
+  // Subscribed while decisions commit: the replay and the live events meet without overlap.
+  const burst = rounds(5);
+  const onAlpha = subscribe(alpha.reader, TrustEventsDocument, { after: 0 });
+  await burst;
+  const committed = (await history(alpha)).map((e) => e.sequence);
+  const received: number[] = [];
+  while (received.length < committed.length) received.push((await onAlpha.next(15_000)).data!.trustEvents.sequence);
+  expect(received).toEqual(committed);
+  onAlpha.unsubscribe();
+
+  // Disconnected while more commit; resumed on the other server from the last one seen.
+  await rounds(3);
+  const onBravo = subscribe(bravo.reader, TrustEventsDocument, { after: received.at(-1)! });
+  await approve(bravo, alpha);
+  const all = (await history(bravo)).map((e) => e.sequence);
+  const missed = all.filter((sequence) => sequence > received.at(-1)!);
+  const resumed: number[] = [];
+  while (resumed.length < missed.length) resumed.push((await onBravo.next(15_000)).data!.trustEvents.sequence);
+  expect(resumed).toEqual(missed);
+  await onBravo.expectSilence(300);
+});
+
+test('each server cosigns the checkpoints it verified; verifyTrustHistory reports the witnesses', async () => {
+  const { alpha, bravo } = await trusted();
+  await vi.waitFor(
+    async () => {
+      const report = await verify(alpha);
+      expect(report).toMatchObject({ ok: true, brokenAt: null });
+      expect(report.witnesses.sort()).toEqual([alpha.id, bravo.id].sort());
+      // The checkpoint note: origin, size, root hash; the appender's signature and the two cosignatures.
+      expect(report.checkpoint).toMatch(/^[^\n]+\n\d+\n[A-Za-z0-9+/=]+\n\n(— \S+ \S+\n){3}$/);
+    },
+    { timeout: 15_000, interval: 200 },
+  );
+});
+
+test('a bundle verifies offline (whole, or one entry with its proof), across a rotation; any change to it is caught', async () => {
+  const { cluster, alpha, bravo } = await trusted();
+  await rotate(alpha);
+  await approve(alpha, bravo);
+  const size = (await history(alpha)).length;
+  await vi.waitFor(async () => expect(await verify(alpha)).toMatchObject({ ok: true, witnesses: [expect.any(String), expect.any(String)] }), { timeout: 15_000, interval: 200 });
+
+  const bundle = await exportBundle(cluster.db);
+  const whole = verifyBundle(bundle, [bravo.fingerprint]);
+  expect(whole).toMatchObject({ ok: true });
+  expect(whole.size).toBeGreaterThanOrEqual(size);
+  expect(whole.witnesses.map((w) => w.name).sort()).toEqual(['alpha', 'bravo']);
+  for (let sequence = 1; sequence <= whole.size; sequence++) {
+    expect(verifyBundle(await exportBundle(cluster.db, { sequence }), [bravo.fingerprint])).toMatchObject({ ok: true });
+  }
+
+  const changed = (change: (copy: HistoryBundle) => void) => {
+    const copy = structuredClone(bundle);
+    change(copy);
+    return verifyBundle(copy);
+  };
+  expect(changed((b) => (b.entries![2] = b.entries![2]!.replace('"time":"2', '"time":"1')))).toMatchObject({ ok: false, reason: "the entries do not hash to the checkpoint's root" });
+  expect(changed((b) => b.entries!.pop())).toMatchObject({ ok: false });
+  expect(changed((b) => b.entries!.reverse())).toMatchObject({ ok: false, brokenAt: 1 });
+  expect(changed((b) => (b.checkpoint = b.checkpoint.replace(/\n\d+\n/, `\n${whole.size + 1}\n`)))).toMatchObject({ ok: false, reason: expect.stringContaining('checkpoint does not verify') });
+  expect(changed((b) => (b.keys = b.keys.map((k) => ({ ...k, publicKey: b.keys[0]!.publicKey }))))).toMatchObject({ ok: false });
+  expect(verifyBundle(bundle, ['0'.repeat(64)])).toMatchObject({ ok: false, reason: 'no key you trust signed or cosigned its checkpoint' });
+  const single = await exportBundle(cluster.db, { sequence: 2 });
+  expect(verifyBundle({ ...single, entry: { ...single.entry!, sequence: 3 } })).toMatchObject({ ok: false, brokenAt: 3 });
+});
+
+test('peertrust history export and history verify --bundle, with no server and no database', async () => {
+  const { cluster, alpha } = await trusted();
+  const dir = await tempDir();
+  const file = path.join(dir, 'history.json');
+  const exported = await peertrust(['history', 'export', '--data-dir', dir, '--out', file], { DATABASE_URL: cluster.databaseUrl });
+  expect(exported.code, exported.stderr).toBe(0);
+  expect(exported.stderr).toContain(`to ${file}`);
+
+  const verified = await peertrust(['history', 'verify', '--bundle', file, '--trust', alpha.fingerprint.toUpperCase()]);
+  expect(verified.code, verified.stderr).toBe(0);
+  expect(verified.stdout).toMatch(/^ok: \d+ entries verify; root hash \S+\ncheckpoint signed by: /);
+
+  const bundle = JSON.parse(await readFile(file, 'utf8')) as HistoryBundle;
+  const approval = bundle.entries!.findIndex((entry) => entry.includes('"TRUST_APPROVED"'));
+  bundle.entries![approval] = bundle.entries![approval]!.replace('TRUST_APPROVED', 'TRUST_DENIED');
+  await writeFile(file, JSON.stringify(bundle));
+  const broken = await peertrust(['history', 'verify', '--bundle', file, '--json']);
+  expect(broken.code).toBe(1);
+  expect(broken.stderr).toContain(`the bundle does not verify: entry ${approval + 1}`);
+  expect(JSON.parse(broken.stdout)).toMatchObject({ ok: false, brokenAt: approval + 1 });
+
+  const one = await peertrust(['history', 'export', '--data-dir', dir, '--sequence', '2'], { DATABASE_URL: cluster.databaseUrl });
+  expect(JSON.parse(one.stdout)).toMatchObject({ entry: { sequence: 2 } });
+  const missing = await peertrust(['history', 'verify', '--bundle', path.join(dir, 'nothing.json')]);
+  expect(missing.code).toBe(2);
+});
