@@ -4,6 +4,9 @@
 //      embedded database's own start, fresh (initdb) and restarted.
 //   2. Sequential trust decisions through the API, on the embedded PostgreSQL and on
 //      PostgreSQL (when BENCH_DATABASE_URL or TEST_DATABASE_URL is set).
+//   3. Signed trust: the signing and verifying of one decision against the decision;
+//      a history of BENCH_HISTORY_ENTRIES (100,000) entries verified from the start, as
+//      a server does, and as an exported bundle offline.
 // Writes the figures as JSON too (bench/results.json, or BENCH_OUTPUT), to compare runs.
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -17,6 +20,7 @@ import { openPostgresDatabase, type Database } from '../src/db/client.js';
 import { EmbeddedPostgres } from '../src/db/embedded.js';
 import { loadOrCreateRootKey } from '../src/identity/root-key.js';
 import { createLogger } from '../src/logger.js';
+import { timeDecisionCrypto, timeSignedHistory } from './signed-history.js';
 
 const bin = path.resolve(import.meta.dirname, '../bin/peertrust.js');
 const DECISIONS = 200;
@@ -90,6 +94,7 @@ async function timeDecisions(db: Database): Promise<number> {
 }
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+const HISTORY_ENTRIES = Number(process.env['BENCH_HISTORY_ENTRIES'] ?? 100_000);
 const ratio = (value: number, ceiling: number) => (value / ceiling).toFixed(2);
 
 // 1. Start-up against the database's own.
@@ -136,6 +141,39 @@ if (serverUrl) {
 } else {
   console.log('PostgreSQL part skipped: set BENCH_DATABASE_URL or TEST_DATABASE_URL.');
 }
+
+// 3. Signed trust. A decision signs its statement and its checkpoint; each server then
+// verifies the statement of each entry (4 entries per 3 decisions here) and the checkpoint.
+const crypto = await timeDecisionCrypto(2_000);
+results['decisionSignMs'] = crypto.signMs;
+results['decisionVerifyMsPerServer'] = crypto.verifyMs;
+const cryptoMs = crypto.signMs + crypto.verifyMs;
+console.log(
+  `signing per decision ${(crypto.signMs * 1000).toFixed(0)} µs, verifying per server ${(crypto.verifyMs * 1000).toFixed(0)} µs: ` +
+    `${((100 * cryptoMs) / results['decisionMsEmbedded']).toFixed(1)}% of a ${results['decisionMsEmbedded'].toFixed(1)} ms decision on the deciding server ` +
+    `(decision / decision without them = ${ratio(results['decisionMsEmbedded'], results['decisionMsEmbedded'] - cryptoMs)})`,
+);
+const historyDir = await tempDir();
+const historyDatabase = await EmbeddedPostgres.start(historyDir, { purpose: 'bench' });
+const onHistory = await openPostgresDatabase(historyDatabase.url, undefined, {}, historyDatabase.description);
+const history = await timeSignedHistory(onHistory, HISTORY_ENTRIES);
+await onHistory.close();
+await historyDatabase.stop();
+await rm(historyDir, { recursive: true, force: true });
+Object.assign(results, {
+  historyEntries: history.entries,
+  historyBuildMs: history.buildMs,
+  historyVerifyMs: history.verifyMs,
+  bundleBytes: history.bundleBytes,
+  bundleExportMs: history.bundleExportMs,
+  bundleVerifyMs: history.bundleVerifyMs,
+  entryBundleMs: history.entryBundleMs,
+});
+console.log(
+  `a history of ${history.entries} entries (built in ${seconds(history.buildMs)}): verified from its first entry in ${seconds(history.verifyMs)} ` +
+    `(${((history.verifyMs * 1000) / history.entries).toFixed(0)} µs an entry); bundle of ${(history.bundleBytes / 1e6).toFixed(1)} MB exported in ${seconds(history.bundleExportMs)}, ` +
+    `verified offline in ${seconds(history.bundleVerifyMs)}; one entry with its proof exported and verified in ${history.entryBundleMs.toFixed(0)} ms`,
+);
 
 const output = process.env['BENCH_OUTPUT'] ?? path.resolve(import.meta.dirname, 'results.json');
 await writeFile(output, `${JSON.stringify({ at: new Date().toISOString(), results }, null, 2)}\n`);

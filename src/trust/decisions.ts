@@ -7,6 +7,7 @@ import type { PeerTrust } from '../db/generated/prisma/client.js';
 import type { TrustDecisionKind, TrustEventKind } from '../db/generated/prisma/enums.js';
 import { peerTrustChangedNotices } from '../db/events.js';
 import { canonicalFingerprint } from '../identity/fingerprint.js';
+import type { RootKeyPair } from '../identity/root-key.js';
 import { canonical, DecisionStatement, signStatement } from '../identity/statements.js';
 import {
   FingerprintMismatchError,
@@ -16,7 +17,7 @@ import {
   TrustDeniedError,
   UnverifiedTrustError,
 } from './errors.js';
-import { appendClauses, reserve, type NewEvent } from './history.js';
+import { appendClauses, reserve, type NewEvent, type Reservation } from './history.js';
 import { MAX_CATCH_UPS } from './ledger.js';
 import { serversWithFingerprints } from './servers.js';
 import { decide } from './state-machine.js';
@@ -118,28 +119,16 @@ function decideOnce(
 
     const key = scope.identity.key;
     const reservation = await reserve(tx, decision.events.length);
-    const statement = canonical(DecisionStatement, {
-      type: 'peertrust/decision/v1',
+    const { statement, signature, events } = signedDecision({
+      decider: { serverId: scope.serverId, key },
       kind,
-      pair: pair.id,
-      decider: { server: scope.serverId, fingerprint: key.fingerprint },
-      subject: { server: peerId, fingerprint: verified ?? peer.fingerprint },
-      administrator: { user: actor.id, name: actor.name },
-      time: reservation.at.toISOString(),
-      sequence: Number(reservation.first),
-    });
-    const signature = signStatement(statement, key.privateKey);
-    const fingerprintsOf = (event: TrustEventKind) =>
-      event === 'TRUST_ENABLED' ? [key.fingerprint, peer.fingerprint] : [peer.fingerprint];
-    const events: NewEvent[] = decision.events.map((event) => ({
-      kind: event,
       pair,
-      serverId: scope.serverId,
-      actorId: actor.id,
-      fingerprints: fingerprintsOf(event),
-      statement,
-      signatures: [{ fingerprint: key.fingerprint, signature }],
-    }));
+      peer: { id: peerId, fingerprint: peer.fingerprint },
+      verified,
+      actor,
+      reservation,
+      events: decision.events,
+    });
     const appended = await appendClauses(scope.db, tx, afterCommit, reservation, events, { serverId: scope.serverId, key });
     const { next } = decision;
     const lastSequence = reservation.first + BigInt(events.length - 1);
@@ -159,4 +148,44 @@ function decideOnce(
       SELECT "updated".*, ${peerTrustChangedNotices([pair])} AS "notified" FROM "updated"`;
     return updated!;
   });
+}
+
+/**
+ * A decision as the deciding server signs it: its statement (what the administrator
+ * decided, about which key, when, at which place in the history), the signature, and
+ * the events it appends.
+ */
+export function signedDecision(input: {
+  decider: { serverId: string; key: RootKeyPair };
+  kind: TrustDecisionKind;
+  pair: { id: string; serverAId: string; serverBId: string };
+  peer: { id: string; fingerprint: string };
+  /** The fingerprint the administrator verified; a revoke verifies none. */
+  verified: string | undefined;
+  actor: Actor;
+  reservation: Reservation;
+  events: TrustEventKind[];
+}): { statement: string; signature: string; events: NewEvent[] } {
+  const { decider, peer, reservation } = input;
+  const statement = canonical(DecisionStatement, {
+    type: 'peertrust/decision/v1',
+    kind: input.kind,
+    pair: input.pair.id,
+    decider: { server: decider.serverId, fingerprint: decider.key.fingerprint },
+    subject: { server: peer.id, fingerprint: input.verified ?? peer.fingerprint },
+    administrator: { user: input.actor.id, name: input.actor.name },
+    time: reservation.at.toISOString(),
+    sequence: Number(reservation.first),
+  });
+  const signature = signStatement(statement, decider.key.privateKey);
+  const events = input.events.map((event) => ({
+    kind: event,
+    pair: input.pair,
+    serverId: decider.serverId,
+    actorId: input.actor.id,
+    fingerprints: event === 'TRUST_ENABLED' ? [decider.key.fingerprint, peer.fingerprint] : [peer.fingerprint],
+    statement,
+    signatures: [{ fingerprint: decider.key.fingerprint, signature }],
+  }));
+  return { statement, signature, events };
 }
