@@ -16,6 +16,9 @@ import {
 } from '../client/index.js';
 import { loadRootKey, prepareRotation } from '../src/identity/root-key.js';
 import { exportBundle, verifyBundle, type HistoryBundle } from '../src/trust/bundle.js';
+import { signedDecision } from '../src/trust/decisions.js';
+import { appendClauses, AUTOMATIC_ACTOR, reserve } from '../src/trust/history.js';
+import { inTransaction } from '../src/trust/transaction.js';
 import { run, startCluster, subscribe, tempDir, type TestCluster, type TestServer } from './helpers.js';
 import { peertrust } from './processes.js';
 
@@ -75,6 +78,30 @@ test('a rotated root key keeps trust: peers verify the endorsement, the history 
   expect(await rotate(again)).toMatchObject({ __typename: 'RotateRootKeySuccess' });
   expect(await pair(bravo, again)).toMatchObject({ status: 'TRUSTED', unverifiedReason: null });
   expect(await verify(bravo)).toMatchObject({ ok: true });
+});
+
+test('a key rotated away signs no more: a revoke signed with the old key (stolen, say) is not believed', async () => {
+  const { cluster, alpha, bravo } = await trusted();
+  const stolen = (await loadRootKey(alpha.identityDir))!;
+  await rotate(alpha);
+  const row = await cluster.db.prisma.peerTrust.findFirstOrThrow();
+  // Appended as the thief would, with the database and the old key: signed and hashed like any decision.
+  await inTransaction(cluster.db, async (tx, afterCommit) => {
+    const reservation = await reserve(tx, 1);
+    const { events } = signedDecision({
+      decider: { serverId: alpha.id, key: stolen },
+      kind: 'REVOKE',
+      pair: row,
+      peer: { id: bravo.id, fingerprint: bravo.fingerprint },
+      verified: undefined,
+      actor: { id: AUTOMATIC_ACTOR, name: '(peertrust)' },
+      reservation,
+      events: ['TRUST_REVOKED'],
+    });
+    const appended = await appendClauses(cluster.db, tx, afterCommit, reservation, events, { serverId: alpha.id, key: stolen });
+    await tx.$executeRaw`WITH ${appended} UPDATE "PeerTrust" SET "status" = 'REVOKED', "acceptedByA" = false, "acceptedByB" = false, "lastSequence" = ${reservation.first}`;
+  });
+  expect(await pair(bravo, alpha)).toMatchObject({ status: 'UNVERIFIED', unverifiedReason: expect.stringContaining('a key its server rotated away at entry') });
 });
 
 test('a rotation interrupted by a crash: the key the database recorded is kept, one it did not is forgotten', async () => {

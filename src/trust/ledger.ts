@@ -135,6 +135,8 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
   readonly #decommissioned = new Set<string>();
   readonly #ownKeys = new Set<string>();
   readonly #chains = new KeyChains();
+  /** Keys rotated away, and the entry that retired each: they sign no decision after it. */
+  readonly #retired = new Map<string, number>();
   /** This server's pin of each peer: the fingerprint its administrator approved last. */
   readonly #pins = new Map<string, string>();
   readonly #revoked = new Set<string>();
@@ -536,6 +538,12 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
     const decider = statement.decider.server;
     if (decider === this.#serverId && !this.#ownKeys.has(statement.decider.fingerprint)) return "a decision in this server's name that it did not sign";
     if (!pair) return 'a decision event without a pair';
+    const retiredAt = this.#retired.get(statement.decider.fingerprint);
+    if (retiredAt !== undefined && retiredAt < statement.sequence) {
+      // Whoever holds a key rotated away (a thief, say) no longer speaks for its server.
+      pair.problem = `a ${statement.kind} signed with ${statement.decider.fingerprint}, a key its server rotated away at entry ${retiredAt}`;
+      return undefined;
+    }
     if (statement.kind === 'DECOMMISSION') return this.#applyDecommission(entry, statement, pair);
     if (continuing) return this.#current!.owed.shift() === entry.kind ? undefined : `a ${entry.kind} event its decision did not make`;
     if (entry.pair!.id !== statement.pair || ![pair.serverAId, pair.serverBId].every((s) => s === decider || s === statement.subject.server)) {
@@ -587,6 +595,9 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
     if (statement.server !== entry.server) return 'the entry does not say what its rotation says';
     if (continuing) return undefined;
     if (statement.sequence !== entry.sequence) return `its rotation was made for entry ${statement.sequence}`;
+    const retiredAt = this.#retired.get(statement.from);
+    if (retiredAt !== undefined) return `a rotation from ${statement.from}, a key its server rotated away at entry ${retiredAt}`;
+    this.#retired.set(statement.from, entry.sequence);
     this.#chains.connect(statement.from, statement.to);
     if (statement.server === this.#serverId && (this.#ownKeys.has(statement.from) || this.#ownKeys.has(statement.to))) {
       this.#ownKeys.add(statement.from);
