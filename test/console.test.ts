@@ -2,7 +2,7 @@
 // operator would: by the links, buttons and fields they see.
 import type { Page } from 'playwright-core';
 import { describe, expect, test } from 'vitest';
-import { DenyTrustDocument, RevokeTrustDocument } from '../client/index.js';
+import { ApproveTrustDocument, DenyTrustDocument, RevokeTrustDocument } from '../client/index.js';
 import { chromiumPath, expectAccessible, openBrowser, screenshot } from './browser.js';
 import { run, startCluster, type TestServer } from './helpers.js';
 
@@ -189,6 +189,52 @@ describe.skipIf(!chromiumPath)('web console', { timeout: 180_000 }, () => {
     await page.getByLabel('Peer').selectOption({ label: 'charlie' });
     await kinds.nth(2).waitFor({ state: 'detached' });
     expect(await kinds.allInnerTexts()).toEqual(['Decommissioned', 'Denied']);
+    expect(errors).toEqual([]);
+  });
+
+  test('verifiable trust: the root key rotated from its page, the whole history verified, a pair changed by SQL shown Unverified with no action', async () => {
+    const cluster = await startCluster(['alpha', 'bravo']);
+    const [alpha, bravo] = cluster.servers as [TestServer, TestServer];
+    for (const [on, peer] of [[alpha, bravo], [bravo, alpha]] as const) {
+      await run(on.admin, ApproveTrustDocument, { input: { peerId: peer.id, fingerprint: peer.fingerprint } });
+    }
+    const { newPage, errors } = await openBrowser();
+    const page = await newPage();
+    await page.goto(consoleLink(alpha, cluster.adminToken, '/keys'));
+
+    const own = page.getByRole('region', { name: 'This server: alpha' });
+    await own.getByRole('heading', { name: /root key \(current\)/ }).waitFor();
+    await page.getByRole('button', { name: "Rotate this server's root key…" }).click();
+    const rotate = page.getByRole('dialog', { name: "Rotate alpha's root key" });
+    await rotate.getByText('no new approval is needed', { exact: false }).waitFor();
+    await screenshot(page, 'rotate-dialog');
+    await expectAccessible(page, 'the Rotate dialog');
+    await rotate.getByRole('button', { name: 'Rotate the root key' }).click();
+    await rotate.waitFor({ state: 'detached' });
+    // The old key stays, retired; the new one is current, and alpha is still trusted by bravo.
+    await own.getByRole('heading', { name: /retired/ }).waitFor();
+    await expect(own.getByRole('heading', { name: /\(current\)/ }).count()).resolves.toBe(1);
+    const current = (await own.locator('.root-key:not(.retired) code').first().innerText()).replace(/[^0-9a-f]/g, '');
+    expect(current).not.toBe(alpha.fingerprint);
+    await screenshot(page, 'root-key-rotated');
+
+    await page.getByRole('link', { name: 'Trust History' }).click();
+    await page.getByRole('table').locator('tbody tr').first().getByText('Root key rotated').waitFor();
+    await page.getByRole('button', { name: 'Verify the whole history' }).click();
+    await page.getByText(/^Verified: all \d+ entries/).waitFor();
+    await screenshot(page, 'history-verified');
+    await expectAccessible(page, 'Trust History, verified');
+
+    // An attacker with write access to the database un-trusts nothing but forges a state:
+    // the tile says so, with the reason, and offers no decision.
+    await cluster.db.prisma.$executeRawUnsafe(`UPDATE "PeerTrust" SET "status" = 'PENDING', "acceptedByA" = false, "acceptedByB" = true`);
+    await page.getByRole('link', { name: 'Trusted Servers' }).click();
+    const bravoTile = tile(page, 'bravo');
+    await bravoTile.getByText('Unverified', { exact: true }).waitFor();
+    await bravoTile.getByRole('alert').getByText('the database says PENDING', { exact: false }).waitFor();
+    await expect(bravoTile.getByRole('button').count()).resolves.toBe(0);
+    await screenshot(page, 'unverified');
+    await expectAccessible(page, 'an Unverified tile');
     expect(errors).toEqual([]);
   });
 

@@ -82,7 +82,7 @@ for (const backend of backends) {
       for (const [on, peer] of [[alpha, bravo], [bravo, alpha]] as const) {
         expect(await pair(on, peer)).toMatchObject({
           status: 'UNVERIFIED',
-          unverifiedReason: expect.stringContaining('the database says TRUSTED, approved by A and B; the signed history says PENDING'),
+          unverifiedReason: expect.stringContaining('the database says TRUSTED, approved by this server and the peer; the signed history says PENDING'),
           approvalRequired: false,
         });
       }

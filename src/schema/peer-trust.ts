@@ -11,7 +11,7 @@ export const TrustStatusEnum = builder.enumType('TrustStatus', {
     DENIED: { description: 'One server denied the other: final for this pair of instances.' },
     UNVERIFIED: {
       description:
-        'What the database holds for this pair is not what the signed Trust History gives: it was changed outside peertrust. Never trusted; see unverifiedReason. Never stored, so filtering by it finds nothing.',
+        'What the database holds for this pair is not what the signed Trust History gives: it was changed outside peertrust. Never trusted, and no decision can be made on it until the database is put right; see unverifiedReason. peerTrusts(status: [UNVERIFIED]) lists them.',
     },
   } as const,
 });

@@ -113,8 +113,10 @@ function safeFingerprint(pem: string): string | undefined {
   }
 }
 
-function describe(state: PairState): string {
-  const approvals = [state.acceptedByA && 'A', state.acceptedByB && 'B'].filter(Boolean).join(' and ') || 'nobody';
+/** A pair's state in an operator's words, as the server on side `own` sees it. */
+function describe(state: PairState, own: Side): string {
+  const [mine, theirs] = own === 'A' ? [state.acceptedByA, state.acceptedByB] : [state.acceptedByB, state.acceptedByA];
+  const approvals = [mine && 'this server', theirs && 'the peer'].filter(Boolean).join(' and ') || 'nobody';
   return `${state.status}, approved by ${approvals}`;
 }
 
@@ -293,8 +295,15 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
     }
     if (verified?.problem) return { verified: false, reason: verified.problem };
     const expected = verified ?? { status: 'PENDING', acceptedByA: false, acceptedByB: false, lastSequence: 0 };
-    if (describe(row) !== describe(expected) || Number(row.lastSequence) !== expected.lastSequence) {
-      return { verified: false, reason: `the database says ${describe(row)}; the signed history says ${describe(expected)}` };
+    const own: Side = row.serverAId === this.#serverId ? 'A' : 'B';
+    if (describe(row, own) !== describe(expected, own)) {
+      return { verified: false, reason: `the database says ${describe(row, own)}; the signed history says ${describe(expected, own)}` };
+    }
+    if (Number(row.lastSequence) !== expected.lastSequence) {
+      return {
+        verified: false,
+        reason: `the database says its last change is entry ${row.lastSequence}; the signed history says entry ${expected.lastSequence}`,
+      };
     }
     const peerId = row.serverAId === this.#serverId ? row.serverBId : row.serverAId;
     if (this.#decommissioned.has(peerId) && peer.status !== 'DECOMMISSIONED') {

@@ -2,7 +2,8 @@
 // start) the server compares its stored pairs with its verified history; a pair that
 // differs is logged once and recorded in the Trust History as TAMPERING_DETECTED,
 // signed by this server, which also announces the pair to every subscriber (each then
-// reads it as UNVERIFIED, with the reason). Reads of a pair check it too, at once.
+// reads it as UNVERIFIED, with the reason). A read of a pair checks it too, and reports
+// it UNVERIFIED at once; the record and the push wait for the next comparison.
 import { peerTrustChangedNotices } from '../db/events.js';
 import type { PeerTrust } from '../db/generated/prisma/client.js';
 import { canonical, signStatement, TamperingStatement } from '../identity/statements.js';

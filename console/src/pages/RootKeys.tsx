@@ -1,8 +1,15 @@
-import { useId } from 'react';
-import { useQuery } from 'urql';
-import { ConsoleRootKeysDocument, ThisServerDocument, type ThisServerQuery } from '../../../client/gql/graphql.js';
+import { useId, useState } from 'react';
+import { useMutation, useQuery } from 'urql';
+import {
+  ConsoleRootKeysDocument,
+  RotateRootKeyDocument,
+  ThisServerDocument,
+  type ThisServerQuery,
+} from '../../../client/gql/graphql.js';
+import { ActionDialog } from '../components/ActionDialog.js';
 import { Fingerprint } from '../components/Fingerprint.js';
 import { describeError } from '../client.js';
+import { problemOf } from '../outcome.js';
 import { useLive } from '../live.js';
 import { useConnectionPages } from '../paging.js';
 import { useSession } from '../session-context.js';
@@ -10,8 +17,9 @@ import { useSession } from '../session-context.js';
 type ServerWithKeys = ThisServerQuery['thisServer'];
 
 export function RootKeysPage() {
-  const { thisServer } = useSession();
-  const [own] = useQuery({ query: ThisServerDocument, variables: {} });
+  const { thisServer, canChangeTrust } = useSession();
+  const [own, readOwn] = useQuery({ query: ThisServerDocument, variables: {} });
+  const [rotating, setRotating] = useState(false);
   const list = useConnectionPages(ConsoleRootKeysDocument, (data) => data.servers);
   const others = list.nodes.filter((server) => !server.isThisServer);
   const problem = own.error ?? list.error;
@@ -27,6 +35,17 @@ export function RootKeysPage() {
         <section aria-labelledby="own-key">
           <h2 id="own-key">This server: {thisServer.name}</h2>
           {own.data && <ServerKeys server={own.data.thisServer} />}
+          {canChangeTrust && (
+            <button type="button" onClick={() => setRotating(true)}>
+              Rotate this server's root key…
+            </button>
+          )}
+          {rotating && (
+            <RotateDialog
+              onClose={() => setRotating(false)}
+              onRotated={() => readOwn({ requestPolicy: 'network-only' })}
+            />
+          )}
         </section>
         <section aria-labelledby="all-keys">
           <h2 id="all-keys">Every server</h2>
@@ -61,11 +80,16 @@ function ServerKeys({ server }: { server: ServerWithKeys }) {
         <dt>Addresses</dt>
         <dd>{server.addresses.join(', ') || 'none reported'}</dd>
       </dl>
-      {server.rootKeys.map((key, index) => (
-        <div key={key.id} className="root-key">
+      {server.rootKeys.map((key) => (
+        <div key={key.id} className={key.retiredAt ? 'root-key retired' : 'root-key'}>
           <h4>
-            {key.algorithm} root key{index === 0 ? ' (current)' : ''}, created{' '}
+            {key.algorithm} root key{key.fingerprint === server.fingerprint ? ' (current)' : ''}, created{' '}
             <time dateTime={key.createdAt}>{new Date(key.createdAt).toLocaleString()}</time>
+            {key.retiredAt && (
+              <>
+                , retired <time dateTime={key.retiredAt}>{new Date(key.retiredAt).toLocaleString()}</time>
+              </>
+            )}
           </h4>
           <Fingerprint value={key.fingerprint} owner={server.name} />
           <details>
@@ -75,5 +99,29 @@ function ServerKeys({ server }: { server: ServerWithKeys }) {
         </div>
       ))}
     </article>
+  );
+}
+
+function RotateDialog({ onClose, onRotated }: { onClose(): void; onRotated(): void }) {
+  const { thisServer } = useSession();
+  const [, rotate] = useMutation(RotateRootKeyDocument);
+  return (
+    <ActionDialog
+      title={`Rotate ${thisServer.name}'s root key`}
+      confirmLabel="Rotate the root key"
+      onClose={onClose}
+      onConfirm={async () => {
+        const problem = problemOf(await rotate({}), (data) => data.rotateRootKey);
+        if (!problem) onRotated();
+        return problem;
+      }}
+    >
+      <p>
+        {thisServer.name} gets a new root key, endorsed by the current one. Peers that trust {thisServer.name} keep trusting
+        it: no new approval is needed. The current key is kept, retired: it signs nothing from now on, and its earlier
+        decisions still verify. The Trust History records the rotation with both fingerprints.
+      </p>
+      <p>Operators who compare fingerprints will see the new one from now on.</p>
+    </ActionDialog>
   );
 }

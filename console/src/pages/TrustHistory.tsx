@@ -3,6 +3,7 @@ import { useQuery } from 'urql';
 import {
   ConsoleTrustHistoryDocument,
   PeerTrustsDocument,
+  VerifyTrustHistoryDocument,
   type ConsoleTrustHistoryQuery,
   type TrustEventKind,
 } from '../../../client/gql/graphql.js';
@@ -20,6 +21,10 @@ const kindLabel: Record<TrustEventKind, string> = {
   TRUST_DENIED: 'Denied',
   TRUST_REVOKED: 'Revoked',
   SERVER_DECOMMISSIONED: 'Decommissioned',
+  KEY_ROTATED: 'Root key rotated',
+  TAMPERING_DETECTED: 'Tampering detected',
+  TOKEN_ISSUED: 'Token issued',
+  TOKEN_REVOKED: 'Token revoked',
 };
 
 type TrustEvent = ConsoleTrustHistoryQuery['trustHistory']['edges'][number]['node'];
@@ -52,6 +57,7 @@ export function TrustHistoryPage() {
     <>
       <h1>Trust History</h1>
       <p className="lead">Every change to {thisServer.name}'s trust, newest first. Nothing in it is ever changed or deleted.</p>
+      <HistoryVerification />
       <div className="toolbar">
         <label htmlFor={filterId}>Peer</label>
         <select
@@ -107,7 +113,14 @@ function HistoryRow({ event, thisServerName, thisServerId }: { event: TrustEvent
   const peerName = event.peerTrust.peer.name;
   // The change was made through `server`'s API, about the other server of the pair.
   const subject = event.server.id === thisServerId ? peerName : thisServerName;
-  const servers = event.kind === 'TRUST_ENABLED' ? `${thisServerName} ↔ ${peerName}` : `${event.server.name} → ${subject}`;
+  const servers =
+    event.kind === 'TRUST_ENABLED'
+      ? `${thisServerName} ↔ ${peerName}`
+      : event.kind === 'KEY_ROTATED'
+        ? `${event.server.name} (its own key)`
+        : event.kind === 'TAMPERING_DETECTED'
+          ? `${event.server.name} found the pair with ${subject} changed`
+          : `${event.server.name} → ${subject}`;
   return (
     <tr>
       <td>
@@ -124,5 +137,39 @@ function HistoryRow({ event, thisServerName, thisServerId }: { event: TrustEvent
       </td>
       <td>{event.actor.name}</td>
     </tr>
+  );
+}
+
+/**
+ * Verifies the whole history on this server when asked: it reads every entry and checks
+ * every signature, seconds for a long history, so never on its own.
+ */
+function HistoryVerification() {
+  const [result, verify] = useQuery({ query: VerifyTrustHistoryDocument, variables: {}, pause: true });
+  const report = result.data?.verifyTrustHistory;
+  return (
+    <section className="verification" aria-label="History verification">
+      <button type="button" disabled={result.fetching} onClick={() => verify({ requestPolicy: 'network-only' })}>
+        {result.fetching ? 'Verifying…' : report ? 'Verify again' : 'Verify the whole history'}
+      </button>
+      <div aria-live="polite">
+        {result.error && <p role="alert" className="problem">Could not verify: {describeError(result.error)}</p>}
+        {report?.ok && (
+          <p className="ok">
+            Verified: all {report.size} entries, each decision's signature and the Merkle tree (root{' '}
+            <code>{report.rootHash}</code>).{' '}
+            {report.witnesses.length > 0
+              ? `Its newest checkpoint is cosigned by ${report.witnesses.join(', ')}.`
+              : 'No trusted peer has cosigned a checkpoint yet.'}
+          </p>
+        )}
+        {report && !report.ok && (
+          <p role="alert" className="problem">
+            The history does not verify: it breaks at entry {report.brokenAt} ({report.reason}). It was changed outside
+            peertrust: see the README, "Threat model".
+          </p>
+        )}
+      </div>
+    </section>
   );
 }

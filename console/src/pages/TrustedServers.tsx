@@ -23,6 +23,7 @@ export const statusLabel: Record<TrustStatus, string> = {
   TRUSTED: 'Trusted',
   REVOKED: 'Revoked',
   DENIED: 'Denied',
+  UNVERIFIED: 'Unverified',
 };
 
 export function TrustedServersPage({ focusPeerId }: { focusPeerId: string | undefined }) {
@@ -70,11 +71,13 @@ function PeerTile({ loaded, focused }: { loaded: PeerTrustFieldsFragment; focuse
   }, [focused]);
 
   const decommissioned = peer.status === 'DECOMMISSIONED';
+  // Every decision on an unverified pair is refused until the database is put right.
+  const unverified = pair.status === 'UNVERIFIED';
   const available: Record<Action, boolean> = {
     approve: !decommissioned && ((pair.status === 'PENDING' && !pair.approvedByThisServer) || pair.status === 'REVOKED'),
-    deny: pair.status !== 'DENIED',
+    deny: !unverified && pair.status !== 'DENIED',
     revoke: pair.status === 'PENDING' || pair.status === 'TRUSTED',
-    decommission: !decommissioned,
+    decommission: !unverified && !decommissioned,
   };
   const actionLabel: Record<Action, string> = {
     approve: pair.status === 'REVOKED' ? 'Approve again…' : 'Approve…',
@@ -97,6 +100,21 @@ function PeerTile({ loaded, focused }: { loaded: PeerTrustFieldsFragment; focuse
         <span className={`badge trust-${pair.status.toLowerCase()}`}>{statusLabel[pair.status]}</span>
         <span className={`badge server-${peer.status.toLowerCase()}`}>{peer.status}</span>
       </header>
+      {unverified && (
+        <p role="alert" className="problem">
+          <strong>Do not trust {peer.name}:</strong> the database does not hold what the signed Trust History says (
+          {pair.unverifiedReason}). It was changed outside peertrust; no decision on this pair can be made until it is put
+          right. See the README, "Threat model".
+        </p>
+      )}
+      {peer.possibleReplacementOf && (
+        <p className="warning">
+          Another instance named <strong>{peer.possibleReplacementOf.name}</strong> (instance {peer.possibleReplacementOf.id})
+          is registered with a different root key. If that server was reinstalled, this is its new instance: approve it only
+          after checking its fingerprint on the server itself, and decommission the old one. If not, someone may be
+          impersonating it.
+        </p>
+      )}
       <dl>
         <dt>Addresses</dt>
         <dd>{peer.addresses.join(', ') || 'none reported'}</dd>
@@ -106,14 +124,18 @@ function PeerTile({ loaded, focused }: { loaded: PeerTrustFieldsFragment; focuse
         </dd>
         <dt>Approved by</dt>
         <dd>
-          <ul className="approvals">
-            <li>
-              {thisServer.name} (this server): {pair.approvedByThisServer ? 'approved' : 'not yet'}
-            </li>
-            <li>
-              {peer.name}: {pair.approvedByPeer ? 'approved' : 'not yet'}
-            </li>
-          </ul>
+          {unverified ? (
+            'unknown: the stored approvals are not the signed ones'
+          ) : (
+            <ul className="approvals">
+              <li>
+                {thisServer.name} (this server): {pair.approvedByThisServer ? 'approved' : 'not yet'}
+              </li>
+              <li>
+                {peer.name}: {pair.approvedByPeer ? 'approved' : 'not yet'}
+              </li>
+            </ul>
+          )}
         </dd>
         <dt>Instance</dt>
         <dd className="id">{peer.id}</dd>
