@@ -1,6 +1,7 @@
 // /health, /ready and /metrics on real servers: what a load balancer and Prometheus see.
-import { expect, inject, test } from 'vitest';
+import { expect, inject, onTestFinished, test } from 'vitest';
 import { ApproveTrustDocument, DenyTrustDocument, TrustApprovalRequiredDocument } from '../client/index.js';
+import { openPostgresDatabase } from '../src/db/client.js';
 import { sql } from './ha-helpers.js';
 import { freshDatabaseUrl, request, run, startCluster, subscribe } from './helpers.js';
 import { serve } from './processes.js';
@@ -69,6 +70,24 @@ test('/ready turns 503 naming the database and LISTEN when a serve process loses
   const ready = JSON.stringify((await getJson(`${origin(server.url)}/ready`)).body);
   expect(ready).not.toContain(database);
   expect(ready).not.toContain('postgres');
+});
+
+test('an idle connection the database ends, before Prisma ever used the pool, does not end the process; the next check reconnects', async () => {
+  const url = await freshDatabaseUrl({ migrated: true });
+  const db = await openPostgresDatabase(url);
+  onTestFinished(() => db.close());
+  // Through the pool alone: Prisma's adapter, which listens for the pool's errors while connected, has not connected.
+  expect((await db.readiness()).database).toEqual({ ok: true });
+  const database = new URL(url).pathname.slice(1);
+  const ended = await sql<{ pid: number }>(
+    inject('embeddedServerUrl'),
+    `WITH idle AS MATERIALIZED (SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = 'peertrust')
+     SELECT pid FROM idle WHERE pg_terminate_backend(pid)`,
+    [database],
+  );
+  expect(ended.length).toBeGreaterThan(0);
+  // An 'error' event with no listener would be an uncaught exception here, failing the run.
+  await expect.poll(async () => (await db.readiness()).database, { timeout: 10_000, interval: 100 }).toEqual({ ok: true });
 });
 
 test('/metrics counts each decision by kind and outcome, and follows subscriptions up and down', async () => {

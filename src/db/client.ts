@@ -140,8 +140,12 @@ export async function openPostgresDatabase(
     query_timeout: QUERY_TIMEOUT_MS,
     keepAlive: true,
   });
+  // For the pool's whole life: Prisma's adapter listens only while connected, and an idle
+  // connection closed by the database (a restart, a terminated backend) while closing
+  // would otherwise be an 'error' event with no listener, which ends the process.
+  connections.on('error', (error) => log.debug({ err: error }, 'idle database connection closed'));
   const prisma = new PrismaClient({
-    adapter: new PrismaPg(connections, { onPoolError: (error) => log.debug({ err: error }, 'idle database connection closed') }),
+    adapter: new PrismaPg(connections),
     ...clientOptions(poolWaitMs),
   });
   const migrationNames = (await readMigrations()).map((m) => m.name);
