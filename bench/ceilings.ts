@@ -1,0 +1,215 @@
+// The ceilings of `npm run bench`: the stack's own limits (PostgreSQL through pg, bare
+// graphql-yoga, bare ws, bare graphql-ws), measured in the same run as peertrust's figures
+// so that peertrust is reported as a ratio to them. Each bare server runs in a process of
+// its own (bench/ceiling-servers/); the load comes from this one.
+import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
+import { Agent, request } from 'node:http';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import ts from 'typescript';
+import { WebSocket } from 'ws';
+import { closedLoop, percentile, rssOf, startChild, type Rate } from './load.js';
+
+/** Sockets opened at once: well under the servers' accept backlog (511). */
+const BATCH = 200;
+/** Longest wait for a broadcast to reach every client, or for every subscription to start. */
+const PATIENCE_MS = 30_000;
+
+/**
+ * Starts bench/ceiling-servers/<name>.ts in a process of its own, run by plain node from
+ * its transpiled text: `--import tsx` would add tsx's loader thread (about 27 MB) to the
+ * RSS a ceiling reports, which peertrust, run from dist/, does not have. --eval resolves
+ * the script's imports from the working directory: npm run bench runs in the project's root.
+ */
+async function startServer(name: string) {
+  const source = await readFile(path.join(import.meta.dirname, 'ceiling-servers', `${name}.ts`), 'utf8');
+  const { outputText } = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } });
+  return startChild<{ url: string }>(process.execPath, ['--input-type=module', '--eval', outputText]);
+}
+
+/** Each client is an open file here and one in the server: fail now rather than with EMFILE halfway. */
+async function assertSocketsFit(clients: number) {
+  const limit = Number(/^Max open files\s+(\d+)/m.exec(await readFile('/proc/self/limits', 'utf8'))?.[1]);
+  if (clients + 100 > limit) throw new Error(`${clients} WebSocket clients need more than ${clients} open files; ulimit -n is ${limit}`);
+}
+
+/** Opens `count` WebSockets into `sockets` (so that the caller closes them even on error), BATCH at a time, each made ready by `prepare`. */
+async function openSockets(sockets: WebSocket[], count: number, open: () => WebSocket, prepare: (socket: WebSocket) => Promise<unknown>) {
+  for (let opened = 0; opened < count; opened += BATCH) {
+    const batch = Array.from({ length: Math.min(BATCH, count - opened) }, open);
+    // ws throws an 'error' event nobody listens to; a client lost later shows as one that never receives.
+    for (const socket of batch) socket.on('error', () => {});
+    sockets.push(...batch);
+    await Promise.all(batch.map(prepare));
+  }
+}
+
+async function closeAll(sockets: WebSocket[], server: { stop(): Promise<void> } | undefined) {
+  for (const socket of sockets) socket.terminate();
+  await server?.stop();
+}
+
+/** The RSS of process `pid` once three samples 500 ms apart are within 1% of each other. */
+async function stableRss(pid: number): Promise<number> {
+  const samples: number[] = [];
+  for (const deadline = performance.now() + PATIENCE_MS; ; await sleep(500)) {
+    samples.push(await rssOf(pid));
+    const last = samples.slice(-3);
+    if (last.length === 3 && Math.max(...last) - Math.min(...last) <= 0.01 * Math.max(...last)) return last[2]!;
+    if (performance.now() > deadline) throw new Error(`the RSS of process ${pid} did not settle in ${PATIENCE_MS / 1000} s: ${samples.join(', ')} bytes`);
+  }
+}
+
+/** Raw INSERT transactions through `pg` (BEGIN; INSERT one row into a bench table; COMMIT), `clients` connections in closed loops for durationMs. Creates its own table in the given database and drops it after. */
+export async function rawInsertTransactions(databaseUrl: string, clients: number, durationMs: number): Promise<Rate> {
+  // Per process, so that two benches on one database do not share a table.
+  const table = `bench_ceiling_insert_${process.pid}`;
+  const payload = 'x'.repeat(100);
+  const connections = Array.from({ length: clients }, () => new pg.Client({ connectionString: databaseUrl }));
+  // A connection the database ends emits 'error' (thrown if unheard); its next query fails too, and that reports it.
+  for (const connection of connections) connection.on('error', () => {});
+  let created = false;
+  try {
+    await Promise.all(connections.map((connection) => connection.connect()));
+    await connections[0]!.query(`CREATE TABLE ${table} (id bigserial PRIMARY KEY, payload text NOT NULL, at timestamptz NOT NULL DEFAULT now())`);
+    created = true;
+    return await closedLoop(clients, durationMs, async (client) => {
+      const connection = connections[client]!;
+      await connection.query('BEGIN');
+      await connection.query(`INSERT INTO ${table} (payload) VALUES ($1)`, [payload]);
+      await connection.query('COMMIT');
+    });
+  } finally {
+    try {
+      if (created) await connections[0]!.query(`DROP TABLE ${table}`);
+    } finally {
+      await Promise.all(connections.map((connection) => connection.end()));
+    }
+  }
+}
+
+const HELLO = JSON.stringify({ query: '{ hello }' });
+
+/** POSTs `{ hello }` to Yoga; rejects unless it answers hello world. */
+function postHello(url: string, agent: Agent): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const post = request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(HELLO) } }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (body += chunk));
+      response.on('error', reject);
+      response.on('end', () => (body === '{"data":{"hello":"world"}}' ? resolve() : reject(new Error(`Yoga answered ${response.statusCode}: ${body}`))));
+    });
+    post.on('error', reject);
+    post.end(HELLO);
+  });
+}
+
+/** A bare graphql-yoga server (no plugins beyond Yoga's defaults, schema `type Query { hello: String }`) in its own process; `connections` concurrent keep-alive HTTP clients POST `{ hello }` in closed loops. */
+export async function yogaHelloWorld(connections: number, durationMs: number): Promise<Rate> {
+  const server = await startServer('yoga');
+  // node:http with exactly `connections` keep-alive sockets: undici is not installed, and
+  // fetch costs this process more CPU per request, which the server (2 cores here) would lose.
+  const agent = new Agent({ keepAlive: true, maxSockets: connections });
+  try {
+    return await closedLoop(connections, durationMs, () => postHello(server.ready.url, agent));
+  } finally {
+    agent.destroy();
+    await server.stop();
+  }
+}
+
+/** A bare `ws` WebSocketServer in its own process with `subscribers` idle clients connected (from this process); the server sends `payload` to every client once, on a message from a control connection; the time from that message's sending to the LAST client's receipt, and the p99 over clients (both taken here, so the clocks agree). Repeated `rounds` times (default 5); the medians over the rounds. */
+export async function wsBroadcast(subscribers: number, payload: string, rounds = 5): Promise<{ lastMs: number; p99Ms: number }> {
+  await assertSocketsFit(subscribers);
+  const sockets: WebSocket[] = [];
+  let server;
+  try {
+    server = await startServer('ws-broadcast');
+    const { url } = server.ready;
+    await openSockets(sockets, 1, () => new WebSocket(`${url}/control`), (socket) => once(socket, 'open'));
+    const control = sockets[0]!;
+    let arrivals: number[] = [];
+    let everyoneReceived = () => {};
+    await openSockets(
+      sockets,
+      subscribers,
+      () =>
+        new WebSocket(url).on('message', () => {
+          arrivals.push(performance.now());
+          if (arrivals.length === subscribers) everyoneReceived();
+        }),
+      (socket) => once(socket, 'open'),
+    );
+    const lasts: number[] = [];
+    const p99s: number[] = [];
+    for (let round = 0; round < rounds; round++) {
+      arrivals = [];
+      const received = new Promise<void>((resolve) => (everyoneReceived = resolve));
+      const triggered = performance.now();
+      control.send(payload);
+      const late = sleep(PATIENCE_MS, 'late' as const, { ref: false });
+      if ((await Promise.race([received, late])) === 'late') throw new Error(`broadcast: ${arrivals.length} of ${subscribers} clients received within ${PATIENCE_MS / 1000} s`);
+      // In order of arrival, so already sorted.
+      const delays = arrivals.map((at) => at - triggered);
+      lasts.push(delays[delays.length - 1]!);
+      p99s.push(percentile(delays, 99));
+    }
+    const median = (values: number[]) => percentile(values.sort((a, b) => a - b), 50);
+    return { lastMs: median(lasts), p99Ms: median(p99s) };
+  } finally {
+    await closeAll(sockets, server);
+  }
+}
+
+const SUBSCRIBE = JSON.stringify({ id: '1', type: 'subscribe', payload: { query: 'subscription { tick }' } });
+
+/** One graphql-ws connection (the graphql-transport-ws protocol, spoken directly to keep this process light) with its subscription sent. */
+async function subscribe(socket: WebSocket) {
+  await once(socket, 'open');
+  socket.send(JSON.stringify({ type: 'connection_init' }));
+  const [ack] = await once(socket, 'message');
+  if ((JSON.parse(String(ack)) as { type: string }).type !== 'connection_ack') throw new Error(`graphql-ws answered connection_init with ${String(ack)}`);
+  socket.send(SUBSCRIBE);
+}
+
+/** Until the graphql-ws server has started `count` subscriptions: graphql-ws answers a subscribe with nothing until its first event. */
+async function untilStarted(url: string, count: number) {
+  const counter = new URL('/subscriptions', url.replace(/^ws/, 'http'));
+  let started = 0;
+  for (const deadline = performance.now() + PATIENCE_MS; started < count; await sleep(100)) {
+    if (performance.now() > deadline) throw new Error(`graphql-ws: ${started} of ${count} subscriptions started after ${PATIENCE_MS / 1000} s`);
+    ({ started } = (await (await fetch(counter)).json()) as { started: number });
+  }
+}
+
+/** A bare graphql-ws server (graphql-ws `useServer` on `ws`, schema with one subscription `tick: String` backed by an async generator that waits on an EventEmitter) in its own process: its RSS idle, and with `subscribers` idle subscriptions (one per WebSocket connection, from this process) the RSS they add divided by `subscribers`, in bytes; each RSS read once stable. V8 grows its heap in steps, so compare figures taken with the same `subscribers`. */
+export async function graphqlWsMemory(subscribers: number): Promise<{ idleRssBytes: number; perSubscriptionBytes: number }> {
+  await assertSocketsFit(subscribers);
+  const sockets: WebSocket[] = [];
+  let server;
+  try {
+    server = await startServer('graphql-ws');
+    const { url } = server.ready;
+    const idleRssBytes = await stableRss(server.child.pid!);
+    await openSockets(sockets, subscribers, () => new WebSocket(url, 'graphql-transport-ws'), subscribe);
+    await untilStarted(url, subscribers);
+    const subscribedRssBytes = await stableRss(server.child.pid!);
+    return { idleRssBytes, perSubscriptionBytes: (subscribedRssBytes - idleRssBytes) / subscribers };
+  } finally {
+    await closeAll(sockets, server);
+  }
+}
+
+// Self-check with small sizes: npx tsx bench/ceilings.ts (TEST_DATABASE_URL for the inserts).
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const databaseUrl = process.env['TEST_DATABASE_URL'];
+  if (databaseUrl) console.log('raw INSERT transactions, 4 clients, 2 s:', await rawInsertTransactions(databaseUrl, 4, 2_000));
+  else console.log('raw INSERT transactions skipped: set TEST_DATABASE_URL');
+  console.log('Yoga hello world, 8 connections, 2 s:', await yogaHelloWorld(8, 2_000));
+  const event = JSON.stringify({ id: '1', type: 'next', payload: { data: { tick: 'x'.repeat(200) } } });
+  console.log(`ws broadcast of ${event.length} bytes to 1,000 clients:`, await wsBroadcast(1_000, event));
+  console.log('graphql-ws memory, 1,000 subscriptions:', await graphqlWsMemory(1_000));
+}
