@@ -1,0 +1,108 @@
+// A closed-loop load generator for the bench: `clients` loops each run `operation` back
+// to back for a fixed time; the rate and the latency percentiles are of what completed.
+// The systems under test run in processes of their own (serve, or a bare server beside
+// it), so the generator never shares their event loop.
+import { spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
+
+export interface Rate {
+  perSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  completed: number;
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+/** Runs `operation(client, i)` in `clients` concurrent loops for `durationMs` (after a short warm-up). */
+export async function closedLoop(clients: number, durationMs: number, operation: (client: number, i: number) => Promise<void>, warmupMs = 1_000): Promise<Rate> {
+  const latencies: number[] = [];
+  let measuring = false;
+  let stop = false;
+  const loop = async (client: number) => {
+    for (let i = 0; !stop; i++) {
+      const started = performance.now();
+      await operation(client, i);
+      if (measuring && !stop) latencies.push(performance.now() - started);
+    }
+  };
+  const loops = Array.from({ length: clients }, (_, client) => loop(client));
+  await new Promise((resolve) => setTimeout(resolve, warmupMs));
+  measuring = true;
+  const started = performance.now();
+  await new Promise((resolve) => setTimeout(resolve, durationMs));
+  stop = true;
+  const elapsed = performance.now() - started;
+  await Promise.all(loops);
+  latencies.sort((a, b) => a - b);
+  return { perSecond: (latencies.length * 1000) / elapsed, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99), completed: latencies.length };
+}
+
+/**
+ * A child process, ready once its stdout matches `ready` (by default a JSON line, which
+ * becomes `ready`); killed with `stop()`.
+ */
+export async function startChild<Ready>(
+  command: string,
+  args: string[],
+  env: Record<string, string> = {},
+  readyPattern: RegExp = /^(\{.*\})$/m,
+): Promise<{ child: ChildProcess; ready: Ready; match: RegExpExecArray; stop(): Promise<void> }> {
+  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const match = await new Promise<RegExpExecArray>((resolve, reject) => {
+    let output = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      const found = readyPattern.exec(output);
+      if (found) resolve(found);
+    });
+    child.once('exit', (code) => reject(new Error(`${command} ${args.join(' ')} exited with ${code} before it was ready`)));
+  });
+  return {
+    child,
+    ready: (match[1]?.startsWith('{') ? JSON.parse(match[1]) : undefined) as Ready,
+    match,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGKILL');
+      }),
+  };
+}
+
+/** POSTs JSON over `connections` keep-alive connections (node:http: the same client for every server measured). */
+export function jsonClient(origin: string, connections: number) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
+  const url = new URL(origin);
+  return {
+    post(pathname: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: unknown }> {
+      const payload = JSON.stringify(body);
+      return new Promise((resolve, reject) => {
+        const request = http.request(
+          { agent, host: url.hostname, port: url.port, path: pathname, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), ...headers } },
+          (response) => {
+            let text = '';
+            response.setEncoding('utf8');
+            response.on('data', (chunk: string) => (text += chunk));
+            response.on('end', () => resolve({ status: response.statusCode ?? 0, body: JSON.parse(text) as unknown }));
+          },
+        );
+        request.on('error', reject);
+        request.end(payload);
+      });
+    },
+    close: () => agent.destroy(),
+  };
+}
+
+/** Resident set size of a process, in bytes, from /proc (Linux). */
+export async function rssOf(pid: number): Promise<number> {
+  const { readFile } = await import('node:fs/promises');
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1]);
+  return kb * 1024;
+}
