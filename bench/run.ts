@@ -7,6 +7,12 @@
 //   3. Signed trust: the signing and verifying of one decision against the decision;
 //      a history of BENCH_HISTORY_ENTRIES (100,000) entries verified from the start, as
 //      a server does, and as an exported bundle offline.
+//   4. Under load, a `peertrust serve` process against the stack's own ceilings measured
+//      beside it (bench/ceilings.ts): decisions/s against raw INSERT transactions, a page
+//      of 50 pairs against a bare Yoga hello world, one decision's fan-out against a bare
+//      ws broadcast of the same bytes, memory against a bare graphql-ws server; on the
+//      embedded PostgreSQL and on PostgreSQL. BENCH_LOAD_SECONDS (10) each rate,
+//      BENCH_FAN_OUT (1000,5000,10000) subscribers.
 // Writes the figures as JSON too (bench/results.json, or BENCH_OUTPUT), to compare runs.
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -20,6 +26,8 @@ import { openPostgresDatabase, type Database } from '../src/db/client.js';
 import { EmbeddedPostgres } from '../src/db/embedded.js';
 import { loadOrCreateRootKey } from '../src/identity/root-key.js';
 import { createLogger } from '../src/logger.js';
+import { decisionsPerSecond, fanOut, pagesPerSecond, serveWithPeers, subscriptionMemory } from './api-load.js';
+import { graphqlWsMemory, rawInsertTransactions, wsBroadcast, yogaHelloWorld } from './ceilings.js';
 import { timeDecisionCrypto, timeSignedHistory } from './signed-history.js';
 
 const bin = path.resolve(import.meta.dirname, '../bin/peertrust.js');
@@ -174,6 +182,81 @@ console.log(
     `(${((history.verifyMs * 1000) / history.entries).toFixed(0)} µs an entry); bundle of ${(history.bundleBytes / 1e6).toFixed(1)} MB exported in ${seconds(history.bundleExportMs)}, ` +
     `verified offline in ${seconds(history.bundleVerifyMs)}; one entry with its proof exported and verified in ${history.entryBundleMs.toFixed(0)} ms`,
 );
+
+// 4. Under load, against the ceilings.
+const LOAD_MS = Number(process.env['BENCH_LOAD_SECONDS'] ?? 10) * 1000;
+const FAN_OUT = (process.env['BENCH_FAN_OUT'] ?? '1000,5000,10000').split(',').map(Number);
+/** Idle subscriptions for the memory figures: enough that V8's heap steps average out. */
+const MEMORY_SUBSCRIBERS = 4_000;
+const table: string[][] = [['what', 'peertrust', 'ceiling in the same run', 'ratio', 'goal']];
+const rate = (r: { perSecond: number; p50Ms: number; p99Ms: number }) => `${r.perSecond.toFixed(0)}/s (p50 ${r.p50Ms.toFixed(1)} ms, p99 ${r.p99Ms.toFixed(1)} ms)`;
+const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`;
+const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MB`;
+
+/** Every figure of section 4 on one database; `label` names it in the table and the JSON. */
+async function underLoad(label: string, databaseUrl: string) {
+  const key = (name: string) => `${name}${label === 'PostgreSQL' ? 'Postgres' : 'Embedded'}`;
+  const row = (what: string, value: string, ceiling: string, ratioValue: number, goal: string, name: string) => {
+    table.push([`${what} (${label})`, value, ceiling, ratioValue.toFixed(3), goal]);
+    results[key(name)] = ratioValue;
+  };
+  const cluster = await serveWithPeers(databaseUrl, 60);
+  try {
+    for (const clients of [16, 1]) {
+      const decisions = await decisionsPerSecond(cluster, clients, LOAD_MS);
+      const raw = await rawInsertTransactions(databaseUrl, clients, LOAD_MS);
+      row(`decisions/s, ${clients} client${clients > 1 ? 's' : ''}`, rate(decisions), `raw INSERT transaction: ${rate(raw)}`, decisions.perSecond / raw.perSecond, clients > 1 ? '≥ 0.5' : '', `decisionRatio${clients}`);
+    }
+    const pages = await pagesPerSecond(cluster, 16, LOAD_MS);
+    const hello = await yogaHelloWorld(16, LOAD_MS);
+    row('peerTrusts(first: 50) req/s, 16 connections', rate(pages), `bare Yoga hello world: ${rate(hello)}`, pages.perSecond / hello.perSecond, '≥ 0.6', 'pageRatio');
+    for (const subscribers of FAN_OUT) {
+      const ours = await fanOut(cluster, subscribers);
+      const bare = await wsBroadcast(subscribers, ours.message);
+      row(
+        `one decision to ${subscribers} idle subscribers, the last one`,
+        `${ours.lastMs.toFixed(0)} ms (p99 ${ours.p99Ms.toFixed(0)} ms)`,
+        `bare ws broadcast, same ${ours.message.length} bytes: ${bare.lastMs.toFixed(0)} ms`,
+        ours.lastMs / bare.lastMs,
+        subscribers >= 10_000 ? '≤ 2, p99 < 250 ms' : '',
+        `fanOutRatio${subscribers}`,
+      );
+    }
+    const memory = await subscriptionMemory(cluster, MEMORY_SUBSCRIBERS);
+    const bareMemory = await graphqlWsMemory(MEMORY_SUBSCRIBERS);
+    row(`memory per idle subscription (${MEMORY_SUBSCRIBERS})`, kb(memory.perSubscriptionBytes), `bare graphql-ws: ${kb(bareMemory.perSubscriptionBytes)}`, memory.perSubscriptionBytes / bareMemory.perSubscriptionBytes, '≤ 30 KB', 'subscriptionMemoryRatio');
+    row('server RSS at idle', mb(memory.idleRssBytes), `bare graphql-ws: ${mb(bareMemory.idleRssBytes)}`, memory.idleRssBytes / bareMemory.idleRssBytes, '', 'idleRssRatio');
+    results[key('subscriptionBytes')] = memory.perSubscriptionBytes;
+  } finally {
+    await cluster.stop();
+  }
+}
+
+const loadDir = await tempDir();
+const loadDatabase = await EmbeddedPostgres.start(loadDir, { purpose: 'bench' });
+try {
+  await underLoad('embedded', loadDatabase.url);
+} finally {
+  await loadDatabase.stop();
+  await rm(loadDir, { recursive: true, force: true });
+}
+if (serverUrl) {
+  const name = `peertrust_bench_load_${process.pid}`;
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  try {
+    await underLoad('PostgreSQL', url.toString());
+  } finally {
+    await admin.query(`DROP DATABASE ${name} WITH (FORCE)`);
+    await admin.end();
+  }
+}
+table.push(['`npm start` restart to ready', seconds(results['npmStartRestartMs']!), `its database's own start: ${seconds(results['embeddedDatabaseRestartMs']!)}`, ratio(results['npmStartRestartMs']!, results['embeddedDatabaseRestartMs']!), '≤ 2']);
+console.log(`\nUnder load (${LOAD_MS / 1000} s a rate), as ratios to the stack's own ceilings measured in this run:\n`);
+console.log(table.map((cells, index) => `| ${cells.join(' | ')} |${index === 0 ? `\n|${' --- |'.repeat(cells.length)}` : ''}`).join('\n'));
 
 const output = process.env['BENCH_OUTPUT'] ?? path.resolve(import.meta.dirname, 'results.json');
 await writeFile(output, `${JSON.stringify({ at: new Date().toISOString(), results }, null, 2)}\n`);

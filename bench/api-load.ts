@@ -1,0 +1,218 @@
+// peertrust under load, as clients meet it: one `peertrust serve` process (its own event
+// loop) on a database holding `peers` other registered servers; this process is the load
+// generator. Decisions per second, a page of pairs per second, one decision's fan-out to
+// idle subscribers, the memory an idle subscription costs, and a history page at scale.
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import WebSocket from 'ws';
+import { createApiToken } from '../src/auth/tokens.js';
+import { openPostgresDatabase, type Database } from '../src/db/client.js';
+import { fingerprintOf } from '../src/identity/fingerprint.js';
+import { loadRootKey } from '../src/identity/root-key.js';
+import { registerServer } from '../src/trust/servers.js';
+import { closedLoop, jsonClient, percentile, rssOf, startChild, type Rate } from './load.js';
+
+const bin = path.resolve(import.meta.dirname, '../bin/peertrust.js');
+
+/** No limit of a client's gets in the way of the load: they are tested in the abuse suite. */
+const unlimited = {
+  PEERTRUST_RATE_LIMIT_PER_ADDRESS: '1000000',
+  PEERTRUST_RATE_LIMIT_PER_TOKEN: '1000000',
+  PEERTRUST_RATE_LIMIT_ANONYMOUS: '1000000',
+  PEERTRUST_MAX_CONNECTIONS_PER_USER: '1000000',
+  PEERTRUST_MAX_SUBSCRIPTIONS_PER_USER: '1000000',
+  PEERTRUST_MAX_SUBSCRIPTIONS_PER_CONNECTION: '1000',
+};
+
+export interface ServedCluster {
+  url: string;
+  pid: number;
+  token: string;
+  peers: { id: string; fingerprint: string }[];
+  graphql(query: string, variables?: Record<string, unknown>): Promise<unknown>;
+  stop(): Promise<void>;
+}
+
+/** `peertrust serve` (alpha) on `databaseUrl`, `peers` more servers registered beside it, and an administrator token. */
+export async function serveWithPeers(databaseUrl: string, peers: number, connections = 16): Promise<ServedCluster> {
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'peertrust-bench-serve-'));
+  const db: Database = await openPostgresDatabase(databaseUrl);
+  const registered: { id: string; fingerprint: string }[] = [];
+  for (let i = 0; i < peers; i++) {
+    const { publicKey } = generateKeyPairSync('ed25519');
+    const publicKeyPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    const fingerprint = fingerprintOf(publicKeyPem);
+    const { serverId } = await registerServer(db, { name: `peer${i}`, addresses: [`198.51.100.${i % 250}`], publicKeyPem, fingerprint, heartbeatIntervalMs: 3_600_000 });
+    registered.push({ id: serverId, fingerprint });
+  }
+  // Ready once it printed its summary: its GraphiQL URL, then its id.
+  const served = await startChild<undefined>(
+    process.execPath,
+    [bin, 'serve', '--name', 'alpha', '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, '--address', '192.0.2.1'],
+    { DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn', PEERTRUST_HEARTBEAT_SECONDS: '3600', ...unlimited },
+    /GraphiQL\s+(\S+)\n\s+id\s+(\S+)\n/,
+  );
+  const [, url, id] = served.match;
+  const key = (await loadRootKey(dataDir))!;
+  const { token } = await createApiToken(db, { userName: 'bench', role: 'ADMINISTRATOR' }, [{ serverId: id!, key }]);
+  await db.close();
+  const origin = new URL(url!).origin;
+  const http = jsonClient(origin, connections);
+  const graphql = async (query: string, variables: Record<string, unknown> = {}) => {
+    const response = await http.post('/graphql', { query, variables }, { authorization: `Bearer ${token}` });
+    const body = response.body as { data?: unknown; errors?: { message: string }[] };
+    if (response.status !== 200 || body.errors) throw new Error(`HTTP ${response.status}: ${JSON.stringify(body.errors ?? body)}`);
+    return body.data;
+  };
+  return {
+    url: url!,
+    pid: served.child.pid!,
+    token,
+    peers: registered,
+    graphql,
+    async stop() {
+      http.close();
+      await served.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+const APPROVE = `mutation($peerId: ID!, $fingerprint: String!) { approveTrust(input: { peerId: $peerId, fingerprint: $fingerprint }) { __typename ... on Error { message } } }`;
+const REVOKE = `mutation($peerId: ID!) { revokeTrust(input: { peerId: $peerId }) { __typename ... on Error { message } } }`;
+
+const approvedByAlpha = new Set<string>();
+
+/** Each client approves and revokes its own peer in turn: every call is a real, signed change. */
+export async function decisionsPerSecond(cluster: ServedCluster, clients: number, durationMs: number): Promise<Rate> {
+  return closedLoop(clients, durationMs, async (client) => {
+    const peer = cluster.peers[client]!;
+    // Whether this server has approved the peer in the current round, across runs.
+    const approve = !approvedByAlpha.has(peer.id);
+    const data = (await cluster.graphql(approve ? APPROVE : REVOKE, approve ? { peerId: peer.id, fingerprint: peer.fingerprint } : { peerId: peer.id })) as Record<string, { __typename: string; message?: string }>;
+    if (approve) approvedByAlpha.add(peer.id);
+    else approvedByAlpha.delete(peer.id);
+    const outcome = Object.values(data)[0]!;
+    if (!outcome.__typename.endsWith('Success')) throw new Error(`a decision failed: ${outcome.message}`);
+  });
+}
+
+const PAGE = `query { peerTrusts(first: 50) { edges { cursor node { id status unverifiedReason approvedByThisServer approvedByPeer approvalRequired createdAt updatedAt
+  peer { id name addresses fingerprint status registeredAt lastSeenAt isThisServer } } } pageInfo { hasNextPage endCursor } } }`;
+
+export function pagesPerSecond(cluster: ServedCluster, connections: number, durationMs: number): Promise<Rate> {
+  return closedLoop(connections, durationMs, async () => {
+    await cluster.graphql(PAGE);
+  });
+}
+
+const HISTORY_PAGE = `query { trustHistory(first: 50) { edges { cursor node { id sequence kind at fingerprints actor { id name } server { id name } peerTrust { id peer { id name } } } } pageInfo { hasNextPage endCursor } } }`;
+
+/** p50 of the history's first page, one request at a time. */
+export async function historyFirstPage(cluster: ServedCluster, requests: number): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < requests; i++) {
+    const started = performance.now();
+    await cluster.graphql(HISTORY_PAGE);
+    times.push(performance.now() - started);
+  }
+  return percentile(times.sort((a, b) => a - b), 50);
+}
+
+const CHANGED = 'subscription { peerTrustChanged { id status approvedByThisServer approvedByPeer approvalRequired updatedAt peer { id name fingerprint status } } }';
+
+/** `count` idle peerTrustChanged subscribers, each on a connection of its own; calls `onNext` as each notice arrives. */
+async function subscribers(cluster: ServedCluster, count: number, onNext: (index: number, message: string) => void): Promise<WebSocket[]> {
+  const sockets: WebSocket[] = [];
+  const wsUrl = cluster.url.replace(/^http/, 'ws');
+  for (let start = 0; start < count; start += 200) {
+    await Promise.all(
+      Array.from({ length: Math.min(200, count - start) }, (_, k) =>
+        new Promise<void>((resolve, reject) => {
+          const index = start + k;
+          const socket = new WebSocket(wsUrl, 'graphql-transport-ws');
+          sockets.push(socket);
+          socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${cluster.token}` } })));
+          socket.on('message', (data: Buffer) => {
+            const message = JSON.parse(data.toString()) as { type: string };
+            if (message.type === 'connection_ack') {
+              socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: CHANGED } }));
+              resolve();
+            } else if (message.type === 'next') onNext(index, data.toString());
+            else if (message.type === 'error') reject(new Error(data.toString()));
+          });
+          socket.on('error', reject);
+        }),
+      ),
+    );
+  }
+  // Acknowledged is not yet subscribed: wait until the server counts them all.
+  for (;;) {
+    const metrics = await fetch(new URL('/metrics', cluster.url)).then((r) => r.text());
+    const live = Number(/peertrust_subscriptions\{field="peerTrustChanged"\} (\d+)/.exec(metrics)?.[1] ?? 0);
+    if (live >= count) return sockets;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+function closeAll(sockets: WebSocket[]) {
+  for (const socket of sockets) socket.terminate();
+}
+
+/**
+ * One decision to `count` idle subscribers: from the request to the last one's notice
+ * (median of `rounds`), the p99 over subscribers, and a notice as sent (for a bare
+ * broadcast of the same bytes).
+ */
+export async function fanOut(cluster: ServedCluster, count: number, rounds = 5): Promise<{ lastMs: number; p99Ms: number; message: string }> {
+  let arrivals: number[] = [];
+  let message = '';
+  const sockets = await subscribers(cluster, count, (_index, data) => {
+    arrivals.push(performance.now());
+    message = data;
+  });
+  try {
+    const lasts: number[] = [];
+    const p99s: number[] = [];
+    // A peer no other measurement decides on: approve, revoke, approve... each a change.
+    const peer = cluster.peers.at(-1)!;
+    for (let round = 0; round < rounds; round++) {
+      arrivals = [];
+      const started = performance.now();
+      await cluster.graphql(round % 2 === 0 ? APPROVE : REVOKE, round % 2 === 0 ? { peerId: peer.id, fingerprint: peer.fingerprint } : { peerId: peer.id });
+      while (arrivals.length < count) {
+        if (performance.now() - started > 60_000) throw new Error(`${arrivals.length} of ${count} subscribers had the notice after 60 s`);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      const times = arrivals.map((at) => at - started).sort((a, b) => a - b);
+      lasts.push(times.at(-1)!);
+      p99s.push(percentile(times, 99));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    return { lastMs: percentile(lasts.sort((a, b) => a - b), 50), p99Ms: percentile(p99s.sort((a, b) => a - b), 50), message };
+  } finally {
+    closeAll(sockets);
+  }
+}
+
+/** The serve process's RSS idle, and what each idle subscription adds. */
+export async function subscriptionMemory(cluster: ServedCluster, count: number): Promise<{ idleRssBytes: number; perSubscriptionBytes: number }> {
+  const stableRss = async () => {
+    let previous = await rssOf(cluster.pid);
+    for (;;) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const now = await rssOf(cluster.pid);
+      if (Math.abs(now - previous) < 0.01 * previous) return now;
+      previous = now;
+    }
+  };
+  const idleRssBytes = await stableRss();
+  const sockets = await subscribers(cluster, count, () => {});
+  try {
+    return { idleRssBytes, perSubscriptionBytes: ((await stableRss()) - idleRssBytes) / count };
+  } finally {
+    closeAll(sockets);
+  }
+}
