@@ -1,4 +1,4 @@
-import { approvalRequests, peerTrustChanges, trustEvents } from '../trust/notices.js';
+import { approvalRequests, peerTrustChanges, readOnce, trustEvents, type PairNotice } from '../trust/notices.js';
 import { builder } from '../schema/builder.js';
 import { TrustApprovalRequiredRef } from '../schema/peer-trust.js';
 
@@ -13,7 +13,7 @@ builder.subscriptionFields((t) => ({
     description:
       "Trust approval required: first every peer that awaits this server's approval now, then each one as it comes to.",
     subscribe: (_root, _args, ctx) => approvalRequests(ctx.scope),
-    resolve: (peerTrustId: string) => ({ peerTrustId }),
+    resolve: (notice: PairNotice) => notice,
   }),
   serverStatusChanged: t.prismaField({
     type: 'Server',
@@ -38,7 +38,7 @@ builder.subscriptionFields((t) => ({
     type: 'PeerTrust',
     description: "Each change to this server's trust with any peer, with the state after it.",
     subscribe: (_root, _args, ctx) => peerTrustChanges(ctx.scope),
-    resolve: (query, peerTrustId: string, _args, ctx) =>
-      ctx.scope.db.prisma.peerTrust.findUniqueOrThrow({ ...query, where: { id: peerTrustId } }),
+    resolve: (query, notice: PairNotice, _args, ctx) =>
+      readOnce(notice, JSON.stringify(query), () => ctx.scope.db.prisma.peerTrust.findUniqueOrThrow({ ...query, where: { id: notice.peerTrustId } })),
   }),
 }));

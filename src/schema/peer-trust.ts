@@ -1,4 +1,5 @@
 import { approvalRequired, approvedByPeer, approvedByThisServer, pairWithServers, peerOf, reportedTrust } from '../trust/peer-trusts.js';
+import { readOnce, type PairNotice } from '../trust/notices.js';
 import { builder } from './builder.js';
 import { ServerRef } from './server.js';
 
@@ -57,7 +58,7 @@ export const PeerTrustRef = builder.prismaObject('PeerTrust', {
   }),
 });
 
-export const TrustApprovalRequiredRef = builder.objectRef<{ peerTrustId: string }>('TrustApprovalRequired');
+export const TrustApprovalRequiredRef = builder.objectRef<PairNotice>('TrustApprovalRequired');
 
 builder.objectType(TrustApprovalRequiredRef, {
   description: "A peer awaits this server's approval: verify its fingerprint and addresses, then approve or deny.",
@@ -66,7 +67,7 @@ builder.objectType(TrustApprovalRequiredRef, {
       type: 'PeerTrust',
       description: 'The pair that awaits approval.',
       resolve: (query, notice, _args, ctx) =>
-        ctx.scope.db.prisma.peerTrust.findUniqueOrThrow({ ...query, where: { id: notice.peerTrustId } }),
+        readOnce(notice, JSON.stringify(query), () => ctx.scope.db.prisma.peerTrust.findUniqueOrThrow({ ...query, where: { id: notice.peerTrustId } })),
     }),
   }),
 });

@@ -1,11 +1,11 @@
 // Liveness: each server heartbeats into the shared database, and each one watches
 // the others' heartbeats. A server that missed several in a row is offline. Every
 // clock reading here is the database's, so hosts' clocks need not agree.
-import { EventEmitter, on } from 'node:events';
+import { EventEmitter } from 'node:events';
 import type { ServerStatus as Membership } from '../db/generated/prisma/enums.js';
 import type { Logger } from '../logger.js';
 import type { ServerScope } from './scope.js';
-import { stoppable } from './stoppable.js';
+import { eventsOf, stoppable } from './stoppable.js';
 
 /** What Server.status reports. */
 export type ServerStatus = 'ONLINE' | 'OFFLINE' | 'DECOMMISSIONED';
@@ -86,7 +86,7 @@ export class Liveness {
   changes(): AsyncIterableIterator<string> {
     const changes = this.#changes;
     return stoppable(async function* (signal) {
-      for await (const [serverId] of on(changes, 'changed', { signal }) as AsyncIterable<[string]>) yield serverId;
+      for await (const [serverId] of eventsOf<[string]>(changes, 'changed', signal)) yield serverId;
     });
   }
 

@@ -1,11 +1,11 @@
 // Live notices for one server: which pairs need its administrator, and which of its
-// pairs changed. They yield pair ids; the API fetches the current row for each.
-import { on } from 'node:events';
+// pairs changed. They yield notices naming a pair; the API reads the pair once per
+// notice for all its subscribers (readOnce), not once per subscriber.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FeedNotice } from '../db/events.js';
 import { approvalRequired, approvedByPeer, pairsChangedSince, pairWithServers, pendingApprovals, trustHistoryOf } from './peer-trusts.js';
 import type { ServerScope } from './scope.js';
-import { stoppable } from './stoppable.js';
+import { eventsOf, stoppable } from './stoppable.js';
 
 /**
  * After LISTEN was lost, pairs changed this long before it was last known to work are
@@ -14,21 +14,37 @@ import { stoppable } from './stoppable.js';
  */
 const RESYNC_MARGIN_MS = 30_000;
 
-type ServerNotice = { kind: 'changed'; peerTrustId: string } | { kind: 'resync'; since: Date };
+/**
+ * A notice about one pair. The one a committed change brings is one object for every
+ * subscriber in the process: what they read of it is read once (readOnce).
+ */
+export interface PairNotice {
+  peerTrustId: string;
+}
+
+const readsOfNotice = new WeakMap<PairNotice, Map<string, Promise<unknown>>>();
+
+/**
+ * Reads what `notice` is about once for every subscriber that asks the same (`key`
+ * says what is read): one change to 1,000 subscribers is one query, not 1,000, and
+ * every subscriber sees the pair in the same state.
+ */
+export function readOnce<T>(notice: PairNotice, key: string, read: () => Promise<T>): Promise<T> {
+  let reads = readsOfNotice.get(notice);
+  if (!reads) readsOfNotice.set(notice, (reads = new Map()));
+  let pending = reads.get(key) as Promise<T> | undefined;
+  if (!pending) reads.set(key, (pending = read()));
+  return pending;
+}
+
+type ServerNotice = { kind: 'changed'; notice: PairNotice } | { kind: 'resync'; since: Date };
 
 /** This server's share of the change feed, from now on, until `signal` aborts. */
 async function* noticesFor(scope: ServerScope, signal: AbortSignal): AsyncGenerator<ServerNotice> {
   // Subscribed before the caller reads anything, so nothing committed in between is lost.
-  const notices = on(scope.db.changes, 'notice', { signal });
-  try {
-    for await (const [notice] of notices as AsyncIterable<[FeedNotice]>) {
-      if (notice.kind === 'resync') yield notice;
-      else if (notice.kind === 'peerTrustChanged' && notice.serverIds.includes(scope.serverId)) {
-        yield { kind: 'changed', peerTrustId: notice.peerTrustId };
-      }
-    }
-  } finally {
-    await notices.return?.();
+  for await (const [notice] of eventsOf<[FeedNotice]>(scope.db.changes, 'notice', signal)) {
+    if (notice.kind === 'resync') yield notice;
+    else if (notice.kind === 'peerTrustChanged' && notice.serverIds.includes(scope.serverId)) yield { kind: 'changed', notice };
   }
 }
 
@@ -52,14 +68,14 @@ async function readRetrying<T>(read: () => Promise<T>): Promise<T> {
  * Every change to one of this server's pairs, committed from now on by any process.
  * After a lost LISTEN connection, every pair changed around and since the loss.
  */
-export function peerTrustChanges(scope: ServerScope): AsyncIterableIterator<string> {
+export function peerTrustChanges(scope: ServerScope): AsyncIterableIterator<PairNotice> {
   return stoppable(async function* (signal) {
     for await (const notice of noticesFor(scope, signal)) {
       if (notice.kind === 'changed') {
-        yield notice.peerTrustId;
+        yield notice.notice;
       } else {
         const since = new Date(notice.since.getTime() - RESYNC_MARGIN_MS);
-        yield* await readRetrying(() => pairsChangedSince(scope, since));
+        for (const peerTrustId of await readRetrying(() => pairsChangedSince(scope, since))) yield { peerTrustId };
       }
     }
   });
@@ -71,11 +87,11 @@ export function peerTrustChanges(scope: ServerScope): AsyncIterableIterator<stri
  * again) and again when the peer approves this server first. After a lost LISTEN
  * connection, every pair that needs approval is sent again: one may have come to.
  */
-export function approvalRequests(scope: ServerScope): AsyncIterableIterator<string> {
+export function approvalRequests(scope: ServerScope): AsyncIterableIterator<PairNotice> {
   return stoppable((signal) => approvalRequestsUntil(scope, signal));
 }
 
-async function* approvalRequestsUntil(scope: ServerScope, signal: AbortSignal): AsyncGenerator<string> {
+async function* approvalRequestsUntil(scope: ServerScope, signal: AbortSignal): AsyncGenerator<PairNotice> {
   const notices = noticesFor(scope, signal);
   // Started now, so that it buffers changes while we read the current state.
   const next = notices.next();
@@ -87,7 +103,7 @@ async function* approvalRequestsUntil(scope: ServerScope, signal: AbortSignal): 
     announced.clear();
     for (const pair of await readRetrying(() => pendingApprovals(scope))) {
       announced.set(pair.id, approvedByPeer(scope, pair));
-      yield pair.id;
+      yield { peerTrustId: pair.id };
     }
   }
   try {
@@ -98,15 +114,16 @@ async function* approvalRequestsUntil(scope: ServerScope, signal: AbortSignal): 
         yield* announcePending();
         continue;
       }
-      const pair = await scope.db.prisma.peerTrust.findUnique({ where: { id: notice.peerTrustId }, include: pairWithServers });
+      const { peerTrustId } = notice.notice;
+      const pair = await readOnce(notice.notice, 'approval', () => scope.db.prisma.peerTrust.findUnique({ where: { id: peerTrustId }, include: pairWithServers }));
       if (!pair || !(await approvalRequired(scope, pair))) {
-        announced.delete(notice.peerTrustId);
+        announced.delete(peerTrustId);
         continue;
       }
       const peerApproved = approvedByPeer(scope, pair);
       if (announced.get(pair.id) === peerApproved) continue;
       announced.set(pair.id, peerApproved);
-      yield pair.id;
+      yield notice.notice;
     }
   } finally {
     await notices.return(undefined);
