@@ -210,6 +210,8 @@ test('a bundle verifies offline (whole, or one entry with its proof), across a r
 
 test('peertrust history export and history verify --bundle, with no server and no database', async () => {
   const { cluster, alpha } = await trusted();
+  // bravo appended last: the bundle names alpha once alpha has cosigned as a witness.
+  await vi.waitFor(async () => expect((await verify(alpha)).witnesses).toContain(alpha.id), { timeout: 15_000, interval: 200 });
   const dir = await tempDir();
   const file = path.join(dir, 'history.json');
   const exported = await peertrust(['history', 'export', '--data-dir', dir, '--out', file], { DATABASE_URL: cluster.databaseUrl });
