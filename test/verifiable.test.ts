@@ -140,8 +140,8 @@ for (const backend of backends) {
       // A copy of a real entry, made to say TRUST_ENABLED at the next place.
       await sql(
         cluster,
-        `INSERT INTO "TrustEvent" ("sequence", "kind", "at", "peerTrustId", "serverId", "actorId", "fingerprints", "entry")
-         SELECT $1::bigint, 'TRUST_ENABLED', "at", "peerTrustId", $2::uuid, "actorId", "fingerprints",
+        `INSERT INTO "TrustEvent" ("sequence", "kind", "at", "peerTrustId", "serverAId", "serverBId", "serverId", "actorId", "fingerprints", "entry")
+         SELECT $1::bigint, 'TRUST_ENABLED', "at", "peerTrustId", "serverAId", "serverBId", $2::uuid, "actorId", "fingerprints",
                 replace(replace("entry", 'TRUST_APPROVED', 'TRUST_ENABLED'), '"sequence":' || "sequence", '"sequence":' || $1::bigint)
          FROM "TrustEvent" WHERE "kind" = 'TRUST_APPROVED'`,
         forged,
@@ -157,6 +157,7 @@ for (const backend of backends) {
 
     test.each([
       ['an event column edited', (s: number) => [`UPDATE "TrustEvent" SET "kind" = 'TRUST_DENIED' WHERE "sequence" = ${s}`]],
+      ["an event's servers edited, to hide it from one server's history", (s: number) => [`UPDATE "TrustEvent" SET "serverAId" = NULL WHERE "sequence" = ${s}`]],
       ['an entry edited, columns and all', (s: number) => [`UPDATE "TrustEvent" SET "kind" = 'TRUST_DENIED', "entry" = replace("entry", 'TRUST_APPROVED', 'TRUST_DENIED') WHERE "sequence" = ${s}`]],
       ['an entry deleted', (s: number) => [`DELETE FROM "TrustEvent" WHERE "sequence" = ${s}`]],
       [

@@ -1,5 +1,5 @@
 import { allServers } from '../trust/servers.js';
-import { peerTrustWith, reportedPeerTrustsOf, trustHistoryOf } from '../trust/peer-trusts.js';
+import { peerTrustWith, reportedPeerTrustsOf, trustHistoryPage } from '../trust/peer-trusts.js';
 import { builder, connectionTypes, pageSize } from '../schema/builder.js';
 import { checkedPage } from '../schema/cursors.js';
 import { HistoryVerificationRef } from '../schema/history-verification.js';
@@ -50,10 +50,7 @@ builder.queryFields((t) => ({
       "The Trust History of this server's pairs, oldest first (in sequence, the order the changes committed); of one pair with peerId. Paging with `after` never skips or repeats an event, however many commit meanwhile. Token events and the rotations of a server with no pair belong to no pair: they are in the verified history (verifyTrustHistory, `peertrust history export`), not here.",
     args: { peerId: t.arg.id({ required: false, description: 'Only the history with this peer.' }) },
     resolve: (query, _root, args, ctx) =>
-      ctx.scope.db.prisma.trustEvent.findMany({
-        ...checkedPage(query, 'sequence'),
-        ...trustHistoryOf(ctx.scope, args.peerId === null || args.peerId === undefined ? null : String(args.peerId)),
-      }),
+      trustHistoryPage(ctx.scope, checkedPage(query, 'sequence'), args.peerId === null || args.peerId === undefined ? null : String(args.peerId)),
   }, ...connectionTypes('TrustEvent', 'Trust History events')),
   verifyTrustHistory: t.field({
     type: HistoryVerificationRef,

@@ -137,6 +137,8 @@ export async function appendClauses(
     return {
       kind: event.kind,
       peerTrustId: event.pair?.id ?? null,
+      serverAId: event.pair?.serverAId ?? null,
+      serverBId: event.pair?.serverBId ?? null,
       serverId: event.serverId,
       actorId: event.actorId,
       fingerprints: event.fingerprints,
@@ -166,11 +168,11 @@ export async function appendClauses(
   const hashes = [...pending];
   return Prisma.sql`
     "events" AS (
-      INSERT INTO "TrustEvent" ("sequence", "kind", "at", "peerTrustId", "serverId", "actorId", "fingerprints", "entry")
-      SELECT e."sequence", e."kind"::"TrustEventKind", ${reservation.at}::timestamptz, e."peerTrustId"::uuid, e."serverId"::uuid,
-             e."actorId"::uuid, e."fingerprints", e."entry"
+      INSERT INTO "TrustEvent" ("sequence", "kind", "at", "peerTrustId", "serverAId", "serverBId", "serverId", "actorId", "fingerprints", "entry")
+      SELECT e."sequence", e."kind"::"TrustEventKind", ${reservation.at}::timestamptz, e."peerTrustId"::uuid, e."serverAId"::uuid, e."serverBId"::uuid,
+             e."serverId"::uuid, e."actorId"::uuid, e."fingerprints", e."entry"
       FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb)
-        AS e("sequence" bigint, "kind" text, "peerTrustId" text, "serverId" text, "actorId" text, "fingerprints" text[], "entry" text)
+        AS e("sequence" bigint, "kind" text, "peerTrustId" text, "serverAId" text, "serverBId" text, "serverId" text, "actorId" text, "fingerprints" text[], "entry" text)
     ), "hashes" AS (
       INSERT INTO "TrustLogHash" ("index", "hash")
       SELECT h."index", decode(h."hash", 'hex')

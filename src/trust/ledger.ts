@@ -66,6 +66,8 @@ interface EntryRow {
   kind: TrustEventKind;
   at: Date;
   peerTrustId: string | null;
+  serverAId: string | null;
+  serverBId: string | null;
   serverId: string;
   actorId: string;
   fingerprints: string[];
@@ -359,7 +361,7 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
     }
     for (;;) {
       const rows = await this.#db.prisma.$queryRaw<EntryRow[]>`
-        SELECT "sequence", "kind", "at", "peerTrustId", "serverId", "actorId", "fingerprints", "entry"
+        SELECT "sequence", "kind", "at", "peerTrustId", "serverAId", "serverBId", "serverId", "actorId", "fingerprints", "entry"
         FROM "TrustEvent" WHERE "sequence" > ${this.size} ORDER BY "sequence" LIMIT ${BATCH}`;
       await this.#loadKeys(rows);
       for (const row of rows) {
@@ -446,8 +448,8 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
     const entry = parseEntry(row.entry);
     if (!entry) return 'it is not a Trust History entry';
     if (entry.sequence !== sequence) return `it says it is entry ${entry.sequence}`;
-    const columns = [row.kind, row.at.toISOString(), row.peerTrustId, row.serverId, row.actorId, row.fingerprints];
-    const signed = [entry.kind, entry.time, entry.pair?.id ?? null, entry.server, entry.actor, entry.fingerprints];
+    const columns = [row.kind, row.at.toISOString(), row.peerTrustId, row.serverAId, row.serverBId, row.serverId, row.actorId, row.fingerprints];
+    const signed = [entry.kind, entry.time, entry.pair?.id ?? null, entry.pair?.servers[0] ?? null, entry.pair?.servers[1] ?? null, entry.server, entry.actor, entry.fingerprints];
     if (JSON.stringify(columns) !== JSON.stringify(signed)) return 'its columns differ from its entry';
     this.#frontier.append(leafHash(Buffer.from(row.entry)));
     const pair = entry.pair && this.#pair(entry.pair.id, entry.pair.servers);
