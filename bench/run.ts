@@ -12,7 +12,8 @@
 //      of 50 pairs against a bare Yoga hello world, one decision's fan-out against a bare
 //      ws broadcast of the same bytes, memory against a bare graphql-ws server; on the
 //      embedded PostgreSQL and on PostgreSQL. BENCH_LOAD_SECONDS (10) each rate,
-//      BENCH_FAN_OUT (1000,5000,10000) subscribers.
+//      BENCH_FAN_OUT (1000,5000,10000) subscribers. And the history's first page at
+//      1,000 servers and 1M events against 10 servers and 10k (bench/history-scale.ts).
 // Writes the figures as JSON too (bench/results.json, or BENCH_OUTPUT), to compare runs.
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -28,6 +29,7 @@ import { loadOrCreateRootKey } from '../src/identity/root-key.js';
 import { createLogger } from '../src/logger.js';
 import { decisionsPerSecond, fanOut, pagesPerSecond, serveWithPeers, subscriptionMemory } from './api-load.js';
 import { graphqlWsMemory, rawInsertTransactions, wsBroadcast, yogaHelloWorld } from './ceilings.js';
+import { historyFirstPageAt } from './history-scale.js';
 import { timeDecisionCrypto, timeSignedHistory } from './signed-history.js';
 
 const bin = path.resolve(import.meta.dirname, '../bin/peertrust.js');
@@ -254,6 +256,20 @@ if (serverUrl) {
     await admin.end();
   }
 }
+// The history's first page at scale, against the same in a small cluster.
+const pageAt: number[] = [];
+for (const [servers, events] of [[10, 10_000], [1_000, 1_000_000]] as const) {
+  const dir = await tempDir();
+  const database = await EmbeddedPostgres.start(dir, { purpose: 'bench' });
+  try {
+    pageAt.push((await historyFirstPageAt(database.url, servers, events)).p50Ms);
+  } finally {
+    await database.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+table.push(['trustHistory(first: 50) p50, 1,000 servers and 1M events (embedded)', `${pageAt[1]!.toFixed(1)} ms`, `10 servers, 10k events: ${pageAt[0]!.toFixed(1)} ms`, (pageAt[1]! / pageAt[0]!).toFixed(3), '≤ 1.5']);
+results['historyPageRatio'] = pageAt[1]! / pageAt[0]!;
 table.push(['`npm start` restart to ready', seconds(results['npmStartRestartMs']!), `its database's own start: ${seconds(results['embeddedDatabaseRestartMs']!)}`, ratio(results['npmStartRestartMs']!, results['embeddedDatabaseRestartMs']!), '≤ 2']);
 console.log(`\nUnder load (${LOAD_MS / 1000} s a rate), as ratios to the stack's own ceilings measured in this run:\n`);
 console.log(table.map((cells, index) => `| ${cells.join(' | ')} |${index === 0 ? `\n|${' --- |'.repeat(cells.length)}` : ''}`).join('\n'));
