@@ -28,8 +28,23 @@ export function approvedByPeer(scope: ServerScope, pair: PairRow): boolean {
 /** A pair as reported: its stored state, or UNVERIFIED when the signed history does not give it. */
 export type ReportedTrust = { status: TrustStatus; reason?: undefined } | { status: 'UNVERIFIED'; reason: string };
 
+/**
+ * Verdicts given on a row as read: a pair's status, unverifiedReason and
+ * approvalRequired ask the same of it, and so does every subscriber of one notice
+ * (they share the row, notices.ts readOnce). A row read later is a new object.
+ */
+const verdicts = new WeakMap<PairWithServers, Map<string, Promise<ReportedTrust>>>();
+
 /** The pair's state as this server may report it. */
-export async function reportedTrust(scope: ServerScope, pair: PairWithServers): Promise<ReportedTrust> {
+export function reportedTrust(scope: ServerScope, pair: PairWithServers): Promise<ReportedTrust> {
+  let byServer = verdicts.get(pair);
+  if (!byServer) verdicts.set(pair, (byServer = new Map()));
+  let reported = byServer.get(scope.serverId);
+  if (!reported) byServer.set(scope.serverId, (reported = verify(scope, pair)));
+  return reported;
+}
+
+async function verify(scope: ServerScope, pair: PairWithServers): Promise<ReportedTrust> {
   const peer = peerOf(scope, pair);
   const verdict = await scope.ledger.verdict(pair, { fingerprint: peer.rootKeys[0]?.fingerprint ?? '', status: peer.status });
   return verdict.verified ? { status: pair.status } : { status: 'UNVERIFIED', reason: verdict.reason };
