@@ -4,13 +4,12 @@
 // its own (bench/ceiling-servers/); the load comes from this one.
 import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
-import { Agent, request } from 'node:http';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import ts from 'typescript';
 import { WebSocket } from 'ws';
-import { closedLoop, percentile, rssOf, startChild, type Rate } from './load.js';
+import { closedLoop, jsonClient, percentile, rssOf, startChild, type Rate } from './load.js';
 
 /** Sockets opened at once: well under the servers' accept backlog (511). */
 const BATCH = 200;
@@ -90,33 +89,18 @@ export async function rawInsertTransactions(databaseUrl: string, clients: number
   }
 }
 
-const HELLO = JSON.stringify({ query: '{ hello }' });
-
-/** POSTs `{ hello }` to Yoga; rejects unless it answers hello world. */
-function postHello(url: string, agent: Agent): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const post = request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(HELLO) } }, (response) => {
-      let body = '';
-      response.setEncoding('utf8');
-      response.on('data', (chunk: string) => (body += chunk));
-      response.on('error', reject);
-      response.on('end', () => (body === '{"data":{"hello":"world"}}' ? resolve() : reject(new Error(`Yoga answered ${response.statusCode}: ${body}`))));
-    });
-    post.on('error', reject);
-    post.end(HELLO);
-  });
-}
-
-/** A bare graphql-yoga server (no plugins beyond Yoga's defaults, schema `type Query { hello: String }`) in its own process; `connections` concurrent keep-alive HTTP clients POST `{ hello }` in closed loops. */
+/** A bare graphql-yoga server (no plugins beyond Yoga's defaults, schema `type Query { hello: String }`) in its own process; `connections` concurrent keep-alive HTTP clients POST `{ hello }` in closed loops, through the client that loads peertrust. */
 export async function yogaHelloWorld(connections: number, durationMs: number): Promise<Rate> {
   const server = await startServer('yoga');
-  // node:http with exactly `connections` keep-alive sockets: undici is not installed, and
-  // fetch costs this process more CPU per request, which the server (2 cores here) would lose.
-  const agent = new Agent({ keepAlive: true, maxSockets: connections });
+  const url = new URL(server.ready.url);
+  const http = jsonClient(url.origin, connections);
   try {
-    return await closedLoop(connections, durationMs, () => postHello(server.ready.url, agent));
+    return await closedLoop(connections, durationMs, async () => {
+      const answer = await http.post(url.pathname, { query: '{ hello }' });
+      if (JSON.stringify(answer.body) !== '{"data":{"hello":"world"}}') throw new Error(`Yoga answered ${answer.status}: ${JSON.stringify(answer.body)}`);
+    });
   } finally {
-    agent.destroy();
+    http.close();
     await server.stop();
   }
 }
