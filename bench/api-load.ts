@@ -83,20 +83,22 @@ export async function serveWithPeers(databaseUrl: string, peers: number, connect
 const APPROVE = `mutation($peerId: ID!, $fingerprint: String!) { approveTrust(input: { peerId: $peerId, fingerprint: $fingerprint }) { __typename ... on Error { message } } }`;
 const REVOKE = `mutation($peerId: ID!) { revokeTrust(input: { peerId: $peerId }) { __typename ... on Error { message } } }`;
 
+/** The peers alpha has approved in the current round, across measurements. */
 const approvedByAlpha = new Set<string>();
 
-/** Each client approves and revokes its own peer in turn: every call is a real, signed change. */
+/** Approves `peer` if alpha has not in this round, else revokes: either way a real, signed change. */
+async function changeTrust(cluster: ServedCluster, peer: { id: string; fingerprint: string }): Promise<void> {
+  const approve = !approvedByAlpha.has(peer.id);
+  const data = (await cluster.graphql(approve ? APPROVE : REVOKE, approve ? { peerId: peer.id, fingerprint: peer.fingerprint } : { peerId: peer.id })) as Record<string, { __typename: string; message?: string }>;
+  const outcome = Object.values(data)[0]!;
+  if (!outcome.__typename.endsWith('Success')) throw new Error(`a decision failed: ${outcome.message}`);
+  if (approve) approvedByAlpha.add(peer.id);
+  else approvedByAlpha.delete(peer.id);
+}
+
+/** Each client changes its own peer's trust, back and forth. */
 export async function decisionsPerSecond(cluster: ServedCluster, clients: number, durationMs: number): Promise<Rate> {
-  return closedLoop(clients, durationMs, async (client) => {
-    const peer = cluster.peers[client]!;
-    // Whether this server has approved the peer in the current round, across runs.
-    const approve = !approvedByAlpha.has(peer.id);
-    const data = (await cluster.graphql(approve ? APPROVE : REVOKE, approve ? { peerId: peer.id, fingerprint: peer.fingerprint } : { peerId: peer.id })) as Record<string, { __typename: string; message?: string }>;
-    if (approve) approvedByAlpha.add(peer.id);
-    else approvedByAlpha.delete(peer.id);
-    const outcome = Object.values(data)[0]!;
-    if (!outcome.__typename.endsWith('Success')) throw new Error(`a decision failed: ${outcome.message}`);
-  });
+  return closedLoop(clients, durationMs, (client) => changeTrust(cluster, cluster.peers[client]!));
 }
 
 const PAGE = `query { peerTrusts(first: 50) { edges { cursor node { id status unverifiedReason approvedByThisServer approvedByPeer approvalRequired createdAt updatedAt
@@ -176,12 +178,12 @@ export async function fanOut(cluster: ServedCluster, count: number, rounds = 5):
   try {
     const lasts: number[] = [];
     const p99s: number[] = [];
-    // A peer no other measurement decides on: approve, revoke, approve... each a change.
+    // A peer no other measurement decides on.
     const peer = cluster.peers.at(-1)!;
     for (let round = 0; round < rounds; round++) {
       arrivals = [];
       const started = performance.now();
-      await cluster.graphql(round % 2 === 0 ? APPROVE : REVOKE, round % 2 === 0 ? { peerId: peer.id, fingerprint: peer.fingerprint } : { peerId: peer.id });
+      await changeTrust(cluster, peer);
       while (arrivals.length < count) {
         if (performance.now() - started > 60_000) throw new Error(`${arrivals.length} of ${count} subscribers had the notice after 60 s`);
         await new Promise((resolve) => setTimeout(resolve, 5));
