@@ -155,6 +155,25 @@ for (const backend of backends) {
       expect(await verify(alpha)).toMatchObject({ ok: false, brokenAt: forged });
     });
 
+    test("an event appended by a process of the previous version (without its pair's servers) gets them from its entry: it is in the history and the history verifies", async () => {
+      const { cluster, alpha, bravo } = await twoServers(backend.postgres);
+      await approve(alpha, bravo);
+      const last = await lastSequence(cluster);
+      // The same entry again, written as a process without the columns writes it.
+      await cluster.db.prisma.$transaction([
+        cluster.db.prisma.$executeRawUnsafe(`CREATE TEMP TABLE "kept" ON COMMIT DROP AS SELECT * FROM "TrustEvent" WHERE "sequence" = ${last}`),
+        cluster.db.prisma.$executeRawUnsafe(`ALTER TABLE "TrustEvent" DISABLE TRIGGER "TrustEvent_append_only"`),
+        cluster.db.prisma.$executeRawUnsafe(`DELETE FROM "TrustEvent" WHERE "sequence" = ${last}`),
+        cluster.db.prisma.$executeRawUnsafe(`ALTER TABLE "TrustEvent" ENABLE TRIGGER "TrustEvent_append_only"`),
+        cluster.db.prisma.$executeRawUnsafe(`INSERT INTO "TrustEvent" ("sequence", "kind", "at", "peerTrustId", "serverId", "actorId", "fingerprints", "entry")
+          SELECT "sequence", "kind", "at", "peerTrustId", "serverId", "actorId", "fingerprints", "entry" FROM "kept"`),
+      ]);
+      const [row] = await query<{ serverAId: string | null }>(cluster, `SELECT "serverAId" FROM "TrustEvent" WHERE "sequence" = ${last}`);
+      expect(row!.serverAId).not.toBeNull();
+      expect(await kinds(bravo)).toContain('TRUST_APPROVED');
+      expect(await verify(alpha)).toMatchObject({ ok: true, brokenAt: null });
+    });
+
     test.each([
       ['an event column edited', (s: number) => [`UPDATE "TrustEvent" SET "kind" = 'TRUST_DENIED' WHERE "sequence" = ${s}`]],
       ["an event's servers edited, to hide it from one server's history", (s: number) => [`UPDATE "TrustEvent" SET "serverAId" = NULL WHERE "sequence" = ${s}`]],

@@ -189,7 +189,7 @@ async function signedIssuers(
 const verifiedRecords = new Set<string>();
 
 function verifiedOnce(statement: string, signature: string, publicKeyPem: string): boolean {
-  const key = `${publicKeyPem}\n${signature}\n${statement}`;
+  const key = JSON.stringify([publicKeyPem, signature, statement]);
   if (verifiedRecords.has(key)) return true;
   if (!verifyStatement(statement, signature, publicKeyPem)) return false;
   if (verifiedRecords.size >= 10_000) verifiedRecords.clear();

@@ -33,7 +33,12 @@ export function readOnce<T>(notice: PairNotice, key: string, read: () => Promise
   let reads = readsOfNotice.get(notice);
   if (!reads) readsOfNotice.set(notice, (reads = new Map()));
   let pending = reads.get(key) as Promise<T> | undefined;
-  if (!pending) reads.set(key, (pending = read()));
+  if (!pending) {
+    pending = read();
+    // A read that failed (the database was out) is not every later subscriber's answer.
+    pending.catch(() => reads.delete(key));
+    reads.set(key, pending);
+  }
   return pending;
 }
 
@@ -115,7 +120,9 @@ async function* approvalRequestsUntil(scope: ServerScope, signal: AbortSignal): 
         continue;
       }
       const { peerTrustId } = notice.notice;
-      const pair = await readOnce(notice.notice, 'approval', () => scope.db.prisma.peerTrust.findUnique({ where: { id: peerTrustId }, include: pairWithServers }));
+      const pair = await readRetrying(() =>
+        readOnce(notice.notice, 'approval', () => scope.db.prisma.peerTrust.findUnique({ where: { id: peerTrustId }, include: pairWithServers })),
+      );
       if (!pair || !(await approvalRequired(scope, pair))) {
         announced.delete(peerTrustId);
         continue;

@@ -40,7 +40,12 @@ export function reportedTrust(scope: ServerScope, pair: PairWithServers): Promis
   let byServer = verdicts.get(pair);
   if (!byServer) verdicts.set(pair, (byServer = new Map()));
   let reported = byServer.get(scope.serverId);
-  if (!reported) byServer.set(scope.serverId, (reported = verify(scope, pair)));
+  if (!reported) {
+    reported = verify(scope, pair);
+    const given = byServer;
+    reported.catch(() => given.delete(scope.serverId));
+    byServer.set(scope.serverId, reported);
+  }
   return reported;
 }
 

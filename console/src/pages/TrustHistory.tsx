@@ -152,10 +152,10 @@ function HistoryVerification() {
       <button type="button" disabled={result.fetching} onClick={() => verify({ requestPolicy: 'network-only' })}>
         {result.fetching ? 'Verifying…' : report ? 'Verify again' : 'Verify the whole history'}
       </button>
-      <div aria-live="polite">
+      <div>
         {result.error && <p role="alert" className="problem">Could not verify: {describeError(result.error)}</p>}
         {report?.ok && (
-          <p className="ok">
+          <p role="status" className="ok">
             Verified: all {report.size} entries, each decision's signature and the Merkle tree (root{' '}
             <code>{report.rootHash}</code>).{' '}
             {report.witnesses.length > 0

@@ -77,7 +77,8 @@ function PeerTile({ loaded, focused }: { loaded: PeerTrustFieldsFragment; focuse
     approve: !decommissioned && ((pair.status === 'PENDING' && !pair.approvedByThisServer) || pair.status === 'REVOKED'),
     deny: !unverified && pair.status !== 'DENIED',
     revoke: pair.status === 'PENDING' || pair.status === 'TRUSTED',
-    decommission: !unverified && !decommissioned,
+    // Taking a server out never rests on the pair's state: an unverified peer may be just the one to remove.
+    decommission: !decommissioned,
   };
   const actionLabel: Record<Action, string> = {
     approve: pair.status === 'REVOKED' ? 'Approve again…' : 'Approve…',
@@ -101,7 +102,7 @@ function PeerTile({ loaded, focused }: { loaded: PeerTrustFieldsFragment; focuse
         <span className={`badge server-${peer.status.toLowerCase()}`}>{peer.status}</span>
       </header>
       {unverified && (
-        <p role="alert" className="problem">
+        <p className="problem">
           <strong>Do not trust {peer.name}:</strong> the database does not hold what the signed Trust History says (
           {pair.unverifiedReason}). It was changed outside peertrust; no decision on this pair can be made until it is put
           right. See the README, "Threat model".
