@@ -178,24 +178,27 @@ async function signedIssuers(
     return [];
   }
   const signatures = Array.isArray(row.signatures) ? (row.signatures as StoredSignature[]) : [];
-  const keys = await prisma.rootKey.findMany({ where: { fingerprint: { in: signatures.map((s) => String(s.fingerprint)) } }, select: { fingerprint: true, publicKey: true } });
+  const recordOf = (signature: StoredSignature) => JSON.stringify([String(signature.fingerprint), signature.signature, row.statement]);
+  const unverified = signatures.filter((signature) => !verifiedRecords.has(recordOf(signature)));
+  const keys = unverified.length
+    ? await prisma.rootKey.findMany({ where: { fingerprint: { in: unverified.map((s) => String(s.fingerprint)) } }, select: { fingerprint: true, publicKey: true } })
+    : [];
   return signatures.filter((signature) => {
+    if (verifiedRecords.has(recordOf(signature))) return true;
     const key = keys.find((k) => k.fingerprint === signature.fingerprint);
-    return !!key && fingerprintOf(key.publicKey) === signature.fingerprint && verifiedOnce(row.statement!, signature.signature, key.publicKey);
+    if (!key || fingerprintOf(key.publicKey) !== signature.fingerprint || !verifyStatement(row.statement!, signature.signature, key.publicKey)) return false;
+    if (verifiedRecords.size >= 10_000) verifiedRecords.clear();
+    verifiedRecords.add(recordOf(signature));
+    return true;
   });
 }
 
-/** Token records whose signature verified: a signature that held once holds for good, and every request presents one. */
+/**
+ * Token records whose signature verified, by the signing key's fingerprint: a signature
+ * that held once holds for good (the fingerprint names one key), and every request
+ * presents one, so neither the key nor the signature is read or checked again.
+ */
 const verifiedRecords = new Set<string>();
-
-function verifiedOnce(statement: string, signature: string, publicKeyPem: string): boolean {
-  const key = JSON.stringify([publicKeyPem, signature, statement]);
-  if (verifiedRecords.has(key)) return true;
-  if (!verifyStatement(statement, signature, publicKeyPem)) return false;
-  if (verifiedRecords.size >= 10_000) verifiedRecords.clear();
-  verifiedRecords.add(key);
-  return true;
-}
 
 /** Whether `token` is still a token these keys signed, and not revoked: for a command that keeps one. */
 export async function stillIssued(prisma: PrismaClient, token: string, keys: RootKeyPair[]): Promise<boolean> {
