@@ -6,13 +6,27 @@ import { generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { createApiToken } from '../src/auth/tokens.js';
 import { openPostgresDatabase, type Database } from '../src/db/client.js';
 import { fingerprintOf } from '../src/identity/fingerprint.js';
 import { loadRootKey } from '../src/identity/root-key.js';
 import { registerServer } from '../src/trust/servers.js';
-import { closedLoop, jsonClient, percentile, rssOf, startChild, type Rate } from './load.js';
+import {
+  assertSocketsFit,
+  closedLoop,
+  closeSockets,
+  graphqlWsSubscribe,
+  jsonClient,
+  median,
+  openSockets,
+  PATIENCE_MS,
+  percentile,
+  stableRss,
+  startChild,
+  type Rate,
+} from './load.js';
 
 const bin = path.resolve(import.meta.dirname, '../bin/peertrust.js');
 
@@ -110,57 +124,25 @@ export function pagesPerSecond(cluster: ServedCluster, connections: number, dura
   });
 }
 
-const HISTORY_PAGE = `query { trustHistory(first: 50) { edges { cursor node { id sequence kind at fingerprints actor { id name } server { id name } peerTrust { id peer { id name } } } } pageInfo { hasNextPage endCursor } } }`;
-
-/** p50 of the history's first page, one request at a time. */
-export async function historyFirstPage(cluster: ServedCluster, requests: number): Promise<number> {
-  const times: number[] = [];
-  for (let i = 0; i < requests; i++) {
-    const started = performance.now();
-    await cluster.graphql(HISTORY_PAGE);
-    times.push(performance.now() - started);
-  }
-  return percentile(times.sort((a, b) => a - b), 50);
-}
-
 const CHANGED = 'subscription { peerTrustChanged { id status approvedByThisServer approvedByPeer approvalRequired updatedAt peer { id name fingerprint status } } }';
 
-/** `count` idle peerTrustChanged subscribers, each on a connection of its own; calls `onNext` as each notice arrives. */
-async function subscribers(cluster: ServedCluster, count: number, onNext: (index: number, message: string) => void): Promise<WebSocket[]> {
-  const sockets: WebSocket[] = [];
+/** `count` idle peerTrustChanged subscribers, each on a connection of its own, into `sockets`; `onNext` gets each notice as sent. */
+async function subscribe(cluster: ServedCluster, sockets: WebSocket[], count: number, onNext: (message: string) => void): Promise<void> {
+  await assertSocketsFit(count);
   const wsUrl = cluster.url.replace(/^http/, 'ws');
-  for (let start = 0; start < count; start += 200) {
-    await Promise.all(
-      Array.from({ length: Math.min(200, count - start) }, (_, k) =>
-        new Promise<void>((resolve, reject) => {
-          const index = start + k;
-          const socket = new WebSocket(wsUrl, 'graphql-transport-ws');
-          sockets.push(socket);
-          socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${cluster.token}` } })));
-          socket.on('message', (data: Buffer) => {
-            const message = JSON.parse(data.toString()) as { type: string };
-            if (message.type === 'connection_ack') {
-              socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: CHANGED } }));
-              resolve();
-            } else if (message.type === 'next') onNext(index, data.toString());
-            else if (message.type === 'error') reject(new Error(data.toString()));
-          });
-          socket.on('error', reject);
-        }),
-      ),
-    );
-  }
+  const open = () =>
+    new WebSocket(wsUrl, 'graphql-transport-ws').on('message', (data: Buffer) => {
+      const message = data.toString();
+      if ((JSON.parse(message) as { type: string }).type === 'next') onNext(message);
+    });
+  await openSockets(sockets, count, open, (socket) => graphqlWsSubscribe(socket, CHANGED, `Bearer ${cluster.token}`));
   // Acknowledged is not yet subscribed: wait until the server counts them all.
-  for (;;) {
+  for (const deadline = performance.now() + PATIENCE_MS; ; await sleep(100)) {
     const metrics = await fetch(new URL('/metrics', cluster.url)).then((r) => r.text());
     const live = Number(/peertrust_subscriptions\{field="peerTrustChanged"\} (\d+)/.exec(metrics)?.[1] ?? 0);
-    if (live >= count) return sockets;
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    if (live >= count) return;
+    if (performance.now() > deadline) throw new Error(`${live} of ${count} subscriptions live after ${PATIENCE_MS / 1000} s`);
   }
-}
-
-function closeAll(sockets: WebSocket[]) {
-  for (const socket of sockets) socket.terminate();
 }
 
 /**
@@ -171,11 +153,12 @@ function closeAll(sockets: WebSocket[]) {
 export async function fanOut(cluster: ServedCluster, count: number, rounds = 5): Promise<{ lastMs: number; p99Ms: number; message: string }> {
   let arrivals: number[] = [];
   let message = '';
-  const sockets = await subscribers(cluster, count, (_index, data) => {
-    arrivals.push(performance.now());
-    message = data;
-  });
+  const sockets: WebSocket[] = [];
   try {
+    await subscribe(cluster, sockets, count, (data) => {
+      arrivals.push(performance.now());
+      message = data;
+    });
     const lasts: number[] = [];
     const p99s: number[] = [];
     // A peer no other measurement decides on.
@@ -185,36 +168,29 @@ export async function fanOut(cluster: ServedCluster, count: number, rounds = 5):
       const started = performance.now();
       await changeTrust(cluster, peer);
       while (arrivals.length < count) {
-        if (performance.now() - started > 60_000) throw new Error(`${arrivals.length} of ${count} subscribers had the notice after 60 s`);
-        await new Promise((resolve) => setTimeout(resolve, 5));
+        if (performance.now() - started > PATIENCE_MS) throw new Error(`${arrivals.length} of ${count} subscribers had the notice after ${PATIENCE_MS / 1000} s`);
+        await sleep(5);
       }
-      const times = arrivals.map((at) => at - started).sort((a, b) => a - b);
-      lasts.push(times.at(-1)!);
-      p99s.push(percentile(times, 99));
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      // In order of arrival, so already sorted.
+      const delays = arrivals.map((at) => at - started);
+      lasts.push(delays.at(-1)!);
+      p99s.push(percentile(delays, 99));
+      await sleep(200);
     }
-    return { lastMs: percentile(lasts.sort((a, b) => a - b), 50), p99Ms: percentile(p99s.sort((a, b) => a - b), 50), message };
+    return { lastMs: median(lasts), p99Ms: median(p99s), message };
   } finally {
-    closeAll(sockets);
+    closeSockets(sockets);
   }
 }
 
-/** The serve process's RSS idle, and what each idle subscription adds. */
+/** The serve process's RSS idle, and what each idle subscription adds, each read once stable (as for the bare graphql-ws server). */
 export async function subscriptionMemory(cluster: ServedCluster, count: number): Promise<{ idleRssBytes: number; perSubscriptionBytes: number }> {
-  const stableRss = async () => {
-    let previous = await rssOf(cluster.pid);
-    for (;;) {
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      const now = await rssOf(cluster.pid);
-      if (Math.abs(now - previous) < 0.01 * previous) return now;
-      previous = now;
-    }
-  };
-  const idleRssBytes = await stableRss();
-  const sockets = await subscribers(cluster, count, () => {});
+  const idleRssBytes = await stableRss(cluster.pid);
+  const sockets: WebSocket[] = [];
   try {
-    return { idleRssBytes, perSubscriptionBytes: ((await stableRss()) - idleRssBytes) / count };
+    await subscribe(cluster, sockets, count, () => {});
+    return { idleRssBytes, perSubscriptionBytes: ((await stableRss(cluster.pid)) - idleRssBytes) / count };
   } finally {
-    closeAll(sockets);
+    closeSockets(sockets);
   }
 }

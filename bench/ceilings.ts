@@ -9,12 +9,20 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import ts from 'typescript';
 import { WebSocket } from 'ws';
-import { closedLoop, jsonClient, percentile, rssOf, startChild, type Rate } from './load.js';
-
-/** Sockets opened at once: well under the servers' accept backlog (511). */
-const BATCH = 200;
-/** Longest wait for a broadcast to reach every client, or for every subscription to start. */
-const PATIENCE_MS = 30_000;
+import {
+  assertSocketsFit,
+  closedLoop,
+  closeSockets,
+  graphqlWsSubscribe,
+  jsonClient,
+  median,
+  openSockets,
+  PATIENCE_MS,
+  percentile,
+  stableRss,
+  startChild,
+  type Rate,
+} from './load.js';
 
 /**
  * Starts bench/ceiling-servers/<name>.ts in a process of its own, run by plain node from
@@ -28,37 +36,9 @@ async function startServer(name: string) {
   return startChild<{ url: string }>(process.execPath, ['--input-type=module', '--eval', outputText]);
 }
 
-/** Each client is an open file here and one in the server: fail now rather than with EMFILE halfway. */
-async function assertSocketsFit(clients: number) {
-  const limit = Number(/^Max open files\s+(\d+)/m.exec(await readFile('/proc/self/limits', 'utf8'))?.[1]);
-  if (clients + 100 > limit) throw new Error(`${clients} WebSocket clients need more than ${clients} open files; ulimit -n is ${limit}`);
-}
-
-/** Opens `count` WebSockets into `sockets` (so that the caller closes them even on error), BATCH at a time, each made ready by `prepare`. */
-async function openSockets(sockets: WebSocket[], count: number, open: () => WebSocket, prepare: (socket: WebSocket) => Promise<unknown>) {
-  for (let opened = 0; opened < count; opened += BATCH) {
-    const batch = Array.from({ length: Math.min(BATCH, count - opened) }, open);
-    // ws throws an 'error' event nobody listens to; a client lost later shows as one that never receives.
-    for (const socket of batch) socket.on('error', () => {});
-    sockets.push(...batch);
-    await Promise.all(batch.map(prepare));
-  }
-}
-
 async function closeAll(sockets: WebSocket[], server: { stop(): Promise<void> } | undefined) {
-  for (const socket of sockets) socket.terminate();
+  closeSockets(sockets);
   await server?.stop();
-}
-
-/** The RSS of process `pid` once three samples 500 ms apart are within 1% of each other. */
-async function stableRss(pid: number): Promise<number> {
-  const samples: number[] = [];
-  for (const deadline = performance.now() + PATIENCE_MS; ; await sleep(500)) {
-    samples.push(await rssOf(pid));
-    const last = samples.slice(-3);
-    if (last.length === 3 && Math.max(...last) - Math.min(...last) <= 0.01 * Math.max(...last)) return last[2]!;
-    if (performance.now() > deadline) throw new Error(`the RSS of process ${pid} did not settle in ${PATIENCE_MS / 1000} s: ${samples.join(', ')} bytes`);
-  }
 }
 
 /** Raw INSERT transactions through `pg` (BEGIN; INSERT one row into a bench table; COMMIT), `clients` connections in closed loops for durationMs. Creates its own table in the given database and drops it after. */
@@ -141,22 +121,10 @@ export async function wsBroadcast(subscribers: number, payload: string, rounds =
       lasts.push(delays[delays.length - 1]!);
       p99s.push(percentile(delays, 99));
     }
-    const median = (values: number[]) => percentile(values.sort((a, b) => a - b), 50);
     return { lastMs: median(lasts), p99Ms: median(p99s) };
   } finally {
     await closeAll(sockets, server);
   }
-}
-
-const SUBSCRIBE = JSON.stringify({ id: '1', type: 'subscribe', payload: { query: 'subscription { tick }' } });
-
-/** One graphql-ws connection (the graphql-transport-ws protocol, spoken directly to keep this process light) with its subscription sent. */
-async function subscribe(socket: WebSocket) {
-  await once(socket, 'open');
-  socket.send(JSON.stringify({ type: 'connection_init' }));
-  const [ack] = await once(socket, 'message');
-  if ((JSON.parse(String(ack)) as { type: string }).type !== 'connection_ack') throw new Error(`graphql-ws answered connection_init with ${String(ack)}`);
-  socket.send(SUBSCRIBE);
 }
 
 /** Until the graphql-ws server has started `count` subscriptions: graphql-ws answers a subscribe with nothing until its first event. */
@@ -178,7 +146,7 @@ export async function graphqlWsMemory(subscribers: number): Promise<{ idleRssByt
     server = await startServer('graphql-ws');
     const { url } = server.ready;
     const idleRssBytes = await stableRss(server.child.pid!);
-    await openSockets(sockets, subscribers, () => new WebSocket(url, 'graphql-transport-ws'), subscribe);
+    await openSockets(sockets, subscribers, () => new WebSocket(url, 'graphql-transport-ws'), (socket) => graphqlWsSubscribe(socket, 'subscription { tick }'));
     await untilStarted(url, subscribers);
     const subscribedRssBytes = await stableRss(server.child.pid!);
     return { idleRssBytes, perSubscriptionBytes: (subscribedRssBytes - idleRssBytes) / subscribers };

@@ -3,7 +3,11 @@
 // The systems under test run in processes of their own (serve, or a bare server beside
 // it), so the generator never shares their event loop.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
 import http from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { WebSocket } from 'ws';
 
 export interface Rate {
   perSecond: number;
@@ -99,10 +103,65 @@ export function jsonClient(origin: string, connections: number) {
   };
 }
 
+/** The median of `values` (sorts them). */
+export function median(values: number[]): number {
+  return percentile(values.sort((a, b) => a - b), 50);
+}
+
+/** Longest wait for a broadcast to reach every client, for every subscription to start, or for memory to settle. */
+export const PATIENCE_MS = 30_000;
+
 /** Resident set size of a process, in bytes, from /proc (Linux). */
 export async function rssOf(pid: number): Promise<number> {
-  const { readFile } = await import('node:fs/promises');
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   const kb = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1]);
   return kb * 1024;
+}
+
+/** The RSS of process `pid` once three samples 500 ms apart are within 1% of each other. */
+export async function stableRss(pid: number): Promise<number> {
+  const samples: number[] = [];
+  for (const deadline = performance.now() + PATIENCE_MS; ; await sleep(500)) {
+    samples.push(await rssOf(pid));
+    const last = samples.slice(-3);
+    if (last.length === 3 && Math.max(...last) - Math.min(...last) <= 0.01 * Math.max(...last)) return last[2]!;
+    if (performance.now() > deadline) throw new Error(`the RSS of process ${pid} did not settle in ${PATIENCE_MS / 1000} s: ${samples.join(', ')} bytes`);
+  }
+}
+
+/** Sockets opened at once: well under the servers' accept backlog (511). */
+const BATCH = 200;
+
+/** Each client is an open file here and one in the server: fail now rather than with EMFILE halfway. */
+export async function assertSocketsFit(clients: number) {
+  const limit = Number(/^Max open files\s+(\d+)/m.exec(await readFile('/proc/self/limits', 'utf8'))?.[1]);
+  if (clients + 100 > limit) throw new Error(`${clients} WebSocket clients need more than ${clients} open files; ulimit -n is ${limit}`);
+}
+
+/** Opens `count` WebSockets into `sockets` (so that the caller closes them even on error), BATCH at a time, each made ready by `prepare`. */
+export async function openSockets(sockets: WebSocket[], count: number, open: () => WebSocket, prepare: (socket: WebSocket) => Promise<unknown>) {
+  for (let opened = 0; opened < count; opened += BATCH) {
+    const batch = Array.from({ length: Math.min(BATCH, count - opened) }, open);
+    // ws throws an 'error' event nobody listens to; a client lost later shows as one that never receives.
+    for (const socket of batch) socket.on('error', () => {});
+    sockets.push(...batch);
+    await Promise.all(batch.map(prepare));
+  }
+}
+
+export function closeSockets(sockets: WebSocket[]) {
+  for (const socket of sockets) socket.terminate();
+}
+
+/**
+ * Opens one graphql-ws subscription on `socket` (the graphql-transport-ws protocol, spoken
+ * directly to keep the load generator light). graphql-ws answers a subscribe with nothing
+ * until its first event: the caller asks the server when they are all live.
+ */
+export async function graphqlWsSubscribe(socket: WebSocket, query: string, authorization?: string) {
+  await once(socket, 'open');
+  socket.send(JSON.stringify({ type: 'connection_init', ...(authorization ? { payload: { authorization } } : {}) }));
+  const [ack] = await once(socket, 'message');
+  if ((JSON.parse(String(ack)) as { type: string }).type !== 'connection_ack') throw new Error(`graphql-ws answered connection_init with ${String(ack)}`);
+  socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query } }));
 }

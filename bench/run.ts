@@ -38,6 +38,44 @@ const results: Record<string, number> = {};
 
 const tempDir = () => mkdtemp(path.join(tmpdir(), 'peertrust-bench-'));
 
+/** Runs `use` on a new embedded PostgreSQL in a temporary directory, stopped and removed after. */
+async function onEmbeddedPostgres<T>(use: (server: EmbeddedPostgres) => Promise<T>): Promise<T> {
+  const dir = await tempDir();
+  const server = await EmbeddedPostgres.start(dir, { purpose: 'bench' });
+  try {
+    return await use(server);
+  } finally {
+    await server.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Runs `use` on a new database of the PostgreSQL server at `serverUrl`, dropped after. */
+async function onPostgresDatabase<T>(serverUrl: string, use: (url: string) => Promise<T>): Promise<T> {
+  const name = `peertrust_bench_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  try {
+    return await use(url.toString());
+  } finally {
+    await admin.query(`DROP DATABASE ${name} WITH (FORCE)`);
+    await admin.end();
+  }
+}
+
+/** Runs `use` on `url`'s database, opened (and migrated) as a server opens it. */
+async function onDatabase<T>(url: string, description: string | undefined, use: (db: Database) => Promise<T>): Promise<T> {
+  const db = await openPostgresDatabase(url, undefined, {}, description);
+  try {
+    return await use(db);
+  } finally {
+    await db.close();
+  }
+}
+
 /** `peertrust cluster` from start to the token it prints last; then stopped. */
 async function timeClusterStart(dataDir: string): Promise<number> {
   const started = performance.now();
@@ -122,30 +160,17 @@ console.log(
 );
 
 // 2. Decisions, embedded against PostgreSQL.
-const embeddedDir = await tempDir();
-const embedded = await EmbeddedPostgres.start(embeddedDir, { purpose: 'bench' });
-const onEmbedded = await openPostgresDatabase(embedded.url, undefined, {}, embedded.description);
-results['decisionMsEmbedded'] = await timeDecisions(onEmbedded);
-await onEmbedded.close();
-await embedded.stop();
-await rm(embeddedDir, { recursive: true, force: true });
-console.log(`${DECISIONS} sequential decisions on the ${embedded.description}: ${results['decisionMsEmbedded'].toFixed(1)} ms each`);
+const [decisionMsEmbedded, embeddedDescription] = await onEmbeddedPostgres(
+  async (embedded) => [await onDatabase(embedded.url, embedded.description, timeDecisions), embedded.description] as const,
+);
+results['decisionMsEmbedded'] = decisionMsEmbedded;
+console.log(`${DECISIONS} sequential decisions on the ${embeddedDescription}: ${results['decisionMsEmbedded'].toFixed(1)} ms each`);
 
 const serverUrl = process.env['BENCH_DATABASE_URL'] || process.env['TEST_DATABASE_URL'];
 if (serverUrl) {
-  const name = `peertrust_bench_${process.pid}`;
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  const postgres = await openPostgresDatabase(url.toString());
-  results['decisionMsPostgres'] = await timeDecisions(postgres);
-  await postgres.close();
-  await admin.query(`DROP DATABASE ${name} WITH (FORCE)`);
-  await admin.end();
+  results['decisionMsPostgres'] = await onPostgresDatabase(serverUrl, (url) => onDatabase(url, undefined, timeDecisions));
   console.log(
-    `${DECISIONS} sequential decisions on ${postgres.description}: ${results['decisionMsPostgres'].toFixed(1)} ms each; ` +
+    `${DECISIONS} sequential decisions on PostgreSQL (${new URL(serverUrl).host}): ${results['decisionMsPostgres'].toFixed(1)} ms each; ` +
       `embedded/PostgreSQL = ${ratio(results['decisionMsEmbedded'], results['decisionMsPostgres'])}`,
   );
 } else {
@@ -163,13 +188,7 @@ console.log(
     `${((100 * cryptoMs) / results['decisionMsEmbedded']).toFixed(1)}% of a ${results['decisionMsEmbedded'].toFixed(1)} ms decision on the deciding server ` +
     `(decision / decision without them = ${ratio(results['decisionMsEmbedded'], results['decisionMsEmbedded'] - cryptoMs)})`,
 );
-const historyDir = await tempDir();
-const historyDatabase = await EmbeddedPostgres.start(historyDir, { purpose: 'bench' });
-const onHistory = await openPostgresDatabase(historyDatabase.url, undefined, {}, historyDatabase.description);
-const history = await timeSignedHistory(onHistory, HISTORY_ENTRIES);
-await onHistory.close();
-await historyDatabase.stop();
-await rm(historyDir, { recursive: true, force: true });
+const history = await onEmbeddedPostgres((server) => onDatabase(server.url, server.description, (db) => timeSignedHistory(db, HISTORY_ENTRIES)));
 Object.assign(results, {
   historyEntries: history.entries,
   historyBuildMs: history.buildMs,
@@ -235,39 +254,12 @@ async function underLoad(label: string, databaseUrl: string) {
   }
 }
 
-const loadDir = await tempDir();
-const loadDatabase = await EmbeddedPostgres.start(loadDir, { purpose: 'bench' });
-try {
-  await underLoad('embedded', loadDatabase.url);
-} finally {
-  await loadDatabase.stop();
-  await rm(loadDir, { recursive: true, force: true });
-}
-if (serverUrl) {
-  const name = `peertrust_bench_load_${process.pid}`;
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  try {
-    await underLoad('PostgreSQL', url.toString());
-  } finally {
-    await admin.query(`DROP DATABASE ${name} WITH (FORCE)`);
-    await admin.end();
-  }
-}
+await onEmbeddedPostgres((server) => underLoad('embedded', server.url));
+if (serverUrl) await onPostgresDatabase(serverUrl, (url) => underLoad('PostgreSQL', url));
 // The history's first page at scale, against the same in a small cluster.
 const pageAt: number[] = [];
 for (const [servers, events] of [[10, 10_000], [1_000, 1_000_000]] as const) {
-  const dir = await tempDir();
-  const database = await EmbeddedPostgres.start(dir, { purpose: 'bench' });
-  try {
-    pageAt.push((await historyFirstPageAt(database.url, servers, events)).p50Ms);
-  } finally {
-    await database.stop();
-    await rm(dir, { recursive: true, force: true });
-  }
+  pageAt.push((await onEmbeddedPostgres((server) => historyFirstPageAt(server.url, servers, events))).p50Ms);
 }
 table.push(['trustHistory(first: 50) p50, 1,000 servers and 1M events (embedded)', `${pageAt[1]!.toFixed(1)} ms`, `10 servers, 10k events: ${pageAt[0]!.toFixed(1)} ms`, (pageAt[1]! / pageAt[0]!).toFixed(3), '≤ 1.5']);
 results['historyPageRatio'] = pageAt[1]! / pageAt[0]!;
