@@ -7,7 +7,7 @@ import { CloseCode, createClient as createWsClient, type Client as WsClient } fr
 import { print } from 'graphql';
 import WebSocket from 'ws';
 import { Endpoints } from './endpoints.js';
-import { TrustEventsDocument, type TrustEventsSubscription, type TrustEventsSubscriptionVariables } from './gql/graphql.js';
+import { TrustEventsDocument, type TrustEventFieldsFragment, type TrustEventsSubscription, type TrustEventsSubscriptionVariables } from './gql/graphql.js';
 
 export * from './gql/graphql.js';
 
@@ -157,7 +157,7 @@ export function createPeertrustClient(options: PeertrustClientOptions): Peertrus
   };
 }
 
-export type TrustEvent = TrustEventsSubscription['trustEvents'];
+export type TrustEvent = TrustEventFieldsFragment;
 
 /**
  * Follows the Trust History (of one peer, with `peerId`) after sequence `after`: what

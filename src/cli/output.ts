@@ -1,10 +1,9 @@
 // What the trust commands print: aligned tables and lines for people, and for --json the
 // shapes documented in the README. Those shapes are built here field by field, so that
 // a change of the API's documents cannot change what scripts read.
-import type { PeerTrustFieldsFragment, ServerFieldsFragment, TrustHistoryQuery } from '../../client/index.js';
+import type { PeerTrustFieldsFragment, ServerFieldsFragment, TrustEvent } from '../../client/index.js';
 import { formatFingerprint } from '../identity/fingerprint-text.js';
 
-export type TrustEventNode = TrustHistoryQuery['trustHistory']['edges'][number]['node'];
 
 /** A peer as this server sees it: `peers --json`, and the `peer` of the other commands. */
 export function peerJson(pair: PeerTrustFieldsFragment) {
@@ -34,7 +33,7 @@ export function serverJson(server: ServerFieldsFragment) {
   };
 }
 
-export function eventJson(event: TrustEventNode) {
+export function eventJson(event: TrustEvent) {
   return {
     sequence: event.sequence,
     kind: event.kind,
@@ -74,7 +73,7 @@ export function peersTable(pairs: PeerTrustFieldsFragment[]): string {
   );
 }
 
-export function historyTable(events: TrustEventNode[]): string {
+export function historyTable(events: TrustEvent[]): string {
   return table(
     ['#', 'AT', 'EVENT', 'ON', 'PEER', 'BY', 'FINGERPRINTS'],
     events.map((event) => [

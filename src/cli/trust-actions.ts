@@ -16,12 +16,13 @@ import {
   VerifyTrustHistoryDocument,
   type PeerTrustFieldsFragment,
   type ServerFieldsFragment,
+  type TrustEvent,
   type TrustHistoryQuery,
 } from '../../client/index.js';
 import { formatFingerprint } from '../identity/fingerprint-text.js';
 import { connect, succeeded, type Api } from './api.js';
 import { CliError, ExitCode } from './errors.js';
-import { describePair, eventJson, historyTable, peerJson, peersTable, serverJson, table, type TrustEventNode } from './output.js';
+import { describePair, eventJson, historyTable, peerJson, peersTable, serverJson, table } from './output.js';
 
 /** Where and how: the server's API (--url or PEERTRUST_URL, and which it came from), and --json. */
 export interface Target {
@@ -148,7 +149,7 @@ export function history(options: { peer?: string | undefined; limit: number }, t
   return withApi(target, async (api) => {
     const peerId = options.peer ? (await resolve(api, options.peer)).peer.id : null;
     // The newest `limit` events, read backwards a page at a time, shown oldest first.
-    const pages: TrustEventNode[][] = [];
+    const pages: TrustEvent[][] = [];
     let before: string | null = null;
     let earlier = true;
     for (let wanted = options.limit; wanted > 0 && earlier; ) {

@@ -4,7 +4,7 @@ import {
   ConsoleTrustHistoryDocument,
   PeerTrustsDocument,
   VerifyTrustHistoryDocument,
-  type ConsoleTrustHistoryQuery,
+  type TrustEventFieldsFragment as TrustEvent,
   type TrustEventKind,
 } from '../../../client/gql/graphql.js';
 import { FingerprintText } from '../components/Fingerprint.js';
@@ -26,8 +26,6 @@ const kindLabel: Record<TrustEventKind, string> = {
   TOKEN_ISSUED: 'Token issued',
   TOKEN_REVOKED: 'Token revoked',
 };
-
-type TrustEvent = ConsoleTrustHistoryQuery['trustHistory']['edges'][number]['node'];
 
 export function TrustHistoryPage() {
   const { thisServer } = useSession();
