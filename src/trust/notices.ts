@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { FeedNotice } from '../db/events.js';
 import { approvalRequired, approvedByPeer, pairsChangedSince, pairWithServers, pendingApprovals, trustHistoryOf } from './peer-trusts.js';
 import type { ServerScope } from './scope.js';
+import { oncePer, type OncePer } from './once-per.js';
 import { eventsOf, stoppable } from './stoppable.js';
 
 /**
@@ -22,25 +23,12 @@ export interface PairNotice {
   peerTrustId: string;
 }
 
-const readsOfNotice = new WeakMap<PairNotice, Map<string, Promise<unknown>>>();
-
 /**
- * Reads what `notice` is about once for every subscriber that asks the same (`key`
+ * Reads what a notice is about once for every subscriber that asks the same (the key
  * says what is read): one change to 1,000 subscribers is one query, not 1,000, and
  * every subscriber sees the pair in the same state.
  */
-export function readOnce<T>(notice: PairNotice, key: string, read: () => Promise<T>): Promise<T> {
-  let reads = readsOfNotice.get(notice);
-  if (!reads) readsOfNotice.set(notice, (reads = new Map()));
-  let pending = reads.get(key) as Promise<T> | undefined;
-  if (!pending) {
-    pending = read();
-    // A read that failed (the database was out) is not every later subscriber's answer.
-    pending.catch(() => reads.delete(key));
-    reads.set(key, pending);
-  }
-  return pending;
-}
+export const readOnce: OncePer<PairNotice> = oncePer();
 
 type ServerNotice = { kind: 'changed'; notice: PairNotice } | { kind: 'resync'; since: Date };
 

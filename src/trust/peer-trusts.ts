@@ -2,6 +2,7 @@
 // whether a pair needs this server's administrator, and whether its stored state is
 // the one the signed history gives (ledger.ts).
 import { Prisma, type PeerTrust, type ServerStatus, type TrustStatus } from '../db/generated/prisma/client.js';
+import { oncePer } from './once-per.js';
 import { isId, orderedPair, type ServerScope } from './scope.js';
 import { currentRootKey } from './servers.js';
 
@@ -33,20 +34,11 @@ export type ReportedTrust = { status: TrustStatus; reason?: undefined } | { stat
  * approvalRequired ask the same of it, and so does every subscriber of one notice
  * (they share the row, notices.ts readOnce). A row read later is a new object.
  */
-const verdicts = new WeakMap<PairWithServers, Map<string, Promise<ReportedTrust>>>();
+const verdictOnce = oncePer<PairWithServers>();
 
 /** The pair's state as this server may report it. */
 export function reportedTrust(scope: ServerScope, pair: PairWithServers): Promise<ReportedTrust> {
-  let byServer = verdicts.get(pair);
-  if (!byServer) verdicts.set(pair, (byServer = new Map()));
-  let reported = byServer.get(scope.serverId);
-  if (!reported) {
-    reported = verify(scope, pair);
-    const given = byServer;
-    reported.catch(() => given.delete(scope.serverId));
-    byServer.set(scope.serverId, reported);
-  }
-  return reported;
+  return verdictOnce(pair, scope.serverId, () => verify(scope, pair));
 }
 
 async function verify(scope: ServerScope, pair: PairWithServers): Promise<ReportedTrust> {
