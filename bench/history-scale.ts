@@ -1,27 +1,41 @@
 // The first page of the history (trustHistory(first: 50), as its resolver reads it,
 // trustHistoryPage) for one server of a small cluster and of a large one: the rows are
 // loaded in bulk by SQL (unsigned: this measures the query, which is what grows).
-import { openPostgresDatabase, type Database } from '../src/db/client.js';
+import pg from 'pg';
+import { openPostgresDatabase } from '../src/db/client.js';
 import { trustHistoryPage } from '../src/trust/peer-trusts.js';
 import type { ServerScope } from '../src/trust/scope.js';
 import { percentile } from './load.js';
 
-/** `servers` servers, every pair of them, and `events` events spread evenly over the pairs. */
-async function load(db: Database, servers: number, events: number): Promise<string> {
-  const sql = (text: string) => db.prisma.$executeRawUnsafe(text);
-  await sql(`INSERT INTO "User" ("id", "name", "role") VALUES (gen_random_uuid(), 'bench', 'ADMINISTRATOR')`);
-  await sql(`INSERT INTO "Server" ("id", "name", "addresses") SELECT gen_random_uuid(), 'server' || i, ARRAY['198.51.100.1'] FROM generate_series(1, ${servers}) AS i`);
-  await sql(`INSERT INTO "PeerTrust" ("id", "serverAId", "serverBId")
-    SELECT gen_random_uuid(), LEAST(a."id", b."id"), GREATEST(a."id", b."id") FROM "Server" a JOIN "Server" b ON a."id" < b."id"`);
-  await sql(`CREATE TEMP TABLE pairs AS SELECT row_number() OVER () AS n, "id", "serverAId", "serverBId" FROM "PeerTrust"`);
-  await sql(`ALTER TABLE "TrustEvent" DISABLE TRIGGER USER`);
-  await sql(`INSERT INTO "TrustEvent" ("sequence", "kind", "peerTrustId", "serverAId", "serverBId", "serverId", "actorId", "fingerprints", "entry")
-    SELECT s, 'TRUST_APPROVED', p."id", p."serverAId", p."serverBId", p."serverAId", (SELECT "id" FROM "User" LIMIT 1), '{}', ''
-    FROM generate_series(1::bigint, ${events}) AS s JOIN pairs p ON p.n = 1 + (s * 7919) % (SELECT count(*) FROM pairs)`);
-  await sql(`ALTER TABLE "TrustEvent" ENABLE TRIGGER USER`);
-  await sql('ANALYZE');
-  const [first] = await db.prisma.$queryRawUnsafe<{ id: string }[]>(`SELECT "id" FROM "Server" WHERE "name" = 'server1'`);
-  return first!.id;
+/**
+ * Fills the database at `databaseUrl` up to `servers` servers (those registered count),
+ * every pair of them, and `events` more history events spread evenly over the pairs:
+ * unsigned rows, by SQL, on a connection of its own (no request's time limit applies to
+ * a bulk load). Shared by this bench and test/scale.test.ts.
+ */
+export async function loadAtScale(databaseUrl: string, servers: number, events: number): Promise<void> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  const sql = (text: string) => client.query(text);
+  try {
+    await sql(`INSERT INTO "User" ("id", "name", "role") VALUES (gen_random_uuid(), 'scale-loader', 'ADMINISTRATOR') ON CONFLICT ("name") DO NOTHING`);
+    await sql(`INSERT INTO "Server" ("id", "name", "addresses")
+      SELECT gen_random_uuid(), 'server' || i, ARRAY['198.51.100.1'] FROM generate_series((SELECT count(*) FROM "Server") + 1, ${servers}) AS i`);
+    // As registration pairs them: every server with every other.
+    await sql(`INSERT INTO "PeerTrust" ("id", "serverAId", "serverBId")
+      SELECT gen_random_uuid(), LEAST(a."id", b."id"), GREATEST(a."id", b."id") FROM "Server" a JOIN "Server" b ON a."id" < b."id"
+      ON CONFLICT ("serverAId", "serverBId") DO NOTHING`);
+    await sql(`CREATE TEMP TABLE "pairs" AS SELECT row_number() OVER () AS n, "id", "serverAId", "serverBId" FROM "PeerTrust"`);
+    await sql(`ALTER TABLE "TrustEvent" DISABLE TRIGGER USER`);
+    await sql(`INSERT INTO "TrustEvent" ("sequence", "kind", "peerTrustId", "serverAId", "serverBId", "serverId", "actorId", "fingerprints", "entry")
+      SELECT (SELECT coalesce(max("sequence"), 0) FROM "TrustEvent") + s, 'TRUST_APPROVED', p."id", p."serverAId", p."serverBId", p."serverAId",
+             (SELECT "id" FROM "User" WHERE "name" = 'scale-loader'), '{}', ''
+      FROM generate_series(1::bigint, ${events}) AS s JOIN "pairs" p ON p.n = 1 + (s * 7919) % (SELECT count(*) FROM "pairs")`);
+    await sql(`ALTER TABLE "TrustEvent" ENABLE TRIGGER USER`);
+    await sql('ANALYZE');
+  } finally {
+    await client.end();
+  }
 }
 
 export interface HistoryPageTiming {
@@ -33,7 +47,9 @@ export interface HistoryPageTiming {
 export async function historyFirstPageAt(databaseUrl: string, servers: number, events: number, reads = 30): Promise<HistoryPageTiming> {
   const db = await openPostgresDatabase(databaseUrl);
   try {
-    const serverId = await load(db, servers, events);
+    await loadAtScale(databaseUrl, servers, events);
+    const [first] = await db.prisma.$queryRawUnsafe<{ id: string }[]>(`SELECT "id" FROM "Server" WHERE "name" = 'server1'`);
+    const serverId = first!.id;
     // As the resolver reads trustHistory(first: 50): one more, to know whether a next page exists.
     const scope = { serverId, db } as ServerScope;
     const times: number[] = [];
