@@ -29,6 +29,8 @@ import {
 } from './load.js';
 
 const bin = path.resolve(import.meta.dirname, '../bin/peertrust.js');
+/** BENCH_PROFILE=dir: each serve process writes its CPU profile there when it stops (open it in Chrome's DevTools). */
+const profiling = process.env['BENCH_PROFILE'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['BENCH_PROFILE']}`] : [];
 
 /** No limit of a client's gets in the way of the load: they are tested in the abuse suite. */
 const unlimited = {
@@ -64,7 +66,7 @@ export async function serveWithPeers(databaseUrl: string, peers: number, connect
   // Ready once it printed its summary: its GraphiQL URL, then its id.
   const served = await startChild<undefined>(
     process.execPath,
-    [bin, 'serve', '--name', 'alpha', '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, '--address', '192.0.2.1'],
+    [...profiling, bin, 'serve', '--name', 'alpha', '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, '--address', '192.0.2.1'],
     { DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn', PEERTRUST_HEARTBEAT_SECONDS: '3600', ...unlimited },
     /GraphiQL\s+(\S+)\n\s+id\s+(\S+)\n/,
   );

@@ -73,7 +73,8 @@ export async function startChild<Ready>(
       new Promise<void>((resolve) => {
         if (child.exitCode !== null || child.signalCode !== null) return resolve();
         child.once('exit', () => resolve());
-        child.kill('SIGKILL');
+        // A profiled process writes its profile only when it exits of itself.
+        child.kill(process.env['BENCH_PROFILE'] ? 'SIGTERM' : 'SIGKILL');
       }),
   };
 }

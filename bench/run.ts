@@ -15,6 +15,7 @@
 //      BENCH_FAN_OUT (1000,5000,10000) subscribers. And the history's first page at
 //      1,000 servers and 1M events against 10 servers and 10k (bench/history-scale.ts).
 // Writes the figures as JSON too (bench/results.json, or BENCH_OUTPUT), to compare runs.
+// BENCH_PROFILE=dir writes a CPU profile of each `peertrust serve` of section 4 there.
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

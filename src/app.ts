@@ -12,6 +12,7 @@ import { useRequireAuthentication } from './auth/graphql-errors.js';
 import { authenticate } from './auth/tokens.js';
 import { isDatabaseUnavailable, isServerBusy, isStorageFull, type Database } from './db/client.js';
 import { ClientQuotas } from './http/client-quotas.js';
+import { useSharedEventExecution } from './http/shared-events.js';
 import { createConsoleHandler } from './http/console.js';
 import type { ApiContext, ServerContext } from './http/context.js';
 import { corsFor } from './http/cors.js';
@@ -167,6 +168,7 @@ export function createApp(config: AppConfig): App {
       useRequireAuthentication(),
       useQueryCost(),
       useEventStreamLimits(quotas, credentials),
+      useSharedEventExecution(),
     ],
     context: async (initial): Promise<ApiContext> => {
       if (!scope || !liveness) throw new Error('the server is not started');

@@ -5,7 +5,7 @@ import { EventEmitter } from 'node:events';
 import type { ServerStatus as Membership } from '../db/generated/prisma/enums.js';
 import type { Logger } from '../logger.js';
 import type { ServerScope } from './scope.js';
-import { eventsOf, stoppable } from './stoppable.js';
+import { feed } from './stoppable.js';
 
 /** What Server.status reports. */
 export type ServerStatus = 'ONLINE' | 'OFFLINE' | 'DECOMMISSIONED';
@@ -84,10 +84,7 @@ export class Liveness {
 
   /** Ids of servers whose status changes (online, offline, decommissioned), from now on. */
   changes(): AsyncIterableIterator<string> {
-    const changes = this.#changes;
-    return stoppable(async function* (signal) {
-      for await (const [serverId] of eventsOf<[string]>(changes, 'changed', signal)) yield serverId;
-    });
+    return feed<[string], string>(this.#changes, 'changed', (push, _fail, serverId) => push(serverId));
   }
 
   async #beat(): Promise<void> {

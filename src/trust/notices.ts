@@ -6,7 +6,7 @@ import type { FeedNotice } from '../db/events.js';
 import { approvalRequired, approvedByPeer, pairsChangedSince, pairWithServers, pendingApprovals, trustHistoryOf } from './peer-trusts.js';
 import type { ServerScope } from './scope.js';
 import { oncePer, type OncePer } from './once-per.js';
-import { eventsOf, stoppable } from './stoppable.js';
+import { eventsOf, feed, stoppable } from './stoppable.js';
 
 /**
  * After LISTEN was lost, pairs changed this long before it was last known to work are
@@ -62,14 +62,12 @@ async function readRetrying<T>(read: () => Promise<T>): Promise<T> {
  * After a lost LISTEN connection, every pair changed around and since the loss.
  */
 export function peerTrustChanges(scope: ServerScope): AsyncIterableIterator<PairNotice> {
-  return stoppable(async function* (signal) {
-    for await (const notice of noticesFor(scope, signal)) {
-      if (notice.kind === 'changed') {
-        yield notice.notice;
-      } else {
-        const since = new Date(notice.since.getTime() - RESYNC_MARGIN_MS);
-        for (const peerTrustId of await readRetrying(() => pairsChangedSince(scope, since))) yield { peerTrustId };
-      }
+  return feed<[FeedNotice], PairNotice>(scope.db.changes, 'notice', (push, fail, notice) => {
+    if (notice.kind === 'peerTrustChanged') {
+      if (notice.serverIds.includes(scope.serverId)) push(notice);
+    } else if (notice.kind === 'resync') {
+      const since = new Date(notice.since.getTime() - RESYNC_MARGIN_MS);
+      readRetrying(() => pairsChangedSince(scope, since)).then((ids) => ids.forEach((peerTrustId) => push({ peerTrustId })), fail);
     }
   });
 }

@@ -1,0 +1,170 @@
+// A subscription event is executed once for every subscriber that would compute the same
+// answer (src/http/shared-events.ts): the same event object, operation, variables and
+// token. Here on a small schema whose resolvers count their calls, subscribed as
+// graphql-ws does (Yoga's enveloped subscribe); the API's own subscriptions are tested
+// end to end in subscriptions.test.ts, ha.test.ts and ha-faults.test.ts.
+import { EventEmitter, on } from 'node:events';
+import { GraphQLInt, GraphQLNonNull, GraphQLObjectType, GraphQLSchema, GraphQLString, type ExecutionResult } from 'graphql';
+import { createYoga } from 'graphql-yoga';
+import { expect, test } from 'vitest';
+import { useSharedEventExecution } from '../src/http/shared-events.js';
+
+function setUp() {
+  const events = new EventEmitter();
+  let resolved = 0;
+  const Notice = new GraphQLObjectType({
+    name: 'Notice',
+    fields: {
+      id: { type: new GraphQLNonNull(GraphQLString) },
+      label: {
+        type: new GraphQLNonNull(GraphQLString),
+        args: { prefix: { type: GraphQLString } },
+        resolve: (notice: { id: string }, { prefix }: { prefix?: string }) => {
+          resolved++;
+          if (notice.id === 'broken') throw new Error('the notice could not be read');
+          return `${prefix ?? ''}${notice.id}`;
+        },
+      },
+      length: { type: GraphQLInt, resolve: (notice: { id: string }) => notice.id.length },
+    },
+  });
+  /** Each subscriber's stream yields the very object emitted, as the API's notices do. */
+  async function* emitted(signal: AbortSignal, map: (value: string) => unknown = (id) => ({ id })) {
+    for await (const [value] of on(events, 'event', { signal })) yield map(value as string);
+  }
+  const subscriptionField = (source: (signal: AbortSignal) => AsyncIterable<unknown>) => ({
+    type: new GraphQLNonNull(Notice),
+    subscribe: (_root: unknown, _args: unknown, context: { signal: AbortSignal }) => source(context.signal),
+    resolve: (event: unknown) => event,
+  });
+  const shared = new Map<string, { id: string }>();
+  const schema = new GraphQLSchema({
+    query: new GraphQLObjectType({ name: 'Query', fields: { ok: { type: GraphQLString } } }),
+    subscription: new GraphQLObjectType({
+      name: 'Subscription',
+      fields: {
+        // One object per event for every subscriber.
+        changed: subscriptionField((signal) => emitted(signal, (id) => shared.get(id) ?? shared.set(id, { id }).get(id))),
+        // A string per event: not known to be one occurrence.
+        ticked: { ...subscriptionField((signal) => emitted(signal, (id) => id)), resolve: (id: string) => ({ id }) },
+      },
+    }),
+  });
+  const controller = new AbortController();
+  const yoga = createYoga({ schema, logging: false, plugins: [useSharedEventExecution()], context: () => ({ signal: controller.signal }) });
+
+  /** Subscribes as graphql-ws does, for a user with `tokenHash` (or anonymous): a stream, or a single result when refused. */
+  async function open(query: string, tokenHash: string | null, variables: Record<string, unknown>) {
+    const auth = tokenHash === null ? { kind: 'anonymous' } : { kind: 'user', tokenHash };
+    const enveloped = yoga.getEnveloped({ auth } as never);
+    const contextValue = { ...(await enveloped.contextFactory()), auth };
+    return (await enveloped.subscribe({ schema: enveloped.schema, document: enveloped.parse(query), variableValues: variables, contextValue })) as
+      | AsyncIterableIterator<ExecutionResult>
+      | ExecutionResult;
+  }
+  async function subscribe(query: string, tokenHash: string | null, variables: Record<string, unknown> = {}) {
+    const stream = await open(query, tokenHash, variables);
+    if (!(Symbol.asyncIterator in stream)) throw new Error(`refused: ${JSON.stringify(stream)}`);
+    return { next: async () => (await stream.next()).value as ExecutionResult };
+  }
+  return {
+    open,
+    subscribe,
+    emit: (id: string) => events.emit('event', id),
+    resolved: () => resolved,
+    /** Until `count` subscribers listen: a stream starts at its first next(). */
+    listening: (count: number) => expect.poll(() => events.listenerCount('event')).toBe(count),
+    stop: () => controller.abort(),
+  };
+}
+
+const CHANGED = 'subscription { changed { id label } }';
+
+test('one event to subscribers of the same operation with the same token is executed once; each gets the answer', async () => {
+  const api = setUp();
+  try {
+    const subscribers = await Promise.all(Array.from({ length: 5 }, () => api.subscribe(CHANGED, 'token-a')));
+    const answers = subscribers.map((s) => s.next());
+    await api.listening(5);
+    api.emit('n1');
+    for (const answer of await Promise.all(answers)) expect(answer).toEqual({ data: { changed: { id: 'n1', label: 'n1' } } });
+    expect(api.resolved()).toBe(1);
+  } finally {
+    api.stop();
+  }
+});
+
+test('another token, another selection or other variables get an execution of their own', async () => {
+  const api = setUp();
+  try {
+    const withPrefix = 'subscription($p: String) { changed { id label(prefix: $p) } }';
+    const subscribers = await Promise.all([
+      api.subscribe(CHANGED, 'token-a'),
+      api.subscribe(CHANGED, 'token-b'),
+      api.subscribe('subscription { changed { label length } }', 'token-a'),
+      api.subscribe(withPrefix, 'token-a', { p: 'x:' }),
+      api.subscribe(withPrefix, 'token-a', { p: 'y:' }),
+      api.subscribe(CHANGED, null),
+    ]);
+    const answers = Promise.all(subscribers.map((s) => s.next()));
+    await api.listening(6);
+    api.emit('n2');
+    expect((await answers).map((answer) => answer.data)).toEqual([
+      { changed: { id: 'n2', label: 'n2' } },
+      { changed: { id: 'n2', label: 'n2' } },
+      { changed: { label: 'n2', length: 2 } },
+      { changed: { id: 'n2', label: 'x:n2' } },
+      { changed: { id: 'n2', label: 'y:n2' } },
+      { changed: { id: 'n2', label: 'n2' } },
+    ]);
+    expect(api.resolved()).toBe(6);
+  } finally {
+    api.stop();
+  }
+});
+
+test('events that are not one object (a string) are executed for each subscriber', async () => {
+  const api = setUp();
+  try {
+    const subscribers = await Promise.all([0, 1, 2].map(() => api.subscribe('subscription { ticked { id label } }', 'token-a')));
+    const answers = Promise.all(subscribers.map((s) => s.next()));
+    await api.listening(3);
+    api.emit('t1');
+    expect((await answers).map((answer) => answer.data)).toEqual(Array(3).fill({ ticked: { id: 't1', label: 't1' } }));
+    expect(api.resolved()).toBe(3);
+  } finally {
+    api.stop();
+  }
+});
+
+test('an answer with errors reaches every subscriber waiting for it, and the next event is executed afresh', async () => {
+  const api = setUp();
+  try {
+    const subscribers = await Promise.all([0, 1].map(() => api.subscribe(CHANGED, 'token-a')));
+    let answers = Promise.all(subscribers.map((s) => s.next()));
+    await api.listening(2);
+    api.emit('broken');
+    for (const answer of await answers) {
+      expect(answer.data).toBeNull();
+      expect(answer.errors?.map((error) => error.message)).toEqual(['Unexpected error.']);
+    }
+    answers = Promise.all(subscribers.map((s) => s.next()));
+    api.emit('n3');
+    for (const answer of await answers) expect(answer).toEqual({ data: { changed: { id: 'n3', label: 'n3' } } });
+    expect(api.resolved()).toBe(2);
+  } finally {
+    api.stop();
+  }
+});
+
+test('bad variables get the executor’s own error, and no stream', async () => {
+  const api = setUp();
+  try {
+    const refused = await api.open('subscription($p: String!) { changed { label(prefix: $p) } }', 'token-a', {});
+    expect(Symbol.asyncIterator in refused).toBe(false);
+    const { errors } = refused as ExecutionResult;
+    expect(errors?.map((error) => [error.message, error.extensions['code']])).toEqual([['Variable "$p" of required type "String!" was not provided.', 'BAD_USER_INPUT']]);
+  } finally {
+    api.stop();
+  }
+});
