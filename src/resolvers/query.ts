@@ -1,5 +1,5 @@
 import { allServers } from '../trust/servers.js';
-import { peerTrustWith, reportedPeerTrustsOf, trustHistoryPage } from '../trust/peer-trusts.js';
+import { peerTrustsPage, peerTrustWith, trustHistoryPage } from '../trust/peer-trusts.js';
 import { builder, connectionTypes, pageSize } from '../schema/builder.js';
 import { checkedPage } from '../schema/cursors.js';
 import { HistoryVerificationRef } from '../schema/history-verification.js';
@@ -32,7 +32,7 @@ builder.queryFields((t) => ({
     description: "This server's trust with each peer, oldest pair first.",
     args: { status: t.arg({ type: [TrustStatusEnum], required: false, description: 'Only pairs in these states.' }) },
     resolve: async (query, _root, args, ctx) =>
-      ctx.scope.db.prisma.peerTrust.findMany({ ...checkedPage(query, 'uuid'), ...(await reportedPeerTrustsOf(ctx.scope, args.status)) }),
+      peerTrustsPage(ctx.scope, checkedPage(query, 'uuid'), args.status),
   }, ...connectionTypes('PeerTrust', 'trust with peers')),
   peerTrust: t.prismaField({
     type: 'PeerTrust',

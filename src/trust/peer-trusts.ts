@@ -78,7 +78,7 @@ export function peerTrustsOf(scope: ServerScope, statuses?: readonly TrustStatus
  * Query arguments for this server's pairs whose reported state (UNVERIFIED included) is
  * one of `statuses`: the stored state alone would list a tampered pair as TRUSTED.
  */
-export async function reportedPeerTrustsOf(scope: ServerScope, statuses?: readonly ReportedTrust['status'][] | null) {
+async function reportedPeerTrustsOf(scope: ServerScope, statuses?: readonly ReportedTrust['status'][] | null) {
   if (!statuses?.length) return peerTrustsOf(scope);
   const pairs = await scope.db.prisma.peerTrust.findMany({ where: ownPairs(scope), include: pairWithServers });
   const reported = await Promise.all(pairs.map((pair) => reportedTrust(scope, pair)));
@@ -106,29 +106,74 @@ export function trustHistoryOf(scope: ServerScope, peerId?: string | null) {
 }
 
 /** A page as Prisma's cursor paging asks for it: after or before `cursor`, `take` rows (negative: backwards). */
+interface PageArgs {
+  cursor?: object;
+  skip?: number;
+  take?: number;
+}
+
+/** A list of this server's rows: its table, its key (the cursor), and its order (the key last). */
+interface OwnList {
+  table: 'TrustEvent' | 'PeerTrust';
+  key: 'sequence' | 'id';
+  order: readonly string[];
+}
+
+/**
+ * The keys of one page of this server's rows of `list`, from one ordered index scan per
+ * side of the pair (serverAId, serverBId), merged: a first page costs the same among
+ * 1,000 servers and 1M events as among 10. As one query with an OR, the planner reads
+ * and sorts every row of the server (and joins each before it limits).
+ */
+async function ownPageKeys<Key>(scope: ServerScope, list: OwnList, { cursor, skip, take }: PageArgs): Promise<Key[]> {
+  const forward = take! >= 0;
+  const columns = Prisma.raw(list.order.map((column) => `"${column}"`).join(', '));
+  const order = Prisma.raw(list.order.map((column) => `"${column}" ${forward ? 'ASC' : 'DESC'}`).join(', '));
+  const from = cursor ? Object.values(cursor)[0] : undefined;
+  const comparison = Prisma.raw(forward ? (skip ? '>' : '>=') : skip ? '<' : '<=');
+  const table = Prisma.raw(`"${list.table}"`);
+  const key = Prisma.raw(`"${list.key}"`);
+  const at = list.key === 'id' ? Prisma.sql`${from}::uuid` : Prisma.sql`${from}`;
+  // From the cursor's row on, by the whole order (the row's own values, read by its key).
+  const bound = from === undefined ? Prisma.empty : Prisma.sql`AND (${columns}) ${comparison} (SELECT ${columns} FROM ${table} WHERE ${key} = ${at})`;
+  const limit = Math.abs(take!);
+  const side = (column: 'serverAId' | 'serverBId') =>
+    Prisma.sql`(SELECT ${columns} FROM ${table} WHERE ${Prisma.raw(`"${column}"`)} = ${scope.serverId}::uuid ${bound} ORDER BY ${order} LIMIT ${limit})`;
+  const rows = await scope.db.prisma.$queryRaw<Record<string, Key>[]>`
+    SELECT ${key} FROM (${side('serverAId')} UNION ALL ${side('serverBId')}) AS "own" ORDER BY ${order} LIMIT ${limit}`;
+  return rows.map((row) => row[list.key]!);
+}
+
+const historyList: OwnList = { table: 'TrustEvent', key: 'sequence', order: ['sequence'] };
+const pairList: OwnList = { table: 'PeerTrust', key: 'id', order: ['createdAt', 'id'] };
+
 type HistoryPageArgs = Omit<Prisma.TrustEventFindManyArgs, 'where' | 'orderBy'>;
 
 /**
  * One page of this server's history (of one pair's, with `peerId`), with `query`'s
- * selection. Without a peer, the page's sequence numbers come from one ordered index
- * scan per side of the pair, merged: the first page costs the same among 1,000 servers
- * and 1M events as among 10 (the planner would rather walk the whole history in order
- * and filter it); then the events are read by sequence.
+ * selection: the page's sequence numbers first (ownPageKeys), then those events.
  */
 export async function trustHistoryPage<Query extends HistoryPageArgs>(scope: ServerScope, query: Query, peerId: string | null) {
   const { prisma } = scope.db;
   const { cursor, skip, take, ...selection } = query;
   if (peerId !== null || take === undefined || (skip && !cursor)) return prisma.trustEvent.findMany({ ...query, ...trustHistoryOf(scope, peerId) });
-  const forward = take >= 0;
-  const from = cursor?.sequence as bigint | number | undefined;
-  const bound = from === undefined ? Prisma.empty : Prisma.sql`AND "sequence" ${Prisma.raw(forward ? (skip ? '>' : '>=') : skip ? '<' : '<=')} ${BigInt(from)}`;
-  const order = Prisma.raw(forward ? 'ASC' : 'DESC');
-  const limit = Math.abs(take);
-  const side = (column: 'serverAId' | 'serverBId') =>
-    Prisma.sql`(SELECT "sequence" FROM "TrustEvent" WHERE ${Prisma.raw(`"${column}"`)} = ${scope.serverId}::uuid ${bound} ORDER BY "sequence" ${order} LIMIT ${limit})`;
-  const page = await prisma.$queryRaw<{ sequence: bigint }[]>`
-    SELECT "sequence" FROM (${side('serverAId')} UNION ALL ${side('serverBId')}) AS "own" ORDER BY "sequence" ${order} LIMIT ${limit}`;
-  return prisma.trustEvent.findMany({ ...selection, where: { sequence: { in: page.map((row) => row.sequence) } }, orderBy: { sequence: 'asc' } });
+  const page = await ownPageKeys<bigint>(scope, historyList, { cursor, skip, take });
+  return prisma.trustEvent.findMany({ ...selection, where: { sequence: { in: page } }, orderBy: { sequence: 'asc' } });
+}
+
+type PairPageArgs = Omit<Prisma.PeerTrustFindManyArgs, 'where' | 'orderBy'>;
+
+/**
+ * One page of this server's pairs (in these reported states, with `statuses`), oldest
+ * first, with `query`'s selection: without statuses, the page's ids first
+ * (ownPageKeys), then those pairs with their servers.
+ */
+export async function peerTrustsPage<Query extends PairPageArgs>(scope: ServerScope, query: Query, statuses?: readonly ReportedTrust['status'][] | null) {
+  const { prisma } = scope.db;
+  const { cursor, skip, take, ...selection } = query;
+  if (statuses?.length || take === undefined || (skip && !cursor)) return prisma.peerTrust.findMany({ ...query, ...(await reportedPeerTrustsOf(scope, statuses)) });
+  const page = await ownPageKeys<string>(scope, pairList, { cursor, skip, take });
+  return prisma.peerTrust.findMany({ ...selection, ...peerTrustsOf(scope), where: { id: { in: page } } });
 }
 
 /** What of its servers a pair needs: their membership, and their current key to compare with the pinned one. */
