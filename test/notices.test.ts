@@ -1,9 +1,11 @@
 // Live notices end the moment their subscriber leaves: a cancelled subscription keeps
 // no listener and no generator waiting for the next change (issue 8, item 1).
+import { EventEmitter } from 'node:events';
 import { expect, test } from 'vitest';
 import { silentLogger } from '../src/logger.js';
 import { Liveness } from '../src/trust/liveness.js';
 import { approvalRequests, peerTrustChanges } from '../src/trust/notices.js';
+import { feed } from '../src/trust/stoppable.js';
 import { startCluster } from './helpers.js';
 
 /** Settles with `promise`, or fails once it is clear that it waits for something that will not come. */
@@ -48,4 +50,21 @@ test('serverStatusChanged: return() while waiting for a change ends it at once',
   const waiting = iterator.next();
   await settled(iterator.return!(undefined), 'return()');
   expect((await settled(waiting, 'the pending next()')).done).toBe(true);
+});
+
+test('a feed keeps every event that comes while its reader is busy, in order; a handler that throws ends its own stream only, after what was queued', async () => {
+  const emitter = new EventEmitter();
+  const bad = feed<[number], number>(emitter, 'n', (push, _fail, n) => {
+    if (n === 3) throw new Error('this notice could not be read');
+    push(n);
+  });
+  const good = feed<[number], number>(emitter, 'n', (push, _fail, n) => push(n));
+  for (const n of [1, 2, 3, 4]) emitter.emit('n', n);
+  expect([await good.next(), await good.next(), await good.next(), await good.next()].map((r) => r.value)).toEqual([1, 2, 3, 4]);
+  expect([await bad.next(), await bad.next()].map((r) => r.value)).toEqual([1, 2]);
+  await expect(bad.next()).rejects.toThrow('this notice could not be read');
+  // The failed feed left; the other still listens.
+  expect(emitter.listenerCount('n')).toBe(1);
+  await good.return!(undefined);
+  expect(emitter.listenerCount('n')).toBe(0);
 });

@@ -9,10 +9,15 @@ import { createYoga } from 'graphql-yoga';
 import { expect, test } from 'vitest';
 import { useSharedEventExecution } from '../src/http/shared-events.js';
 
-function setUp() {
-  const events = new EventEmitter();
+/** Where events come from: one emitter, and one object per event id, for every app given it. */
+function eventSource() {
+  return { events: new EventEmitter(), shared: new Map<string, { id: string }>() };
+}
+
+/** A small API (one app) whose resolvers count their calls; `serverId` is the server it answers for. */
+function setUp({ events, shared } = eventSource(), serverId = 'server-1') {
   let resolved = 0;
-  const Notice = new GraphQLObjectType({
+  const Notice = new GraphQLObjectType<{ id: string }, { scope: { serverId: string } }>({
     name: 'Notice',
     fields: {
       id: { type: new GraphQLNonNull(GraphQLString) },
@@ -26,6 +31,7 @@ function setUp() {
         },
       },
       length: { type: GraphQLInt, resolve: (notice: { id: string }) => notice.id.length },
+      server: { type: GraphQLString, resolve: (_notice, _args, context) => context.scope.serverId },
     },
   });
   /** Each subscriber's stream yields the very object emitted, as the API's notices do. */
@@ -37,7 +43,6 @@ function setUp() {
     subscribe: (_root: unknown, _args: unknown, context: { signal: AbortSignal }) => source(context.signal),
     resolve: (event: unknown) => event,
   });
-  const shared = new Map<string, { id: string }>();
   const schema = new GraphQLSchema({
     query: new GraphQLObjectType({ name: 'Query', fields: { ok: { type: GraphQLString } } }),
     subscription: new GraphQLObjectType({
@@ -51,7 +56,7 @@ function setUp() {
     }),
   });
   const controller = new AbortController();
-  const yoga = createYoga({ schema, logging: false, plugins: [useSharedEventExecution()], context: () => ({ signal: controller.signal }) });
+  const yoga = createYoga({ schema, logging: false, plugins: [useSharedEventExecution()], context: () => ({ signal: controller.signal, scope: { serverId } }) });
 
   /** Subscribes as graphql-ws does, for a user with `tokenHash` (or anonymous): a stream, or a single result when refused. */
   async function open(query: string, tokenHash: string | null, variables: Record<string, unknown>) {
@@ -120,6 +125,26 @@ test('another token, another selection or other variables get an execution of th
     expect(api.resolved()).toBe(6);
   } finally {
     api.stop();
+  }
+});
+
+test('two apps in one process, given the same event and the same token, each answer for their own server', async () => {
+  const source = eventSource();
+  const apps = [setUp(source, 'server-1'), setUp(source, 'server-2')];
+  try {
+    const query = 'subscription { changed { id server } }';
+    const subscribers = await Promise.all(apps.flatMap((app) => [app.subscribe(query, 'token-a'), app.subscribe(query, 'token-a')]));
+    const answers = Promise.all(subscribers.map((s) => s.next()));
+    await apps[0]!.listening(4);
+    source.events.emit('event', 'n4');
+    expect((await answers).map((answer) => answer.data)).toEqual([
+      { changed: { id: 'n4', server: 'server-1' } },
+      { changed: { id: 'n4', server: 'server-1' } },
+      { changed: { id: 'n4', server: 'server-2' } },
+      { changed: { id: 'n4', server: 'server-2' } },
+    ]);
+  } finally {
+    for (const app of apps) app.stop();
   }
 });
 

@@ -1,14 +1,15 @@
-// One execution per subscription event for every subscriber that would compute the same
-// answer: the same event object, operation, variables and token. A committed change
-// is one notice object for every subscriber in the process (src/trust/notices.ts), so
-// one decision to 10,000 subscribers of the console's subscription is one execution
-// of its selection, not 10,000; each subscriber still gets its own message, after its
-// own checks. Events that are not objects (a sequence number, a server id) are not
-// known to be one occurrence, so they are executed per subscriber as before.
+// One execution per subscription event for every subscriber of one server that would
+// compute the same answer: the same event object, operation, variables and token. A
+// committed change is one notice object for every subscriber in the process
+// (src/trust/notices.ts), so one decision to 10,000 subscribers of the console's
+// subscription is one execution of its selection, not 10,000; each subscriber still
+// has its own operation, limits and message, and its connection its own token checks.
+// Events that are not objects (a sequence number, a server id) are not known to be one
+// occurrence, so they are executed per subscriber as before.
 import { buildExecutionContext, execute, subscribe } from '@graphql-tools/executor';
 import { createSourceEventStream, getOperationAST, GraphQLError, type DocumentNode, type ExecutionArgs, type ExecutionResult } from 'graphql';
 import { isAsyncIterable, mapAsyncIterator, type Plugin } from 'graphql-yoga';
-import { oncePer } from '../trust/once-per.js';
+import { oncePer, type OncePer } from '../trust/once-per.js';
 import type { ApiContext } from './context.js';
 
 /** An answer with errors is sent, but not kept for later subscribers: they try again. */
@@ -18,7 +19,6 @@ class AnswerWithErrors extends Error {
   }
 }
 
-const executions = oncePer<object>();
 const documentIds = new WeakMap<DocumentNode, number>();
 let nextDocumentId = 0;
 
@@ -30,51 +30,56 @@ function documentId(document: DocumentNode): number {
 
 /** What makes two subscribers' answers to one event the same, or undefined when they are not known to be. */
 function answerKey(args: ExecutionArgs, event: unknown): string | undefined {
-  const { auth } = args.contextValue as ApiContext;
+  const { auth, scope } = args.contextValue as ApiContext;
   if (typeof event !== 'object' || event === null || auth.kind !== 'user') return undefined;
-  // Yoga's parser cache hands every subscriber of the same text the same document.
-  return `${documentId(args.document)}\n${args.operationName ?? ''}\n${JSON.stringify(args.variableValues ?? {})}\n${auth.tokenHash}`;
+  // Yoga's parser cache hands every subscriber of the same text the same document. The
+  // server, though each app has its own answers: a token may be valid on several.
+  return `${scope.serverId}\n${documentId(args.document)}\n${args.operationName ?? ''}\n${JSON.stringify(args.variableValues ?? {})}\n${auth.tokenHash}`;
 }
 
-async function executeShared(args: ExecutionArgs, event: unknown): Promise<ExecutionResult> {
-  const perEvent = { ...args, rootValue: event };
-  const key = answerKey(args, event);
-  if (key === undefined) return execute(perEvent) as Promise<ExecutionResult>;
-  try {
-    return await executions(event as object, key, async () => {
-      const result = (await execute(perEvent)) as ExecutionResult;
-      if (result.errors) throw new AnswerWithErrors(result);
-      return result;
-    });
-  } catch (error) {
-    if (error instanceof AnswerWithErrors) return error.result;
-    throw error;
+/** The executor's subscribe, with each event executed once for the subscribers that share its answer (in `executions`). */
+function subscribeSharingEvents(executions: OncePer<object>) {
+  async function executeShared(args: ExecutionArgs, event: unknown): Promise<ExecutionResult> {
+    const perEvent = { ...args, rootValue: event };
+    const key = answerKey(args, event);
+    if (key === undefined) return execute(perEvent) as Promise<ExecutionResult>;
+    try {
+      return await executions(event as object, key, async () => {
+        const result = (await execute(perEvent)) as ExecutionResult;
+        if (result.errors) throw new AnswerWithErrors(result);
+        return result;
+      });
+    } catch (error) {
+      if (error instanceof AnswerWithErrors) return error.result;
+      throw error;
+    }
   }
+
+  return (args: ExecutionArgs) => {
+    // Arguments that do not make an execution (bad variables) get the executor's own errors.
+    if (Array.isArray(buildExecutionContext(args))) return subscribe(args);
+    const operation = getOperationAST(args.document, args.operationName);
+    return createSourceEventStream(args).then((stream) =>
+      isAsyncIterable(stream)
+        ? mapAsyncIterator(
+            stream,
+            (event) => executeShared(args, event),
+            // As the executor does: a stream that fails is an error of the operation.
+            (error: Error) => {
+              throw new GraphQLError(error.message, { originalError: error, ...(operation ? { nodes: [operation] } : {}) });
+            },
+          )
+        : stream,
+    );
+  };
 }
 
-/** The executor's subscribe, with each event executed once for the subscribers that share its answer. */
-function subscribeSharingEvents(args: ExecutionArgs) {
-  // Arguments that do not make an execution (bad variables) get the executor's own errors.
-  if (Array.isArray(buildExecutionContext(args))) return subscribe(args);
-  const operation = getOperationAST(args.document, args.operationName);
-  return createSourceEventStream(args).then((stream) =>
-    isAsyncIterable(stream)
-      ? mapAsyncIterator(
-          stream,
-          (event) => executeShared(args, event),
-          // As the executor does: a stream that fails is an error of the operation.
-          (error: Error) => {
-            throw new GraphQLError(error.message, { originalError: error, ...(operation ? { nodes: [operation] } : {}) });
-          },
-        )
-      : stream,
-  );
-}
-
+/** Shared execution for one app's subscriptions: its answers are its own. */
 export function useSharedEventExecution(): Plugin<ApiContext> {
+  const subscribeFn = subscribeSharingEvents(oncePer<object>());
   return {
     onSubscribe({ setSubscribeFn }) {
-      setSubscribeFn(subscribeSharingEvents as never);
+      setSubscribeFn(subscribeFn as never);
     },
   };
 }

@@ -66,10 +66,20 @@ export function peerTrustChanges(scope: ServerScope): AsyncIterableIterator<Pair
     if (notice.kind === 'peerTrustChanged') {
       if (notice.serverIds.includes(scope.serverId)) push(notice);
     } else if (notice.kind === 'resync') {
-      const since = new Date(notice.since.getTime() - RESYNC_MARGIN_MS);
-      readRetrying(() => pairsChangedSince(scope, since)).then((ids) => ids.forEach((peerTrustId) => push({ peerTrustId })), fail);
+      pairsChangedAround(scope, notice).then((notices) => notices.forEach(push), fail);
     }
   });
+}
+
+/**
+ * The pairs of `scope`'s server changed around and since a lost LISTEN connection: read
+ * once for all its subscribers, as one notice object per pair that they share, like a
+ * committed change's.
+ */
+const resyncReads = oncePer<FeedNotice>();
+function pairsChangedAround(scope: ServerScope, resync: FeedNotice & { kind: 'resync' }): Promise<PairNotice[]> {
+  const since = new Date(resync.since.getTime() - RESYNC_MARGIN_MS);
+  return resyncReads(resync, scope.serverId, async () => (await readRetrying(() => pairsChangedSince(scope, since))).map((peerTrustId) => ({ peerTrustId })));
 }
 
 /**

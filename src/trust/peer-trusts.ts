@@ -105,7 +105,7 @@ export function trustHistoryOf(scope: ServerScope, peerId?: string | null) {
   return { where, orderBy: { sequence: 'asc' } } satisfies Prisma.TrustEventFindManyArgs;
 }
 
-/** A page as Prisma's cursor paging asks for it: after or before `cursor`, `take` rows (negative: backwards). */
+/** A page as Prisma's cursor paging asks for it: after or before `cursor` (itself included unless skip is 1), `take` rows (negative: backwards). */
 interface PageArgs {
   cursor?: object;
   skip?: number;
@@ -144,9 +144,15 @@ async function ownPageKeys<Key>(scope: ServerScope, list: OwnList, { cursor, ski
   return rows.map((row) => row[list.key]!);
 }
 
+/** Whether ownPageKeys reads this page: the pages a connection asks for (from the start or the end, or next to a cursor). */
+function keysFirst({ cursor, skip, take }: PageArgs): boolean {
+  return take !== undefined && (skip ?? 0) <= (cursor ? 1 : 0);
+}
+
 const historyList: OwnList = { table: 'TrustEvent', key: 'sequence', order: ['sequence'] };
 const pairList: OwnList = { table: 'PeerTrust', key: 'id', order: ['createdAt', 'id'] };
 
+/** A page of the history as a connection asks for it, with its selection. */
 type HistoryPageArgs = Omit<Prisma.TrustEventFindManyArgs, 'where' | 'orderBy'>;
 
 /**
@@ -156,11 +162,12 @@ type HistoryPageArgs = Omit<Prisma.TrustEventFindManyArgs, 'where' | 'orderBy'>;
 export async function trustHistoryPage<Query extends HistoryPageArgs>(scope: ServerScope, query: Query, peerId: string | null) {
   const { prisma } = scope.db;
   const { cursor, skip, take, ...selection } = query;
-  if (peerId !== null || take === undefined || (skip && !cursor)) return prisma.trustEvent.findMany({ ...query, ...trustHistoryOf(scope, peerId) });
+  if (peerId !== null || !keysFirst(query)) return prisma.trustEvent.findMany({ ...query, ...trustHistoryOf(scope, peerId) });
   const page = await ownPageKeys<bigint>(scope, historyList, { cursor, skip, take });
   return prisma.trustEvent.findMany({ ...selection, where: { sequence: { in: page } }, orderBy: { sequence: 'asc' } });
 }
 
+/** A page of pairs as a connection asks for it, with its selection. */
 type PairPageArgs = Omit<Prisma.PeerTrustFindManyArgs, 'where' | 'orderBy'>;
 
 /**
@@ -171,7 +178,7 @@ type PairPageArgs = Omit<Prisma.PeerTrustFindManyArgs, 'where' | 'orderBy'>;
 export async function peerTrustsPage<Query extends PairPageArgs>(scope: ServerScope, query: Query, statuses?: readonly ReportedTrust['status'][] | null) {
   const { prisma } = scope.db;
   const { cursor, skip, take, ...selection } = query;
-  if (statuses?.length || take === undefined || (skip && !cursor)) return prisma.peerTrust.findMany({ ...query, ...(await reportedPeerTrustsOf(scope, statuses)) });
+  if (statuses?.length || !keysFirst(query)) return prisma.peerTrust.findMany({ ...query, ...(await reportedPeerTrustsOf(scope, statuses)) });
   const page = await ownPageKeys<string>(scope, pairList, { cursor, skip, take });
   return prisma.peerTrust.findMany({ ...selection, ...peerTrustsOf(scope), where: { id: { in: page } } });
 }

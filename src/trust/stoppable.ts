@@ -1,4 +1,5 @@
-// Live notices are async generators that wait on an event emitter. A generator's own
+// Live notices wait on an event emitter: as a feed (one iterator pushed to by its
+// listener), or as async generators where they read between events. A generator's own
 // return() waits until it reaches its next yield, which for a quiet feed is never: a
 // cancelled subscriber would keep its listener, its generator and everything they hold.
 import type { EventEmitter } from 'node:events';
@@ -82,7 +83,14 @@ export function feed<Args extends unknown[], T>(
     if (reader) reader.reject(error);
     else failure = { error };
   };
-  const listener = (...args: Args) => handle(push, fail, ...args);
+  // A handler that throws ends its own stream, not the emit to every other listener.
+  const listener = (...args: Args) => {
+    try {
+      handle(push, fail, ...args);
+    } catch (error) {
+      fail(error);
+    }
+  };
   emitter.on(event, listener);
   const finish = (): Promise<IteratorResult<T>> => {
     end();
