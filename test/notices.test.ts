@@ -5,7 +5,7 @@ import { expect, test } from 'vitest';
 import { silentLogger } from '../src/logger.js';
 import { Liveness } from '../src/trust/liveness.js';
 import { approvalRequests, peerTrustChanges } from '../src/trust/notices.js';
-import { feed } from '../src/trust/stoppable.js';
+import { feed, MAX_QUEUED } from '../src/trust/stoppable.js';
 import { startCluster } from './helpers.js';
 
 /** Settles with `promise`, or fails once it is clear that it waits for something that will not come. */
@@ -67,4 +67,15 @@ test('a feed keeps every event that comes while its reader is busy, in order; a 
   expect(emitter.listenerCount('n')).toBe(1);
   await good.return!(undefined);
   expect(emitter.listenerCount('n')).toBe(0);
+});
+
+test(`a feed whose reader falls ${MAX_QUEUED} events behind ends with an error, and holds none of them`, async () => {
+  const emitter = new EventEmitter();
+  const stalled = feed<[number], number>(emitter, 'n', (push, _fail, n) => push(n));
+  for (let n = 0; n < MAX_QUEUED; n++) emitter.emit('n', n);
+  expect(emitter.listenerCount('n')).toBe(1);
+  emitter.emit('n', MAX_QUEUED);
+  expect(emitter.listenerCount('n')).toBe(0);
+  await expect(stalled.next()).rejects.toThrow(`fell ${MAX_QUEUED} notices behind`);
+  expect(await stalled.next()).toEqual({ done: true, value: undefined });
 });

@@ -50,9 +50,12 @@ export async function* eventsOf<Args extends unknown[]>(emitter: EventEmitter, e
   }
 }
 
+/** Notices a subscriber may fall behind by: one whose client stopped reading ends, rather than hold more. */
+export const MAX_QUEUED = 10_000;
+
 /**
  * What `handle` pushes for each emission of `event`, from now until return(), none lost
- * while the reader is busy. One iterator per subscriber and nothing in between: a
+ * while the reader is busy (up to MAX_QUEUED, then it fails). One iterator per subscriber and nothing in between: a
  * notice to 10,000 subscribers costs each a queue push and a resolved promise, not a
  * step of three nested generators. return() removes the listener and ends it at once.
  */
@@ -74,11 +77,14 @@ export function feed<Args extends unknown[], T>(
     if (ended) return;
     const reader = readers.shift();
     if (reader) reader.resolve({ value, done: false });
-    else queue.push(value);
+    else if (queue.length < MAX_QUEUED) queue.push(value);
+    else fail(new Error(`this subscriber fell ${MAX_QUEUED} notices behind, so its stream ended: subscribe again`), true);
   };
-  const fail = (error: unknown) => {
+  /** Ends the stream with `error`, after what is queued (or at once, dropping it, with `now`). */
+  const fail = (error: unknown, now = false) => {
     if (ended) return;
     end();
+    if (now) queue.length = 0;
     const reader = readers.shift();
     if (reader) reader.reject(error);
     else failure = { error };
