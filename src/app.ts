@@ -280,7 +280,7 @@ export function createApp(config: AppConfig): App {
     },
     async stop() {
       config.database.changes.off('notice', catchUp);
-      scope?.ledger.stop();
+      await scope?.ledger.stop();
       tampering?.stop();
       await liveness?.stop();
       credentials.stop();

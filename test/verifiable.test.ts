@@ -3,6 +3,8 @@
 // the pair is UNVERIFIED with the reason, pushed, logged and recorded; the history's
 // hashes and signatures catch any rewrite, at run time and at restart.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { pino } from 'pino';
 import { describe, expect, test, vi } from 'vitest';
 import {
@@ -11,6 +13,7 @@ import {
   PeerTrustChangedDocument,
   PeerTrustDocument,
   PeerTrustsDocument,
+  RevokeTrustDocument,
   ServersDocument,
   ThisServerDocument,
   TrustHistoryDocument,
@@ -263,3 +266,32 @@ for (const backend of backends) {
     });
   });
 }
+
+test('a restart takes on the verified state it kept and verifies only what came after; a kept state the history does not match is dropped, and the history verified from its first entry', async () => {
+  const logs: { msg: string; level: number }[] = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => logs.push(JSON.parse(line) as { msg: string; level: number }) });
+  const cluster = await startCluster(['alpha', 'bravo'], { logger });
+  let [alpha, bravo] = cluster.servers as [TestServer, TestServer];
+  await approve(alpha, bravo);
+  expect(await approve(bravo, alpha)).toMatchObject({ peerTrust: { status: 'TRUSTED' } });
+  const said = (text: string) => logs.filter((line) => line.msg.includes(text)).length;
+
+  alpha = await restart(cluster, alpha);
+  expect(said('took on the verified state it kept')).toBe(1);
+  expect(said('verifying it from its first entry')).toBe(0);
+  expect(await pair(alpha, bravo)).toMatchObject({ status: 'TRUSTED', unverifiedReason: null });
+  // A decision after the kept state is verified as it comes.
+  await run(bravo.admin, RevokeTrustDocument, { input: { peerId: alpha.id } });
+  await expect.poll(async () => (await pair(alpha, bravo)).status).toBe('REVOKED');
+  expect(await verify(alpha)).toMatchObject({ ok: true });
+
+  // A kept state of another history (its root changed): dropped, everything verified again.
+  await cluster.stopServer(alpha);
+  const file = path.join(alpha.identityDir, 'ledger-state.json');
+  const kept = JSON.parse(await readFile(file, 'utf8')) as { root: string };
+  await writeFile(file, JSON.stringify({ ...kept, root: Buffer.alloc(32).toString('base64') }));
+  alpha = await cluster.addServer(alpha.name, alpha.identityDir);
+  expect(said('verifying it from its first entry')).toBe(1);
+  expect(await pair(alpha, bravo)).toMatchObject({ status: 'REVOKED', unverifiedReason: null });
+  expect(await verify(alpha)).toMatchObject({ ok: true });
+});
