@@ -143,7 +143,8 @@ program
   .addHelpText('after', `\n${ENVIRONMENT_HELP}`)
   .action(async (flags: { servers: string; port: string; host?: string; dataDir: string; tlsCert?: string; tlsKey?: string }) => {
     const config = clusterConfig(flags);
-    const { runCluster, createLogger } = await serverModules();
+    // Not the API's modules: each server process loads its own, while this one starts the database.
+    const [{ runCluster }, { createLogger }] = await Promise.all([import('./cluster.js'), import('./logger.js')]);
     const log = createLogger(config.logLevel);
     const names = CLUSTER_NAMES.slice(0, config.servers);
     console.error(`peertrust cluster: starting the database and ${names.join(', ')}...`);

@@ -236,3 +236,17 @@ test('peertrust history export and history verify --bundle, with no server and n
   const missing = await peertrust(['history', 'verify', '--bundle', path.join(dir, 'nothing.json')]);
   expect(missing.code).toBe(2);
 });
+
+test('a peer that reads the pair right after a rotation, before the rotation’s notice reaches it, verifies the rotation first', async () => {
+  const { cluster, alpha, bravo } = await trusted();
+  // No notice reaches any server of this process until the end: bravo learns of the rotation only by reading.
+  const listeners = cluster.db.changes.listeners('notice');
+  cluster.db.changes.removeAllListeners('notice');
+  try {
+    const rotated = await rotate(alpha);
+    if (rotated.__typename !== 'RotateRootKeySuccess') throw new Error(`rotation refused: ${rotated.__typename}`);
+    expect(await pair(bravo, alpha)).toMatchObject({ status: 'TRUSTED', unverifiedReason: null, peer: { fingerprint: rotated.server.fingerprint } });
+  } finally {
+    for (const listener of listeners) cluster.db.changes.on('notice', listener);
+  }
+});

@@ -334,6 +334,11 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
       if (!verified || verified.lastSequence <= Number(row.lastSequence)) break;
       row = (await this.#db.prisma.peerTrust.findUnique({ where: { id: row.id } })) ?? row;
     }
+    // A key the database holds (read after its rotation committed, with the rotation's
+    // entry) that this server has not verified yet: the rotation is read first.
+    const peerId = row.serverAId === this.#serverId ? row.serverBId : row.serverAId;
+    const pin = this.#pins.get(peerId);
+    if (pin && !this.#chains.same(pin, peer.fingerprint)) await this.catchUp();
     return this.verdictNow(row, peer);
   }
 
