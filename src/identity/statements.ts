@@ -88,7 +88,7 @@ export function signStatement(text: string, privateKey: KeyObject): string {
 /** Parsed public keys: verifying a history checks thousands of signatures by a few keys. */
 const publicKeys = new Map<string, KeyObject>();
 
-function publicKey(pem: string): KeyObject {
+export function publicKeyOf(pem: string): KeyObject {
   let key = publicKeys.get(pem);
   if (!key) {
     if (publicKeys.size >= 1_000) publicKeys.clear();
@@ -100,7 +100,7 @@ function publicKey(pem: string): KeyObject {
 /** Whether `signature` is `publicKeyPem`'s over `text`. */
 export function verifyStatement(text: string, signature: string, publicKeyPem: string): boolean {
   try {
-    return verify(null, Buffer.from(text), publicKey(publicKeyPem), Buffer.from(signature, 'base64'));
+    return verify(null, Buffer.from(text), publicKeyOf(publicKeyPem), Buffer.from(signature, 'base64'));
   } catch {
     return false;
   }

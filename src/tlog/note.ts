@@ -82,13 +82,20 @@ export function keyId(name: string, type: SignatureType, rawPublicKey: Uint8Arra
   return digest.readUInt32BE(0);
 }
 
+/** Raw public keys already derived: every append signs, and every catch-up verifies, a checkpoint with the same keys. */
+const rawPublicKeys = new WeakMap<KeyObject, Uint8Array>();
+
 /** The 32-byte RFC 8032 encoding of an Ed25519 public key, or of a private key's public half. */
 export function rawEd25519PublicKey(key: KeyObject): Uint8Array {
+  let raw = rawPublicKeys.get(key);
+  if (raw) return raw;
   const publicKey = key.type === 'private' ? createPublicKey(key) : key;
   if (publicKey.asymmetricKeyType !== 'ed25519') {
     throw new TypeError(`a ${publicKey.asymmetricKeyType ?? publicKey.type} key is not an Ed25519 key`);
   }
-  return new Uint8Array(Buffer.from(publicKey.export({ format: 'jwk' }).x!, 'base64url'));
+  raw = new Uint8Array(Buffer.from(publicKey.export({ format: 'jwk' }).x!, 'base64url'));
+  rawPublicKeys.set(key, raw);
+  return raw;
 }
 
 /** The Ed25519 public KeyObject of a 32-byte RFC 8032 public key. */

@@ -16,7 +16,6 @@
 // then checks the entries up to it by their place, columns and Merkle tree, not their
 // signatures (~115 µs each), and verifies only what came after. Anything that differs
 // sends it back to verifying every entry from the first, as without the state.
-import { createPublicKey } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -25,7 +24,7 @@ import type { PeerTrust } from '../db/generated/prisma/client.js';
 import type { TrustEventKind } from '../db/generated/prisma/enums.js';
 import { fingerprintOf } from '../identity/fingerprint.js';
 import type { RootKeyPair } from '../identity/root-key.js';
-import { KeyRotationStatement, publicKeyFromStatement, readStatement, verifyStatement, type DecisionStatement } from '../identity/statements.js';
+import { KeyRotationStatement, publicKeyFromStatement, publicKeyOf, readStatement, verifyStatement, type DecisionStatement } from '../identity/statements.js';
 import type { Logger } from '../logger.js';
 import { encodeBase64 } from '../tlog/base64.js';
 import { openCheckpoint } from '../tlog/checkpoint.js';
@@ -756,7 +755,7 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
     const signer = checkpoint.serverId === this.#serverId
       ? [...this.#ownKeys].map((fingerprint) => (fingerprint === this.#identity.key.fingerprint ? this.#identity.key.publicKeyPem : this.#keys.get(fingerprint)?.pem))
       : [...this.#keys.values()].filter((key) => key.serverId === checkpoint.serverId).map((key) => key.pem);
-    const verifiers = signer.filter((pem): pem is string => !!pem).map((pem) => ed25519NoteVerifier(checkpointKeyName(checkpoint.serverId), createPublicKey(pem)));
+    const verifiers = signer.filter((pem): pem is string => !!pem).map((pem) => ed25519NoteVerifier(checkpointKeyName(checkpoint.serverId), publicKeyOf(pem)));
     try {
       // Any key of the signer: a rotation may have changed it since.
       const opened = openCheckpoint(checkpoint.note, this.#origin, verifiers);
