@@ -75,10 +75,14 @@ function setUp({ events, shared } = eventSource(), serverId = 'server-1') {
   return {
     open,
     subscribe,
-    emit: (id: string) => events.emit('event', id),
     resolved: () => resolved,
-    /** Until `count` subscribers listen: a stream starts at its first next(). */
-    listening: (count: number) => expect.poll(() => events.listenerCount('event')).toBe(count),
+    /** Emits `id` once every one of `subscribers` listens (a stream starts at its first next()); their answers. */
+    async deliver(subscribers: { next(): Promise<ExecutionResult> }[], id: string) {
+      const answers = Promise.all(subscribers.map((subscriber) => subscriber.next()));
+      await expect.poll(() => events.listenerCount('event')).toBe(subscribers.length);
+      events.emit('event', id);
+      return answers;
+    },
     stop: () => controller.abort(),
   };
 }
@@ -89,10 +93,7 @@ test('one event to subscribers of the same operation with the same token is exec
   const api = setUp();
   try {
     const subscribers = await Promise.all(Array.from({ length: 5 }, () => api.subscribe(CHANGED, 'token-a')));
-    const answers = subscribers.map((s) => s.next());
-    await api.listening(5);
-    api.emit('n1');
-    for (const answer of await Promise.all(answers)) expect(answer).toEqual({ data: { changed: { id: 'n1', label: 'n1' } } });
+    for (const answer of await api.deliver(subscribers, 'n1')) expect(answer).toEqual({ data: { changed: { id: 'n1', label: 'n1' } } });
     expect(api.resolved()).toBe(1);
   } finally {
     api.stop();
@@ -111,10 +112,7 @@ test('another token, another selection or other variables get an execution of th
       api.subscribe(withPrefix, 'token-a', { p: 'y:' }),
       api.subscribe(CHANGED, null),
     ]);
-    const answers = Promise.all(subscribers.map((s) => s.next()));
-    await api.listening(6);
-    api.emit('n2');
-    expect((await answers).map((answer) => answer.data)).toEqual([
+    expect((await api.deliver(subscribers, 'n2')).map((answer) => answer.data)).toEqual([
       { changed: { id: 'n2', label: 'n2' } },
       { changed: { id: 'n2', label: 'n2' } },
       { changed: { label: 'n2', length: 2 } },
@@ -134,10 +132,7 @@ test('two apps in one process, given the same event and the same token, each ans
   try {
     const query = 'subscription { changed { id server } }';
     const subscribers = await Promise.all(apps.flatMap((app) => [app.subscribe(query, 'token-a'), app.subscribe(query, 'token-a')]));
-    const answers = Promise.all(subscribers.map((s) => s.next()));
-    await apps[0]!.listening(4);
-    source.events.emit('event', 'n4');
-    expect((await answers).map((answer) => answer.data)).toEqual([
+    expect((await apps[0]!.deliver(subscribers, 'n4')).map((answer) => answer.data)).toEqual([
       { changed: { id: 'n4', server: 'server-1' } },
       { changed: { id: 'n4', server: 'server-1' } },
       { changed: { id: 'n4', server: 'server-2' } },
@@ -152,10 +147,7 @@ test('events that are not one object (a string) are executed for each subscriber
   const api = setUp();
   try {
     const subscribers = await Promise.all([0, 1, 2].map(() => api.subscribe('subscription { ticked { id label } }', 'token-a')));
-    const answers = Promise.all(subscribers.map((s) => s.next()));
-    await api.listening(3);
-    api.emit('t1');
-    expect((await answers).map((answer) => answer.data)).toEqual(Array(3).fill({ ticked: { id: 't1', label: 't1' } }));
+    expect((await api.deliver(subscribers, 't1')).map((answer) => answer.data)).toEqual(Array(3).fill({ ticked: { id: 't1', label: 't1' } }));
     expect(api.resolved()).toBe(3);
   } finally {
     api.stop();
@@ -166,16 +158,11 @@ test('an answer with errors reaches every subscriber waiting for it, and the nex
   const api = setUp();
   try {
     const subscribers = await Promise.all([0, 1].map(() => api.subscribe(CHANGED, 'token-a')));
-    let answers = Promise.all(subscribers.map((s) => s.next()));
-    await api.listening(2);
-    api.emit('broken');
-    for (const answer of await answers) {
+    for (const answer of await api.deliver(subscribers, 'broken')) {
       expect(answer.data).toBeNull();
       expect(answer.errors?.map((error) => error.message)).toEqual(['Unexpected error.']);
     }
-    answers = Promise.all(subscribers.map((s) => s.next()));
-    api.emit('n3');
-    for (const answer of await answers) expect(answer).toEqual({ data: { changed: { id: 'n3', label: 'n3' } } });
+    for (const answer of await api.deliver(subscribers, 'n3')) expect(answer).toEqual({ data: { changed: { id: 'n3', label: 'n3' } } });
     expect(api.resolved()).toBe(2);
   } finally {
     api.stop();

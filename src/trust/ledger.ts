@@ -495,10 +495,7 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
   async #keepState(): Promise<void> {
     if (this.#audit || this.#broken || !this.#origin || this.#resumeFrom || this.size === this.#stateKeptAt) return;
     const state: VerifiedState = {
-      origin: this.#origin,
-      legacyLength: this.#legacyLength,
-      size: this.size,
-      root: encodeBase64(this.root()),
+      ...this.#verifiedHistory(),
       pairs: [...this.#pairs],
       decommissioned: [...this.#decommissioned],
       ownKeys: [...this.#ownKeys],
@@ -509,9 +506,7 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
       keys: [...this.#keys],
       current: this.#current ?? null,
     };
-    const temporary = `${this.#stateFile}.${process.pid}`;
-    await writeFile(temporary, JSON.stringify(state), { mode: 0o600 });
-    await rename(temporary, this.#stateFile);
+    await writePrivately(this.#stateFile, JSON.stringify(state));
     this.#stateKeptAt = state.size;
   }
 
@@ -774,17 +769,21 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
 
   async #saveAnchor(): Promise<void> {
     if (this.#broken || !this.#origin) return;
-    const anchor: Anchor = {
-      origin: this.#origin,
-      legacyLength: this.#legacyLength,
-      size: this.size,
-      root: encodeBase64(this.root()),
-      revokedTokens: [...this.#revoked],
-    };
+    const anchor: Anchor = { ...this.#verifiedHistory(), revokedTokens: [...this.#revoked] };
     if (JSON.stringify(anchor) === JSON.stringify(this.#anchor)) return;
-    const temporary = `${this.#anchorFile}.${process.pid}`;
-    await writeFile(temporary, JSON.stringify(anchor), { mode: 0o600 });
-    await rename(temporary, this.#anchorFile);
+    await writePrivately(this.#anchorFile, JSON.stringify(anchor));
     this.#anchor = anchor;
   }
+
+  /** Which history, and how much of it, this server has verified. */
+  #verifiedHistory() {
+    return { origin: this.#origin!, legacyLength: this.#legacyLength, size: this.size, root: encodeBase64(this.root()) };
+  }
+}
+
+/** Replaces `file` whole or not at all (a crash leaves the old one), readable by this user only. */
+async function writePrivately(file: string, text: string): Promise<void> {
+  const temporary = `${file}.${process.pid}`;
+  await writeFile(temporary, text, { mode: 0o600 });
+  await rename(temporary, file);
 }
