@@ -36,6 +36,7 @@ import { Ledger } from './trust/ledger.js';
 import { finishInterruptedRotation } from './trust/keys.js';
 import { registerServer } from './trust/servers.js';
 import { TamperingWatch } from './trust/tampering.js';
+import { FellBehindError } from './trust/stoppable.js';
 
 export interface AppConfig {
   name: string;
@@ -92,6 +93,12 @@ function capacityError(error: unknown): GraphQLError | undefined {
     });
   }
   return undefined;
+}
+
+/** A live subscription whose client stopped reading was ended: the client's to act on. */
+function fellBehind(error: unknown): GraphQLError | undefined {
+  if (!(error instanceof GraphQLError) || !(error.originalError instanceof FellBehindError)) return undefined;
+  return createGraphQLError(error.originalError.message, { extensions: { code: 'FELL_BEHIND' } });
 }
 
 /** Pothos refuses connection arguments it cannot use (a cursor it did not issue, `before` with `first`): the client's to fix. */
@@ -151,7 +158,7 @@ export function createApp(config: AppConfig): App {
     cors: corsFor(http.corsOrigins),
     maxRequestBodySize: MAX_BODY_BYTES,
     maskedErrors: {
-      maskError: (error, message, isDev) => capacityError(error) ?? badUserInput(error) ?? maskError(error, message, isDev),
+      maskError: (error, message, isDev) => capacityError(error) ?? badUserInput(error) ?? fellBehind(error) ?? maskError(error, message, isDev),
     },
     logging: {
       debug: forwardTo(log, 'debug'),

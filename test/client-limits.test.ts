@@ -7,6 +7,7 @@ import { createApiToken } from '../src/auth/tokens.js';
 import { postGraphQL, bearer, run, signerIn, startCluster } from './helpers.js';
 import { startServerWith } from './limited-server.js';
 import { openSocket, rawPost, type RawSocket } from './raw-client.js';
+import { MAX_QUEUED } from '../src/trust/stoppable.js';
 
 /** Replays alpha's pending approval at once: proof that the subscription is live. */
 const APPROVALS = 'subscription { trustApprovalRequired { peerTrust { id approvedByPeer } } }';
@@ -163,4 +164,21 @@ test('request rates over WebSocket: connection_init and each subscribe count for
   expect(socket.ws.readyState).toBe(socket.ws.OPEN);
   const another = await openSocket(app.url);
   expect(await another.init({ authorization: `Bearer ${token}` })).toEqual({ code: 4429, reason: expect.stringMatching(/^too many requests: retry in \d+ s$/) });
+});
+
+test(`a subscriber whose client stopped reading is ended after ${MAX_QUEUED} queued notices, with FELL_BEHIND; its connection goes on`, async () => {
+  const { db, servers: [alpha], readerToken } = await startCluster(['alpha', 'bravo']);
+  const socket = await signedIn(alpha!.app.url, readerToken);
+  const idle = db.changes.listenerCount('notice');
+  socket.subscribe('changes', 'subscription { peerTrustChanged { id status } }');
+  await expect.poll(() => db.changes.listenerCount('notice')).toBe(idle + 1);
+  // More notices at once than it may fall behind by (the first goes straight to its waiting reader).
+  const [pair] = await db.prisma.peerTrust.findMany({ select: { id: true, serverAId: true, serverBId: true } });
+  for (let i = 0; i < MAX_QUEUED + 2; i++) db.changes.emit('notice', { kind: 'peerTrustChanged', peerTrustId: pair!.id, serverIds: [pair!.serverAId, pair!.serverBId] });
+  expect(await socket.next(isDone('changes'))).toMatchObject({
+    type: 'error',
+    payload: [{ message: expect.stringContaining(`fell ${MAX_QUEUED} notices behind`), extensions: { code: 'FELL_BEHIND' } }],
+  });
+  expect(db.changes.listenerCount('notice')).toBe(idle);
+  await liveSubscriptions(socket, ['after']);
 });

@@ -53,6 +53,14 @@ export async function* eventsOf<Args extends unknown[]>(emitter: EventEmitter, e
 /** Notices a subscriber may fall behind by: one whose client stopped reading ends, rather than hold more. */
 export const MAX_QUEUED = 10_000;
 
+/** A subscriber fell MAX_QUEUED notices behind: its stream ended. The client's to act on (subscribe again). */
+export class FellBehindError extends Error {
+  override name = 'FellBehindError';
+  constructor() {
+    super(`this subscriber fell ${MAX_QUEUED} notices behind, so its stream ended: subscribe again`);
+  }
+}
+
 /**
  * What `handle` pushes for each emission of `event`, from now until return(), none lost
  * while the reader is busy (up to MAX_QUEUED, then it fails). One iterator per subscriber and nothing in between: a
@@ -78,7 +86,7 @@ export function feed<Args extends unknown[], T>(
     const reader = readers.shift();
     if (reader) reader.resolve({ value, done: false });
     else if (queue.length < MAX_QUEUED) queue.push(value);
-    else fail(new Error(`this subscriber fell ${MAX_QUEUED} notices behind, so its stream ended: subscribe again`), true);
+    else fail(new FellBehindError(), true);
   };
   /** Ends the stream with `error`, after what is queued (or at once, dropping it, with `now`). */
   const fail = (error: unknown, now = false) => {
