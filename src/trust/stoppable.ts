@@ -23,33 +23,6 @@ export function stoppable<T>(generate: (signal: AbortSignal) => AsyncIterable<T>
   });
 }
 
-/**
- * Each emission of `event` (its arguments), from now until `signal` aborts, none lost
- * while the reader is busy. As node:events' on() does, but that allocates two
- * 2,048-slot queues (about 32 KB) per call: once per live subscription.
- */
-export async function* eventsOf<Args extends unknown[]>(emitter: EventEmitter, event: string, signal: AbortSignal): AsyncGenerator<Args> {
-  const queue: Args[] = [];
-  let wake: (() => void) | undefined;
-  const listener = (...args: Args) => {
-    queue.push(args);
-    wake?.();
-  };
-  const abort = () => wake?.();
-  emitter.on(event, listener);
-  signal.addEventListener('abort', abort, { once: true });
-  try {
-    while (!signal.aborted) {
-      const next = queue.shift();
-      if (next) yield next;
-      else await new Promise<void>((resolve) => (wake = resolve));
-    }
-  } finally {
-    emitter.off(event, listener);
-    signal.removeEventListener('abort', abort);
-  }
-}
-
 /** Notices a subscriber may fall behind by: one whose client stopped reading ends, rather than hold more. */
 export const MAX_QUEUED = 10_000;
 
@@ -58,6 +31,43 @@ export class FellBehindError extends Error {
   override name = 'FellBehindError';
   constructor() {
     super(`this subscriber fell ${MAX_QUEUED} notices behind, so its stream ended: subscribe again`);
+  }
+}
+
+/**
+ * Each emission of `event` (its arguments), from now until `signal` aborts, none lost
+ * while the reader is busy (up to MAX_QUEUED, then it throws FellBehindError). As
+ * node:events' on() does, but that allocates two 2,048-slot queues (about 32 KB) per
+ * call: once per live subscription.
+ */
+export async function* eventsOf<Args extends unknown[]>(emitter: EventEmitter, event: string, signal: AbortSignal): AsyncGenerator<Args> {
+  const queue: Args[] = [];
+  let wake: (() => void) | undefined;
+  let fellBehind = false;
+  const listener = (...args: Args) => {
+    if (queue.length >= MAX_QUEUED) {
+      // As a feed does: a reader this far behind ends, rather than hold more.
+      fellBehind = true;
+      queue.length = 0;
+      emitter.off(event, listener);
+    } else {
+      queue.push(args);
+    }
+    wake?.();
+  };
+  const abort = () => wake?.();
+  emitter.on(event, listener);
+  signal.addEventListener('abort', abort, { once: true });
+  try {
+    while (!signal.aborted) {
+      if (fellBehind) throw new FellBehindError();
+      const next = queue.shift();
+      if (next) yield next;
+      else await new Promise<void>((resolve) => (wake = resolve));
+    }
+  } finally {
+    emitter.off(event, listener);
+    signal.removeEventListener('abort', abort);
   }
 }
 
