@@ -294,4 +294,17 @@ test('a restart takes on the verified state it kept and verifies only what came 
   expect(said('verifying it from its first entry')).toBe(1);
   expect(await pair(alpha, bravo)).toMatchObject({ status: 'REVOKED', unverifiedReason: null });
   expect(await verify(alpha)).toMatchObject({ ok: true });
+
+  // Cut short (a power cut while it was written, say), or another server's: the server still starts, and verifies all.
+  for (const [kept, written] of [
+    ['cut short', (text: string) => text.slice(0, text.length / 2)],
+    ["another server's", (text: string) => JSON.stringify({ ...JSON.parse(text), serverId: bravo.id })],
+  ] as const) {
+    await cluster.stopServer(alpha);
+    await writeFile(file, written(await readFile(file, 'utf8')));
+    const before = said('not one this server can take on');
+    alpha = await cluster.addServer(alpha.name, alpha.identityDir);
+    expect(said('not one this server can take on'), kept).toBe(before + 1);
+    expect(await pair(alpha, bravo)).toMatchObject({ status: 'REVOKED', unverifiedReason: null });
+  }
 });

@@ -17,11 +17,12 @@
 // signatures (~115 µs each), and verifies only what came after. Anything that differs
 // sends it back to verifying every entry from the first, as without the state.
 import { EventEmitter } from 'node:events';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { open, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
+import { z } from 'zod';
 import type { Database } from '../db/client.js';
 import type { PeerTrust } from '../db/generated/prisma/client.js';
-import type { TrustEventKind } from '../db/generated/prisma/enums.js';
+import { TrustEventKind, TrustStatus } from '../db/generated/prisma/enums.js';
 import { fingerprintOf } from '../identity/fingerprint.js';
 import type { RootKeyPair } from '../identity/root-key.js';
 import { KeyRotationStatement, publicKeyFromStatement, publicKeyOf, readStatement, verifyStatement, type DecisionStatement } from '../identity/statements.js';
@@ -64,22 +65,47 @@ interface Anchor {
   revokedTokens: string[];
 }
 
-/** What follows from the first `size` entries, as this server verified them; kept beside the anchor. */
-interface VerifiedState {
-  origin: string;
-  legacyLength: number;
-  size: number;
-  root: string;
-  pairs: [string, VerifiedPair][];
-  decommissioned: string[];
-  ownKeys: string[];
-  chains: [string, string][];
-  retired: [string, number][];
-  pins: [string, string][];
-  revoked: string[];
-  keys: [string, { serverId: string; pem: string }][];
-  current: { statement: string; owed: TrustEventKind[] } | null;
-}
+const AcceptSchema = z.object({ signedWith: z.string(), verified: z.string() });
+
+/**
+ * What follows from the first `size` entries, as this server (`serverId`, holding `key`)
+ * verified them; kept beside the anchor. Read back only whole and in this shape, by the
+ * same server with the same key: anything else is ignored, and the history verified
+ * from its first entry.
+ */
+const VerifiedStateSchema = z.object({
+  version: z.literal(1),
+  serverId: z.string(),
+  key: z.string(),
+  origin: z.string(),
+  legacyLength: z.number().int().nonnegative(),
+  size: z.number().int().positive(),
+  root: z.string(),
+  pairs: z.array(
+    z.tuple([
+      z.string(),
+      z.object({
+        serverAId: z.string(),
+        serverBId: z.string(),
+        status: z.enum(TrustStatus),
+        acceptedByA: z.boolean(),
+        acceptedByB: z.boolean(),
+        lastSequence: z.number().int().nonnegative(),
+        accepts: z.object({ A: AcceptSchema.optional(), B: AcceptSchema.optional() }),
+        problem: z.string().optional(),
+      }),
+    ]),
+  ),
+  decommissioned: z.array(z.string()),
+  ownKeys: z.array(z.string()),
+  chains: z.array(z.tuple([z.string(), z.string()])),
+  retired: z.array(z.tuple([z.string(), z.number().int()])),
+  pins: z.array(z.tuple([z.string(), z.string()])),
+  revoked: z.array(z.string()),
+  keys: z.array(z.tuple([z.string(), z.object({ serverId: z.string(), pem: z.string() })])),
+  current: z.object({ statement: z.string(), owed: z.array(z.enum(TrustEventKind)) }).nullable(),
+});
+type VerifiedState = z.infer<typeof VerifiedStateSchema>;
 
 interface EntryRow {
   sequence: bigint;
@@ -187,6 +213,10 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
   /** The statement of the last entry, and the events its decision still owes (an ACCEPT's TRUST_ENABLED). */
   #current: { statement: string; owed: TrustEventKind[] } | undefined;
   #catchingUp: Promise<void> | undefined;
+  /** A peer's key not endorsed by its pin, and the history's size when that made it catch up. */
+  readonly #keysCheckedAt = new Map<string, number>();
+  /** Stopping: no more catching up, so that what it keeps is the last state. */
+  #stopping = false;
   #again = false;
   /** What was reported of each pair: a reason is logged and recorded once. */
   readonly #reported = new Map<string, string>();
@@ -214,6 +244,7 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
 
   /** Stops cosigning, and keeps what it verified for the next start. */
   async stop(): Promise<void> {
+    this.#stopping = true;
     clearTimeout(this.#cosigning);
     await this.#catchingUp?.catch(() => {});
     await this.#keepState().catch((error: unknown) => this.#log.warn({ err: error }, 'could not keep the verified state: the next start verifies the whole history'));
@@ -241,10 +272,7 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
     );
     for (const token of this.#anchor?.revokedTokens ?? []) this.#revoked.add(token);
     if (!this.#audit) {
-      this.#resumeFrom = await readFile(this.#stateFile, 'utf8').then(
-        (text) => JSON.parse(text) as VerifiedState,
-        () => undefined,
-      );
+      this.#resumeFrom = await this.#keptState();
       this.#stateKeptAt = this.#resumeFrom?.size ?? 0;
     }
     await this.#loadEarlierOwnKeys();
@@ -283,6 +311,7 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
 
   /** Reads and verifies what was appended since; callers at the same time share one pass. */
   catchUp(): Promise<void> {
+    if (this.#stopping) return this.#catchingUp ?? Promise.resolve();
     if (this.#catchingUp) {
       this.#again = true;
       return this.#catchingUp;
@@ -292,7 +321,7 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
         do {
           this.#again = false;
           await this.#read();
-        } while (this.#again);
+        } while (this.#again && !this.#stopping);
       } finally {
         this.#catchingUp = undefined;
       }
@@ -335,9 +364,14 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
     }
     // A key the database holds (read after its rotation committed, with the rotation's
     // entry) that this server has not verified yet: the rotation is read first.
+    // Once per key and history size: a key that stays unendorsed (a reinstall) costs no read per verdict.
     const peerId = row.serverAId === this.#serverId ? row.serverBId : row.serverAId;
     const pin = this.#pins.get(peerId);
-    if (pin && !this.#chains.same(pin, peer.fingerprint)) await this.catchUp();
+    const key = `${peerId} ${peer.fingerprint}`;
+    if (pin && !this.#chains.same(pin, peer.fingerprint) && this.#keysCheckedAt.get(key) !== this.size) {
+      await this.catchUp();
+      this.#keysCheckedAt.set(key, this.size);
+    }
     return this.verdictNow(row, peer);
   }
 
@@ -412,7 +446,10 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
       return this.#break(1, 'the Trust History is not the one this server verified before it stopped');
     }
     const resume = this.#resumeFrom;
-    if (resume && (resume.origin !== this.#origin || resume.legacyLength !== this.#legacyLength || resume.size < 1)) this.#resumeFrom = undefined;
+    if (resume && (resume.origin !== this.#origin || resume.legacyLength !== this.#legacyLength)) {
+      this.#resumeFrom = undefined;
+      this.#stateKeptAt = 0;
+    }
     for (;;) {
       const rows = await this.#db.prisma.$queryRaw<EntryRow[]>`
         SELECT "sequence", "kind", "at", "peerTrustId", "serverAId", "serverBId", "serverId", "actorId", "fingerprints", "entry"
@@ -456,14 +493,35 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
     await this.#checkCheckpoint();
     if (this.#audit) return;
     await this.#saveAnchor();
-    if (this.size - this.#stateKeptAt >= STATE_EVERY) await this.#keepState();
+    if (this.size - this.#stateKeptAt >= STATE_EVERY) {
+      await this.#keepState().catch((error: unknown) => this.#log.warn({ err: error }, 'could not keep the verified state: trying again after the next entries'));
+    }
     this.#scheduleCosign();
+  }
+
+  /** The state this server kept, if there is one it can take on (whole, in shape, its own and its key's). */
+  async #keptState(): Promise<VerifiedState | undefined> {
+    const text = await readFile(this.#stateFile, 'utf8').catch(() => undefined);
+    if (text === undefined) return undefined;
+    let parsed: ReturnType<typeof VerifiedStateSchema.safeParse> | undefined;
+    try {
+      parsed = VerifiedStateSchema.safeParse(JSON.parse(text));
+    } catch {
+      parsed = undefined;
+    }
+    const state = parsed?.success ? parsed.data : undefined;
+    if (!state || state.serverId !== this.#serverId || state.key !== this.#identity.key.fingerprint) {
+      this.#log.warn('the verified state kept in the data directory is not one this server can take on: verifying the history from its first entry');
+      return undefined;
+    }
+    return state;
   }
 
   /** Something differs from the kept state: forget it, and verify every entry from the first. */
   #verifyAfresh(): Promise<void> {
     this.#log.warn({ kept: this.#resumeFrom?.size }, 'the history differs from the verified state this server kept: verifying it from its first entry');
     this.#resumeFrom = undefined;
+    this.#stateKeptAt = 0;
     this.#frontier = new Frontier();
     return this.#read();
   }
@@ -495,6 +553,9 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
   async #keepState(): Promise<void> {
     if (this.#audit || this.#broken || !this.#origin || this.#resumeFrom || this.size === this.#stateKeptAt) return;
     const state: VerifiedState = {
+      version: 1,
+      serverId: this.#serverId,
+      key: this.#identity.key.fingerprint,
       ...this.#verifiedHistory(),
       pairs: [...this.#pairs],
       decommissioned: [...this.#decommissioned],
@@ -523,7 +584,7 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
    * tlog-cosignature), saying it saw that history, consistent with all it saw before.
    */
   #scheduleCosign(): void {
-    if (this.#cosigning || this.#broken || this.size <= this.#cosigned) return;
+    if (this.#stopping || this.#cosigning || this.#broken || this.size <= this.#cosigned) return;
     this.#cosigning = setTimeout(() => {
       this.#cosigning = undefined;
       void this.#cosign().catch((error: unknown) => this.#log.warn({ err: error }, 'could not cosign the Trust History; trying again at its next change'));
@@ -784,6 +845,13 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
 /** Replaces `file` whole or not at all (a crash leaves the old one), readable by this user only. */
 async function writePrivately(file: string, text: string): Promise<void> {
   const temporary = `${file}.${process.pid}`;
-  await writeFile(temporary, text, { mode: 0o600 });
+  const handle = await open(temporary, 'w', 0o600);
+  try {
+    await handle.writeFile(text);
+    // On disk before it takes the file's name: a power cut leaves the old file, not an empty one.
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
   await rename(temporary, file);
 }
