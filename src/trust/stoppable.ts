@@ -35,47 +35,25 @@ export class FellBehindError extends Error {
 }
 
 /**
- * Each emission of `event` (its arguments), from now until `signal` aborts, none lost
- * while the reader is busy (up to MAX_QUEUED, then it throws FellBehindError). As
- * node:events' on() does, but that allocates two 2,048-slot queues (about 32 KB) per
- * call: once per live subscription.
+ * Each emission of `event` (its arguments), from now until `signal` aborts: a feed that
+ * pushes each one, for generators that read between events. As node:events' on() does,
+ * but that allocates two 2,048-slot queues (about 32 KB) per call: once per live
+ * subscription.
  */
-export async function* eventsOf<Args extends unknown[]>(emitter: EventEmitter, event: string, signal: AbortSignal): AsyncGenerator<Args> {
-  const queue: Args[] = [];
-  let wake: (() => void) | undefined;
-  let fellBehind = false;
-  const listener = (...args: Args) => {
-    if (queue.length >= MAX_QUEUED) {
-      // As a feed does: a reader this far behind ends, rather than hold more.
-      fellBehind = true;
-      queue.length = 0;
-      emitter.off(event, listener);
-    } else {
-      queue.push(args);
-    }
-    wake?.();
-  };
-  const abort = () => wake?.();
-  emitter.on(event, listener);
-  signal.addEventListener('abort', abort, { once: true });
-  try {
-    while (!signal.aborted) {
-      if (fellBehind) throw new FellBehindError();
-      const next = queue.shift();
-      if (next) yield next;
-      else await new Promise<void>((resolve) => (wake = resolve));
-    }
-  } finally {
-    emitter.off(event, listener);
-    signal.removeEventListener('abort', abort);
-  }
+export function eventsOf<Args extends unknown[]>(emitter: EventEmitter, event: string, signal: AbortSignal): AsyncIterableIterator<Args> {
+  const events = feed<Args, Args>(emitter, event, (push, _fail, ...args) => push(args));
+  const stop = () => void events.return!();
+  if (signal.aborted) stop();
+  else signal.addEventListener('abort', stop, { once: true });
+  return events;
 }
 
 /**
  * What `handle` pushes for each emission of `event`, from now until return(), none lost
- * while the reader is busy (up to MAX_QUEUED, then it fails). One iterator per subscriber and nothing in between: a
- * notice to 10,000 subscribers costs each a queue push and a resolved promise, not a
- * step of three nested generators. return() removes the listener and ends it at once.
+ * while the reader is busy (up to MAX_QUEUED, then it fails with FellBehindError). One
+ * iterator per subscriber and nothing in between: a notice to 10,000 subscribers costs
+ * each a queue push and a resolved promise, not a step of three nested generators.
+ * return() removes the listener and ends it at once.
  */
 export function feed<Args extends unknown[], T>(
   emitter: EventEmitter,
