@@ -6,6 +6,7 @@
 import { createHash, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import { fingerprintOf } from './fingerprint.js';
+import { remembered } from './remembered.js';
 
 /** A server as a statement names it: its instance id and the fingerprint of a key. */
 const ServerKey = z.object({ server: z.string(), fingerprint: z.string().regex(/^[0-9a-f]{64}$/) });
@@ -86,16 +87,7 @@ export function signStatement(text: string, privateKey: KeyObject): string {
 }
 
 /** Parsed public keys: verifying a history checks thousands of signatures by a few keys. */
-const publicKeys = new Map<string, KeyObject>();
-
-export function publicKeyOf(pem: string): KeyObject {
-  let key = publicKeys.get(pem);
-  if (!key) {
-    if (publicKeys.size >= 1_000) publicKeys.clear();
-    publicKeys.set(pem, (key = createPublicKey(pem)));
-  }
-  return key;
-}
+export const publicKeyOf: (pem: string) => KeyObject = remembered((pem) => createPublicKey(pem));
 
 /** Whether `signature` is `publicKeyPem`'s over `text`. */
 export function verifyStatement(text: string, signature: string, publicKeyPem: string): boolean {
