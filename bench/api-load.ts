@@ -15,16 +15,16 @@ import { loadRootKey } from '../src/identity/root-key.js';
 import { registerServer } from '../src/trust/servers.js';
 import {
   assertSocketsFit,
+  broadcastFigures,
   closedLoop,
   closeSockets,
   graphqlWsSubscribe,
   jsonClient,
-  median,
   openSockets,
   PATIENCE_MS,
-  percentile,
   stableRss,
   startChild,
+  untilCount,
   type Rate,
 } from './load.js';
 
@@ -139,12 +139,10 @@ async function subscribe(cluster: ServedCluster, sockets: WebSocket[], count: nu
     });
   await openSockets(sockets, count, open, (socket) => graphqlWsSubscribe(socket, CHANGED, `Bearer ${cluster.token}`));
   // Acknowledged is not yet subscribed: wait until the server counts them all.
-  for (const deadline = performance.now() + PATIENCE_MS; ; await sleep(100)) {
+  await untilCount('subscriptions live', count, async () => {
     const metrics = await fetch(new URL('/metrics', cluster.url)).then((r) => r.text());
-    const live = Number(/peertrust_subscriptions\{field="peerTrustChanged"\} (\d+)/.exec(metrics)?.[1] ?? 0);
-    if (live >= count) return;
-    if (performance.now() > deadline) throw new Error(`${live} of ${count} subscriptions live after ${PATIENCE_MS / 1000} s`);
-  }
+    return Number(/peertrust_subscriptions\{field="peerTrustChanged"\} (\d+)/.exec(metrics)?.[1] ?? 0);
+  });
 }
 
 /**
@@ -161,8 +159,7 @@ export async function fanOut(cluster: ServedCluster, count: number, rounds = 5):
       arrivals.push(performance.now());
       message = data;
     });
-    const lasts: number[] = [];
-    const p99s: number[] = [];
+    const measured: number[][] = [];
     // A peer no other measurement decides on.
     const peer = cluster.peers.at(-1)!;
     for (let round = 0; round < rounds; round++) {
@@ -174,12 +171,10 @@ export async function fanOut(cluster: ServedCluster, count: number, rounds = 5):
         await sleep(5);
       }
       // In order of arrival, so already sorted.
-      const delays = arrivals.map((at) => at - started);
-      lasts.push(delays.at(-1)!);
-      p99s.push(percentile(delays, 99));
+      measured.push(arrivals.map((at) => at - started));
       await sleep(200);
     }
-    return { lastMs: median(lasts), p99Ms: median(p99s), message };
+    return { ...broadcastFigures(measured), message };
   } finally {
     closeSockets(sockets);
   }

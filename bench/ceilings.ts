@@ -11,16 +11,16 @@ import ts from 'typescript';
 import { WebSocket } from 'ws';
 import {
   assertSocketsFit,
+  broadcastFigures,
   closedLoop,
   closeSockets,
   graphqlWsSubscribe,
   jsonClient,
-  median,
   openSockets,
   PATIENCE_MS,
-  percentile,
   stableRss,
   startChild,
+  untilCount,
   type Rate,
 } from './load.js';
 
@@ -107,8 +107,7 @@ export async function wsBroadcast(subscribers: number, payload: string, rounds =
         }),
       (socket) => once(socket, 'open'),
     );
-    const lasts: number[] = [];
-    const p99s: number[] = [];
+    const measured: number[][] = [];
     for (let round = 0; round < rounds; round++) {
       arrivals = [];
       const received = new Promise<void>((resolve) => (everyoneReceived = resolve));
@@ -117,24 +116,18 @@ export async function wsBroadcast(subscribers: number, payload: string, rounds =
       const late = sleep(PATIENCE_MS, 'late' as const, { ref: false });
       if ((await Promise.race([received, late])) === 'late') throw new Error(`broadcast: ${arrivals.length} of ${subscribers} clients received within ${PATIENCE_MS / 1000} s`);
       // In order of arrival, so already sorted.
-      const delays = arrivals.map((at) => at - triggered);
-      lasts.push(delays[delays.length - 1]!);
-      p99s.push(percentile(delays, 99));
+      measured.push(arrivals.map((at) => at - triggered));
     }
-    return { lastMs: median(lasts), p99Ms: median(p99s) };
+    return broadcastFigures(measured);
   } finally {
     await closeAll(sockets, server);
   }
 }
 
 /** Until the graphql-ws server has started `count` subscriptions: graphql-ws answers a subscribe with nothing until its first event. */
-async function untilStarted(url: string, count: number) {
+function untilStarted(url: string, count: number) {
   const counter = new URL('/subscriptions', url.replace(/^ws/, 'http'));
-  let started = 0;
-  for (const deadline = performance.now() + PATIENCE_MS; started < count; await sleep(100)) {
-    if (performance.now() > deadline) throw new Error(`graphql-ws: ${started} of ${count} subscriptions started after ${PATIENCE_MS / 1000} s`);
-    ({ started } = (await (await fetch(counter)).json()) as { started: number });
-  }
+  return untilCount('graphql-ws subscriptions started', count, async () => ((await (await fetch(counter)).json()) as { started: number }).started);
 }
 
 /** A bare graphql-ws server (graphql-ws `useServer` on `ws`, schema with one subscription `tick: String` backed by an async generator that waits on an EventEmitter) in its own process: its RSS idle, and with `subscribers` idle subscriptions (one per WebSocket connection, from this process) the RSS they add divided by `subscribers`, in bytes; each RSS read once stable. V8 grows its heap in steps, so compare figures taken with the same `subscribers`. */

@@ -112,6 +112,23 @@ export function median(values: number[]): number {
 /** Longest wait for a broadcast to reach every client, for every subscription to start, or for memory to settle. */
 export const PATIENCE_MS = 30_000;
 
+/** Reads `count()` every 100 ms until it reaches `wanted`; fails after PATIENCE_MS, saying how many of `what` there were. */
+export async function untilCount(what: string, wanted: number, count: () => Promise<number>): Promise<void> {
+  for (const deadline = performance.now() + PATIENCE_MS; ; await sleep(100)) {
+    const counted = await count();
+    if (counted >= wanted) return;
+    if (performance.now() > deadline) throw new Error(`${counted} of ${wanted} ${what} after ${PATIENCE_MS / 1000} s`);
+  }
+}
+
+/**
+ * A broadcast measured in rounds, each the delays of its arrivals in order: the time to
+ * the last arrival and the p99 over arrivals, each the median over the rounds.
+ */
+export function broadcastFigures(rounds: number[][]): { lastMs: number; p99Ms: number } {
+  return { lastMs: median(rounds.map((delays) => delays.at(-1)!)), p99Ms: median(rounds.map((delays) => percentile(delays, 99))) };
+}
+
 /** Resident set size of a process, in bytes, from /proc (Linux). */
 export async function rssOf(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
