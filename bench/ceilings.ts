@@ -36,9 +36,18 @@ async function startServer(name: string) {
   return startChild<{ url: string }>(process.execPath, ['--input-type=module', '--eval', outputText]);
 }
 
-async function closeAll(sockets: WebSocket[], server: { stop(): Promise<void> } | undefined) {
-  closeSockets(sockets);
-  await server?.stop();
+/** Runs `use` on the ceiling server `name` with room for `subscribers` client sockets, opened into `sockets`; all closed after. */
+async function withSockets<T>(name: string, subscribers: number, use: (server: Awaited<ReturnType<typeof startServer>>, sockets: WebSocket[]) => Promise<T>): Promise<T> {
+  await assertSocketsFit(subscribers);
+  const sockets: WebSocket[] = [];
+  let server: Awaited<ReturnType<typeof startServer>> | undefined;
+  try {
+    server = await startServer(name);
+    return await use(server, sockets);
+  } finally {
+    closeSockets(sockets);
+    await server?.stop();
+  }
 }
 
 /** Raw INSERT transactions through `pg` (BEGIN; INSERT one row into a bench table; COMMIT), `clients` connections in closed loops for durationMs. Creates its own table in the given database and drops it after. */
@@ -86,12 +95,8 @@ export async function yogaHelloWorld(connections: number, durationMs: number): P
 }
 
 /** A bare `ws` WebSocketServer in its own process with `subscribers` idle clients connected (from this process); the server sends `payload` to every client once, on a message from a control connection; the time from that message's sending to the LAST client's receipt, and the p99 over clients (both taken here, so the clocks agree). Repeated `rounds` times (default 5); the medians over the rounds. */
-export async function wsBroadcast(subscribers: number, payload: string, rounds = 5): Promise<{ lastMs: number; p99Ms: number }> {
-  await assertSocketsFit(subscribers);
-  const sockets: WebSocket[] = [];
-  let server;
-  try {
-    server = await startServer('ws-broadcast');
+export function wsBroadcast(subscribers: number, payload: string, rounds = 5): Promise<{ lastMs: number; p99Ms: number }> {
+  return withSockets('ws-broadcast', subscribers, async (server, sockets) => {
     const { url } = server.ready;
     await openSockets(sockets, 1, () => new WebSocket(`${url}/control`), (socket) => once(socket, 'open'));
     const control = sockets[0]!;
@@ -119,9 +124,7 @@ export async function wsBroadcast(subscribers: number, payload: string, rounds =
       measured.push(arrivals.map((at) => at - triggered));
     }
     return broadcastFigures(measured);
-  } finally {
-    await closeAll(sockets, server);
-  }
+  });
 }
 
 /** Until the graphql-ws server has started `count` subscriptions: graphql-ws answers a subscribe with nothing until its first event. */
@@ -131,21 +134,15 @@ function untilStarted(url: string, count: number) {
 }
 
 /** A bare graphql-ws server (graphql-ws `useServer` on `ws`, schema with one subscription `tick: String` backed by an async generator that waits on an EventEmitter) in its own process: its RSS idle, and with `subscribers` idle subscriptions (one per WebSocket connection, from this process) the RSS they add divided by `subscribers`, in bytes; each RSS read once stable. V8 grows its heap in steps, so compare figures taken with the same `subscribers`. */
-export async function graphqlWsMemory(subscribers: number): Promise<{ idleRssBytes: number; perSubscriptionBytes: number }> {
-  await assertSocketsFit(subscribers);
-  const sockets: WebSocket[] = [];
-  let server;
-  try {
-    server = await startServer('graphql-ws');
+export function graphqlWsMemory(subscribers: number): Promise<{ idleRssBytes: number; perSubscriptionBytes: number }> {
+  return withSockets('graphql-ws', subscribers, async (server, sockets) => {
     const { url } = server.ready;
     const idleRssBytes = await stableRss(server.child.pid!);
     await openSockets(sockets, subscribers, () => new WebSocket(url, 'graphql-transport-ws'), (socket) => graphqlWsSubscribe(socket, 'subscription { tick }'));
     await untilStarted(url, subscribers);
     const subscribedRssBytes = await stableRss(server.child.pid!);
     return { idleRssBytes, perSubscriptionBytes: (subscribedRssBytes - idleRssBytes) / subscribers };
-  } finally {
-    await closeAll(sockets, server);
-  }
+  });
 }
 
 // Self-check with small sizes: npx tsx bench/ceilings.ts (TEST_DATABASE_URL for the inserts).
