@@ -4,9 +4,9 @@
 // graphql-ws does (Yoga's enveloped subscribe); the API's own subscriptions are tested
 // end to end in subscriptions.test.ts, ha.test.ts and ha-faults.test.ts.
 import { EventEmitter, on } from 'node:events';
-import { GraphQLInt, GraphQLNonNull, GraphQLObjectType, GraphQLSchema, GraphQLString, type ExecutionResult } from 'graphql';
+import { GraphQLInt, GraphQLNonNull, GraphQLObjectType, GraphQLSchema, GraphQLString, parse, type DocumentNode, type ExecutionResult } from 'graphql';
 import { createYoga } from 'graphql-yoga';
-import { expect, test } from 'vitest';
+import { expect, onTestFinished, test } from 'vitest';
 import { useSharedEventExecution } from '../src/http/shared-events.js';
 
 /** Where events come from: one emitter, and one object per event id, for every app given it. */
@@ -56,18 +56,19 @@ function setUp({ events, shared } = eventSource(), serverId = 'server-1') {
     }),
   });
   const controller = new AbortController();
+  onTestFinished(() => controller.abort());
   const yoga = createYoga({ schema, logging: false, plugins: [useSharedEventExecution()], context: () => ({ signal: controller.signal, scope: { serverId } }) });
 
   /** Subscribes as graphql-ws does, for a user with `tokenHash` (or anonymous): a stream, or a single result when refused. */
-  async function open(query: string, tokenHash: string | null, variables: Record<string, unknown>) {
+  async function open(query: string | DocumentNode, tokenHash: string | null, variables: Record<string, unknown>) {
     const auth = tokenHash === null ? { kind: 'anonymous' } : { kind: 'user', tokenHash };
     const enveloped = yoga.getEnveloped({ auth } as never);
     const contextValue = { ...(await enveloped.contextFactory()), auth };
-    return (await enveloped.subscribe({ schema: enveloped.schema, document: enveloped.parse(query), variableValues: variables, contextValue })) as
+    return (await enveloped.subscribe({ schema: enveloped.schema, document: typeof query === 'string' ? enveloped.parse(query) : query, variableValues: variables, contextValue })) as
       | AsyncIterableIterator<ExecutionResult>
       | ExecutionResult;
   }
-  async function subscribe(query: string, tokenHash: string | null, variables: Record<string, unknown> = {}) {
+  async function subscribe(query: string | DocumentNode, tokenHash: string | null, variables: Record<string, unknown> = {}) {
     const stream = await open(query, tokenHash, variables);
     if (!(Symbol.asyncIterator in stream)) throw new Error(`refused: ${JSON.stringify(stream)}`);
     return { next: async () => (await stream.next()).value as ExecutionResult };
@@ -83,7 +84,6 @@ function setUp({ events, shared } = eventSource(), serverId = 'server-1') {
       events.emit('event', id);
       return answers;
     },
-    stop: () => controller.abort(),
   };
 }
 
@@ -91,92 +91,69 @@ const CHANGED = 'subscription { changed { id label } }';
 
 test('one event to subscribers of the same operation with the same token is executed once; each gets the answer', async () => {
   const api = setUp();
-  try {
-    const subscribers = await Promise.all(Array.from({ length: 5 }, () => api.subscribe(CHANGED, 'token-a')));
-    for (const answer of await api.deliver(subscribers, 'n1')) expect(answer).toEqual({ data: { changed: { id: 'n1', label: 'n1' } } });
-    expect(api.resolved()).toBe(1);
-  } finally {
-    api.stop();
-  }
+  const subscribers = await Promise.all(Array.from({ length: 5 }, () => api.subscribe(CHANGED, 'token-a')));
+  for (const answer of await api.deliver(subscribers, 'n1')) expect(answer).toEqual({ data: { changed: { id: 'n1', label: 'n1' } } });
+  expect(api.resolved()).toBe(1);
 });
 
 test('another token, another selection or other variables get an execution of their own', async () => {
   const api = setUp();
-  try {
-    const withPrefix = 'subscription($p: String) { changed { id label(prefix: $p) } }';
-    const subscribers = await Promise.all([
-      api.subscribe(CHANGED, 'token-a'),
-      api.subscribe(CHANGED, 'token-b'),
-      api.subscribe('subscription { changed { label length } }', 'token-a'),
-      api.subscribe(withPrefix, 'token-a', { p: 'x:' }),
-      api.subscribe(withPrefix, 'token-a', { p: 'y:' }),
-      api.subscribe(CHANGED, null),
-    ]);
-    expect((await api.deliver(subscribers, 'n2')).map((answer) => answer.data)).toEqual([
-      { changed: { id: 'n2', label: 'n2' } },
-      { changed: { id: 'n2', label: 'n2' } },
-      { changed: { label: 'n2', length: 2 } },
-      { changed: { id: 'n2', label: 'x:n2' } },
-      { changed: { id: 'n2', label: 'y:n2' } },
-      { changed: { id: 'n2', label: 'n2' } },
-    ]);
-    expect(api.resolved()).toBe(6);
-  } finally {
-    api.stop();
-  }
+  const withPrefix = 'subscription($p: String) { changed { id label(prefix: $p) } }';
+  const subscribers = await Promise.all([
+    api.subscribe(CHANGED, 'token-a'),
+    api.subscribe(CHANGED, 'token-b'),
+    api.subscribe('subscription { changed { label length } }', 'token-a'),
+    api.subscribe(withPrefix, 'token-a', { p: 'x:' }),
+    api.subscribe(withPrefix, 'token-a', { p: 'y:' }),
+    api.subscribe(CHANGED, null),
+  ]);
+  expect((await api.deliver(subscribers, 'n2')).map((answer) => answer.data)).toEqual([
+    { changed: { id: 'n2', label: 'n2' } },
+    { changed: { id: 'n2', label: 'n2' } },
+    { changed: { label: 'n2', length: 2 } },
+    { changed: { id: 'n2', label: 'x:n2' } },
+    { changed: { id: 'n2', label: 'y:n2' } },
+    { changed: { id: 'n2', label: 'n2' } },
+  ]);
+  expect(api.resolved()).toBe(6);
 });
 
 test('two apps in one process, given the same event and the same token, each answer for their own server', async () => {
   const source = eventSource();
   const apps = [setUp(source, 'server-1'), setUp(source, 'server-2')];
-  try {
-    const query = 'subscription { changed { id server } }';
-    const subscribers = await Promise.all(apps.flatMap((app) => [app.subscribe(query, 'token-a'), app.subscribe(query, 'token-a')]));
-    expect((await apps[0]!.deliver(subscribers, 'n4')).map((answer) => answer.data)).toEqual([
-      { changed: { id: 'n4', server: 'server-1' } },
-      { changed: { id: 'n4', server: 'server-1' } },
-      { changed: { id: 'n4', server: 'server-2' } },
-      { changed: { id: 'n4', server: 'server-2' } },
-    ]);
-  } finally {
-    for (const app of apps) app.stop();
-  }
+  // One document for both, as a shared parser cache would give: only the server tells their answers apart.
+  const query = parse('subscription { changed { id server } }');
+  const subscribers = await Promise.all(apps.flatMap((app) => [app.subscribe(query, 'token-a'), app.subscribe(query, 'token-a')]));
+  expect((await apps[0]!.deliver(subscribers, 'n4')).map((answer) => answer.data)).toEqual([
+    { changed: { id: 'n4', server: 'server-1' } },
+    { changed: { id: 'n4', server: 'server-1' } },
+    { changed: { id: 'n4', server: 'server-2' } },
+    { changed: { id: 'n4', server: 'server-2' } },
+  ]);
 });
 
 test('events that are not one object (a string) are executed for each subscriber', async () => {
   const api = setUp();
-  try {
-    const subscribers = await Promise.all([0, 1, 2].map(() => api.subscribe('subscription { ticked { id label } }', 'token-a')));
-    expect((await api.deliver(subscribers, 't1')).map((answer) => answer.data)).toEqual(Array(3).fill({ ticked: { id: 't1', label: 't1' } }));
-    expect(api.resolved()).toBe(3);
-  } finally {
-    api.stop();
-  }
+  const subscribers = await Promise.all([0, 1, 2].map(() => api.subscribe('subscription { ticked { id label } }', 'token-a')));
+  expect((await api.deliver(subscribers, 't1')).map((answer) => answer.data)).toEqual(Array(3).fill({ ticked: { id: 't1', label: 't1' } }));
+  expect(api.resolved()).toBe(3);
 });
 
 test('an answer with errors reaches every subscriber waiting for it, and the next event is executed afresh', async () => {
   const api = setUp();
-  try {
-    const subscribers = await Promise.all([0, 1].map(() => api.subscribe(CHANGED, 'token-a')));
-    for (const answer of await api.deliver(subscribers, 'broken')) {
-      expect(answer.data).toBeNull();
-      expect(answer.errors?.map((error) => error.message)).toEqual(['Unexpected error.']);
-    }
-    for (const answer of await api.deliver(subscribers, 'n3')) expect(answer).toEqual({ data: { changed: { id: 'n3', label: 'n3' } } });
-    expect(api.resolved()).toBe(2);
-  } finally {
-    api.stop();
+  const subscribers = await Promise.all([0, 1].map(() => api.subscribe(CHANGED, 'token-a')));
+  for (const answer of await api.deliver(subscribers, 'broken')) {
+    expect(answer.data).toBeNull();
+    expect(answer.errors?.map((error) => error.message)).toEqual(['Unexpected error.']);
   }
+  for (const answer of await api.deliver(subscribers, 'n3')) expect(answer).toEqual({ data: { changed: { id: 'n3', label: 'n3' } } });
+  expect(api.resolved()).toBe(2);
 });
 
 test('bad variables get the executor’s own error, and no stream', async () => {
   const api = setUp();
-  try {
-    const refused = await api.open('subscription($p: String!) { changed { label(prefix: $p) } }', 'token-a', {});
-    expect(Symbol.asyncIterator in refused).toBe(false);
-    const { errors } = refused as ExecutionResult;
-    expect(errors?.map((error) => [error.message, error.extensions['code']])).toEqual([['Variable "$p" of required type "String!" was not provided.', 'BAD_USER_INPUT']]);
-  } finally {
-    api.stop();
-  }
+  const refused = await api.open('subscription($p: String!) { changed { label(prefix: $p) } }', 'token-a', {});
+  expect(Symbol.asyncIterator in refused).toBe(false);
+  const { errors } = refused as ExecutionResult;
+  expect(errors?.map((error) => [error.message, error.extensions['code']])).toEqual([['Variable "$p" of required type "String!" was not provided.', 'BAD_USER_INPUT']]);
 });
