@@ -28,10 +28,13 @@ function documentId(document: DocumentNode): number {
   return id;
 }
 
-/** What makes two subscribers' answers to one event the same, or undefined when they are not known to be. */
-function answerKey(args: ExecutionArgs, event: unknown): string | undefined {
+/**
+ * What makes two subscribers' answers to one event the same, besides the event: fixed for
+ * a subscription, so worked out once at its start. Undefined when its answers are its own.
+ */
+function answerKey(args: ExecutionArgs): string | undefined {
   const { auth, scope } = args.contextValue as ApiContext;
-  if (typeof event !== 'object' || event === null || auth.kind !== 'user') return undefined;
+  if (auth.kind !== 'user') return undefined;
   // Yoga's parser cache hands every subscriber of the same text the same document. The
   // server, though each app has its own answers: a token may be valid on several.
   return `${scope.serverId}\n${documentId(args.document)}\n${args.operationName ?? ''}\n${JSON.stringify(args.variableValues ?? {})}\n${auth.tokenHash}`;
@@ -39,12 +42,11 @@ function answerKey(args: ExecutionArgs, event: unknown): string | undefined {
 
 /** The executor's subscribe, with each event executed once for the subscribers that share its answer (in `executions`). */
 function subscribeSharingEvents(executions: OncePer<object>) {
-  async function executeShared(args: ExecutionArgs, event: unknown): Promise<ExecutionResult> {
+  async function executeShared(args: ExecutionArgs, key: string | undefined, event: unknown): Promise<ExecutionResult> {
     const perEvent = { ...args, rootValue: event };
-    const key = answerKey(args, event);
-    if (key === undefined) return execute(perEvent) as Promise<ExecutionResult>;
+    if (key === undefined || typeof event !== 'object' || event === null) return execute(perEvent) as Promise<ExecutionResult>;
     try {
-      return await executions(event as object, key, async () => {
+      return await executions(event, key, async () => {
         const result = (await execute(perEvent)) as ExecutionResult;
         if (result.errors) throw new AnswerWithErrors(result);
         return result;
@@ -59,11 +61,12 @@ function subscribeSharingEvents(executions: OncePer<object>) {
     // Arguments that do not make an execution (bad variables) get the executor's own errors.
     if (Array.isArray(buildExecutionContext(args))) return subscribe(args);
     const operation = getOperationAST(args.document, args.operationName);
+    const key = answerKey(args);
     return createSourceEventStream(args).then((stream) =>
       isAsyncIterable(stream)
         ? mapAsyncIterator(
             stream,
-            (event) => executeShared(args, event),
+            (event) => executeShared(args, key, event),
             // As the executor does: a stream that fails is an error of the operation.
             (error: Error) => {
               throw new GraphQLError(error.message, { originalError: error, ...(operation ? { nodes: [operation] } : {}) });
