@@ -16,7 +16,7 @@ export interface Rate {
   completed: number;
 }
 
-export function percentile(sorted: number[], p: number): number {
+function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
@@ -130,7 +130,7 @@ export function broadcastFigures(rounds: number[][]): { lastMs: number; p99Ms: n
 }
 
 /** Resident set size of a process, in bytes, from /proc (Linux). */
-export async function rssOf(pid: number): Promise<number> {
+async function rssOf(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   const kb = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1]);
   return kb * 1024;
