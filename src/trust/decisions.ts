@@ -1,10 +1,12 @@
 // approveTrust, denyTrust and revokeTrust: one administrator's decision on this server
-// about one peer. Each runs in one transaction that locks the pair, applies the rules
-// of state-machine.ts to it (after checking it against the signed history), signs the
+// about one peer. It runs in a transaction that locks the pair, applies the rules of
+// state-machine.ts to it (after checking it against the signed history), signs the
 // decision with this server's root key, and records the decision, its history and its
-// notice together.
+// notice together. Decisions of this server on other pairs that wait at the same time
+// share that transaction and its commit (group-commit.ts), each with its own outcome.
 import type { PeerTrust } from '../db/generated/prisma/client.js';
 import type { TrustDecisionKind, TrustEventKind } from '../db/generated/prisma/enums.js';
+import { isDatabaseUnavailable, isServerBusy, isStorageFull } from '../db/client.js';
 import { peerTrustChangedNotices } from '../db/events.js';
 import { canonicalFingerprint } from '../identity/fingerprint.js';
 import type { RootKeyPair } from '../identity/root-key.js';
@@ -17,9 +19,10 @@ import {
   TrustDeniedError,
   UnverifiedTrustError,
 } from './errors.js';
+import { GroupCommit, type Settled } from './group-commit.js';
 import { appendClauses, reserve, type NewEvent, type Reservation } from './history.js';
 import { MAX_CATCH_UPS } from './ledger.js';
-import { serversWithFingerprints } from './servers.js';
+import { serversWithFingerprints, type ServerFacts } from './servers.js';
 import { decide } from './state-machine.js';
 import { orderedPair, peerIdFor, type Actor, type ServerScope } from './scope.js';
 import { inTransaction } from './transaction.js';
@@ -58,7 +61,7 @@ async function recordDecision(
     verified = canonicalFingerprint(fingerprintInput);
     if (!verified) throw new InvalidFingerprintError(fingerprintInput);
   }
-  const ids = orderedPair(scope.serverId, peerId);
+  const request = { actor, kind, ids: orderedPair(scope.serverId, peerId), peerId, peerIdInput, verified };
   // The decision is checked against the verified history, which must have read as far as
   // the pair's last change. It catches up between transactions, never inside one: a
   // transaction waiting for another connection could starve the pool.
@@ -66,11 +69,11 @@ async function recordDecision(
   // history catching up without reaching what the row names means the entry is missing.
   for (let attempt = 1; ; attempt++) {
     try {
-      return await decideOnce(scope, actor, kind, ids, peerId, peerIdInput, verified, attempt > MAX_CATCH_UPS);
+      return await decideOnce(scope, { ...request, caughtUp: attempt > MAX_CATCH_UPS });
     } catch (error) {
       if (!(error instanceof LedgerBehind)) throw error;
       await scope.ledger.catchUp();
-      if (scope.ledger.size < error.needed) return decideOnce(scope, actor, kind, ids, peerId, peerIdInput, verified, true);
+      if (scope.ledger.size < error.needed) return decideOnce(scope, { ...request, caughtUp: true });
     }
   }
 }
@@ -82,72 +85,156 @@ class LedgerBehind extends Error {
   }
 }
 
-function decideOnce(
-  scope: ServerScope,
-  actor: Actor,
-  kind: Exclude<TrustDecisionKind, 'DECOMMISSION'>,
-  ids: { serverAId: string; serverBId: string },
-  peerId: string,
-  peerIdInput: string,
-  verified: string | undefined,
-  caughtUp: boolean,
-): Promise<PeerTrust> {
-  return inTransaction(scope.db, async (tx, afterCommit) => {
-    // The pair's row lock orders decisions on it, and orders them against a decommission,
-    // which takes it too. The servers are read after it is held: each statement sees
-    // what committed before it started, so a decommission cannot slip in unseen.
-    const [pair] = await tx.$queryRaw<PeerTrust[]>`
-      SELECT * FROM "PeerTrust" WHERE "serverAId" = ${ids.serverAId}::uuid AND "serverBId" = ${ids.serverBId}::uuid FOR UPDATE`;
-    if (!pair) throw new NotFoundError('server', peerIdInput);
-    const servers = await serversWithFingerprints(tx, [ids.serverAId, ids.serverBId]);
-    const self = servers.find((s) => s.id === scope.serverId);
-    const peer = servers.find((s) => s.id === peerId);
-    if (!self || !peer) throw new Error(`the pair ${pair.id} names a server that is not registered`);
-    if (self.status === 'DECOMMISSIONED') throw new ServerDecommissionedError(self.name, true);
-    if (verified !== undefined && verified !== peer.fingerprint) {
-      throw new FingerprintMismatchError(peer.name, peer.fingerprint, verified);
-    }
-    if (kind === 'ACCEPT' && peer.status === 'DECOMMISSIONED') throw new ServerDecommissionedError(peer.name, false);
-    // Decided on the state the signed history gives, never on one changed behind it.
-    if (!caughtUp && Number(pair.lastSequence) > scope.ledger.size) throw new LedgerBehind(Number(pair.lastSequence));
-    const verdict = scope.ledger.verdictNow(pair, peer);
-    if (!verdict.verified) throw new UnverifiedTrustError(peer.name, verdict.reason);
+/** One decision waiting for its batch: what recordDecision checked of the request. */
+interface Request {
+  actor: Actor;
+  kind: Exclude<TrustDecisionKind, 'DECOMMISSION'>;
+  ids: { serverAId: string; serverBId: string };
+  peerId: string;
+  peerIdInput: string;
+  verified: string | undefined;
+  /** The verified history has caught up as far as it will: decide on what it has. */
+  caughtUp: boolean;
+}
 
-    const decision = decide(pair, ids.serverAId === scope.serverId ? 'A' : 'B', kind);
-    if (decision.outcome === 'denied') throw new TrustDeniedError(peer.name);
-    if (decision.outcome === 'unchanged') return pair;
+/** The most decisions one transaction appends: a statement of a few hundred KB. */
+const MAX_BATCH = 64;
+
+const batchers = new WeakMap<ServerScope, GroupCommit<Request, PeerTrust>>();
+
+/** This server's decisions go through one group commit, so that those waiting at once commit together. */
+function decideOnce(scope: ServerScope, request: Request): Promise<PeerTrust> {
+  let batcher = batchers.get(scope);
+  if (!batcher) {
+    batcher = new GroupCommit((requests) => decideTogether(scope, requests), {
+      max: MAX_BATCH,
+      // Two decisions on one pair: the second decides on the state the first leaves.
+      conflicts: (a, b) => a.ids.serverAId === b.ids.serverAId && a.ids.serverBId === b.ids.serverBId,
+      concernsAll: (error) => isDatabaseUnavailable(error) || isServerBusy(error) || isStorageFull(error),
+    });
+    batchers.set(scope, batcher);
+  }
+  return batcher.submit(request);
+}
+
+/** A decision the rules allow, and what it changes. */
+interface Change {
+  index: number;
+  request: Request;
+  pair: PeerTrust;
+  peer: ServerFacts;
+  decision: Extract<ReturnType<typeof decide>, { outcome: 'changed' }>;
+}
+
+/**
+ * Decisions on different pairs, in one transaction: each is checked and decided on its
+ * own (one refused leaves the others to commit), and those that change their pair are
+ * appended together, in order, under one reservation and one checkpoint.
+ */
+function decideTogether(scope: ServerScope, requests: Request[]): Promise<Settled<PeerTrust>[]> {
+  return inTransaction(scope.db, async (tx, afterCommit) => {
+    // The pairs' row locks order decisions on each, and order them against a decommission,
+    // which takes them too, in the same (id) order. The servers are read after they are
+    // held: each statement sees what committed before it started, so a decommission
+    // cannot slip in unseen.
+    const pairs = await tx.$queryRaw<PeerTrust[]>`
+      SELECT * FROM "PeerTrust"
+      WHERE ("serverAId", "serverBId") IN (
+        SELECT * FROM unnest(${requests.map((r) => r.ids.serverAId)}::uuid[], ${requests.map((r) => r.ids.serverBId)}::uuid[]))
+      ORDER BY "id" FOR UPDATE`;
+    const serverIds = [...new Set(requests.flatMap((r) => [r.ids.serverAId, r.ids.serverBId]))];
+    const servers = new Map((await serversWithFingerprints(tx, serverIds)).map((server) => [server.id, server]));
+    const outcomes: Settled<PeerTrust>[] = [];
+    const changes: Change[] = [];
+    for (const [index, request] of requests.entries()) {
+      try {
+        const pair = pairs.find((p) => p.serverAId === request.ids.serverAId && p.serverBId === request.ids.serverBId);
+        const checked = check(scope, request, pair, servers);
+        if (checked.decision.outcome === 'unchanged') outcomes[index] = { ok: true, value: checked.pair };
+        else changes.push({ index, request, ...checked, decision: checked.decision });
+      } catch (error) {
+        outcomes[index] = { ok: false, error };
+      }
+    }
+    if (!changes.length) return outcomes;
 
     const key = scope.identity.key;
-    const reservation = await reserve(tx, decision.events.length);
-    const { statement, signature, events } = signedDecision({
-      decider: { serverId: scope.serverId, key },
-      kind,
-      pair,
-      peer: { id: peerId, fingerprint: peer.fingerprint },
-      verified,
-      actor,
-      reservation,
-      events: decision.events,
+    const reservation = await reserve(tx, changes.reduce((count, change) => count + change.decision.events.length, 0));
+    let first = reservation.first;
+    const signed = changes.map((change) => {
+      const own = { ...reservation, first };
+      first += BigInt(change.decision.events.length);
+      const { request, pair, peer } = change;
+      const decision = signedDecision({
+        decider: { serverId: scope.serverId, key },
+        kind: request.kind,
+        pair,
+        peer: { id: request.peerId, fingerprint: peer.fingerprint },
+        verified: request.verified,
+        actor: request.actor,
+        reservation: own,
+        events: change.decision.events,
+      });
+      return { ...change, ...decision, lastSequence: first - 1n };
     });
-    const appended = await appendClauses(scope.db, tx, afterCommit, reservation, events, { serverId: scope.serverId, key });
-    const { next } = decision;
-    const lastSequence = reservation.first + BigInt(events.length - 1);
-    // One statement: the decision, its events, the tree and its checkpoint, the new state and the notice.
-    const [updated] = await tx.$queryRaw<PeerTrust[]>`
-      WITH "decision" AS (
+    const appended = await appendClauses(scope.db, tx, afterCommit, reservation, signed.flatMap((s) => s.events), { serverId: scope.serverId, key });
+    const decisions = signed.map((s) => ({
+      peerTrustId: s.pair.id,
+      peerId: s.request.peerId,
+      kind: s.request.kind,
+      fingerprint: s.peer.fingerprint,
+      actorId: s.request.actor.id,
+      statement: s.statement,
+      signature: s.signature,
+    }));
+    const states = signed.map((s) => ({ id: s.pair.id, ...s.decision.next, lastSequence: String(s.lastSequence) }));
+    // One statement: the decisions, their events, the tree and its checkpoint, the new states and the notices.
+    const updated = await tx.$queryRaw<PeerTrust[]>`
+      WITH "decisions" AS (
         INSERT INTO "TrustDecision" ("id", "peerTrustId", "serverId", "peerId", "kind", "fingerprint", "actorId", "at", "statement", "signature")
-        VALUES (gen_random_uuid(), ${pair.id}::uuid, ${scope.serverId}::uuid, ${peerId}::uuid, ${kind}::"TrustDecisionKind",
-                ${peer.fingerprint}, ${actor.id}::uuid, ${reservation.at}::timestamptz, ${statement}, ${signature})
+        SELECT gen_random_uuid(), d."peerTrustId"::uuid, ${scope.serverId}::uuid, d."peerId"::uuid, d."kind"::"TrustDecisionKind",
+               d."fingerprint", d."actorId"::uuid, ${reservation.at}::timestamptz, d."statement", d."signature"
+        FROM jsonb_to_recordset(${JSON.stringify(decisions)}::jsonb)
+          AS d("peerTrustId" text, "peerId" text, "kind" text, "fingerprint" text, "actorId" text, "statement" text, "signature" text)
       ), ${appended}, "updated" AS (
-        UPDATE "PeerTrust"
-        SET "status" = ${next.status}::"TrustStatus", "acceptedByA" = ${next.acceptedByA}, "acceptedByB" = ${next.acceptedByB},
-            "updatedAt" = ${reservation.at}::timestamptz, "lastSequence" = ${lastSequence}
-        WHERE "id" = ${pair.id}::uuid
-        RETURNING *
+        UPDATE "PeerTrust" p
+        SET "status" = u."status"::"TrustStatus", "acceptedByA" = u."acceptedByA", "acceptedByB" = u."acceptedByB",
+            "updatedAt" = ${reservation.at}::timestamptz, "lastSequence" = u."lastSequence"
+        FROM jsonb_to_recordset(${JSON.stringify(states)}::jsonb)
+          AS u("id" text, "status" text, "acceptedByA" boolean, "acceptedByB" boolean, "lastSequence" bigint)
+        WHERE p."id" = u."id"::uuid
+        RETURNING p.*
       )
-      SELECT "updated".*, ${peerTrustChangedNotices([pair])} AS "notified" FROM "updated"`;
-    return updated!;
+      SELECT "updated".*, ${peerTrustChangedNotices(signed.map((s) => s.pair))} AS "notified" FROM "updated"`;
+    for (const change of signed) {
+      const row = updated.find((u) => u.id === change.pair.id);
+      if (!row) throw new Error(`the pair ${change.pair.id} was not updated`);
+      outcomes[change.index] = { ok: true, value: row };
+    }
+    return outcomes;
   });
+}
+
+/** The rules, on the locked pair and its servers as read now: the decision, or why it is refused. */
+function check(scope: ServerScope, request: Request, pair: PeerTrust | undefined, servers: Map<string, ServerFacts>) {
+  const { kind, ids, peerId, verified } = request;
+  if (!pair) throw new NotFoundError('server', request.peerIdInput);
+  const self = servers.get(scope.serverId);
+  const peer = servers.get(peerId);
+  if (!self || !peer) throw new Error(`the pair ${pair.id} names a server that is not registered`);
+  if (self.status === 'DECOMMISSIONED') throw new ServerDecommissionedError(self.name, true);
+  if (verified !== undefined && verified !== peer.fingerprint) {
+    throw new FingerprintMismatchError(peer.name, peer.fingerprint, verified);
+  }
+  if (kind === 'ACCEPT' && peer.status === 'DECOMMISSIONED') throw new ServerDecommissionedError(peer.name, false);
+  // Decided on the state the signed history gives, never on one changed behind it.
+  if (!request.caughtUp && Number(pair.lastSequence) > scope.ledger.size) throw new LedgerBehind(Number(pair.lastSequence));
+  const verdict = scope.ledger.verdictNow(pair, peer);
+  if (!verdict.verified) throw new UnverifiedTrustError(peer.name, verdict.reason);
+
+  const decision = decide(pair, ids.serverAId === scope.serverId ? 'A' : 'B', kind);
+  if (decision.outcome === 'denied') throw new TrustDeniedError(peer.name);
+  return { pair, peer, decision };
 }
 
 /**
