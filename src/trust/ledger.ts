@@ -213,6 +213,9 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
   /** The statement of the last entry, and the events its decision still owes (an ACCEPT's TRUST_ENABLED). */
   #current: { statement: string; owed: TrustEventKind[] } | undefined;
   #catchingUp: Promise<void> | undefined;
+  /** The anchor to save next, and the write under way: stop() waits for it. */
+  #anchorWanted: Anchor | undefined;
+  #anchorWriting: Promise<void> | undefined;
   /** A peer's key not endorsed by its pin, and the history's size when that made it catch up. */
   readonly #keysCheckedAt = new Map<string, number>();
   /** Stopping: no more catching up, so that what it keeps is the last state. */
@@ -247,6 +250,7 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
     this.#stopping = true;
     clearTimeout(this.#cosigning);
     await this.#catchingUp?.catch(() => {});
+    await this.#anchorWriting;
     await this.#keepState().catch((error: unknown) => this.#log.warn({ err: error }, 'could not keep the verified state: the next start verifies the whole history'));
   }
 
@@ -492,7 +496,7 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
     }
     await this.#checkCheckpoint();
     if (this.#audit) return;
-    await this.#saveAnchor();
+    this.#keepAnchor();
     if (this.size - this.#stateKeptAt >= STATE_EVERY) {
       await this.#keepState().catch((error: unknown) => this.#log.warn({ err: error }, 'could not keep the verified state: trying again after the next entries'));
     }
@@ -828,12 +832,29 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
     for (const id of this.#ownPairs.values()) this.emit('unverified', id);
   }
 
-  async #saveAnchor(): Promise<void> {
+  /**
+   * Saves the anchor after what the last pass verified, behind the writes before it.
+   * Nobody waits for it but stop(): a pass is done once its entries are verified, and a
+   * decision waiting for that pays no fsync of this file.
+   */
+  #keepAnchor(): void {
     if (this.#broken || !this.#origin) return;
-    const anchor: Anchor = { ...this.#verifiedHistory(), revokedTokens: [...this.#revoked] };
-    if (JSON.stringify(anchor) === JSON.stringify(this.#anchor)) return;
-    await writePrivately(this.#anchorFile, JSON.stringify(anchor));
-    this.#anchor = anchor;
+    this.#anchorWanted = { ...this.#verifiedHistory(), revokedTokens: [...this.#revoked] };
+    // A write under way writes the newest anchor wanted when it is done.
+    this.#anchorWriting ??= this.#writeAnchors().finally(() => (this.#anchorWriting = undefined));
+  }
+
+  async #writeAnchors(): Promise<void> {
+    try {
+      for (let anchor = this.#anchorWanted; anchor; anchor = this.#anchorWanted) {
+        this.#anchorWanted = undefined;
+        if (JSON.stringify(anchor) === JSON.stringify(this.#anchor)) continue;
+        await writePrivately(this.#anchorFile, JSON.stringify(anchor));
+        this.#anchor = anchor;
+      }
+    } catch (error) {
+      this.#log.warn({ err: error }, 'could not save what this server verified of the Trust History; trying again after the next entries');
+    }
   }
 
   /** Which history, and how much of it, this server has verified. */
