@@ -67,13 +67,16 @@ async function recordDecision(
   // transaction waiting for another connection could starve the pool.
   // Decisions by others may keep moving the pair ahead of this server's history; the
   // history catching up without reaching what the row names means the entry is missing.
+  // What this server itself appended about the pair is read first, without a try.
+  const { batcher, appended } = deciderOf(scope);
+  if (scope.ledger.size < (appended.get(pairKey(request.ids)) ?? 0)) await scope.ledger.catchUp();
   for (let attempt = 1; ; attempt++) {
     try {
-      return await decideOnce(scope, { ...request, caughtUp: attempt > MAX_CATCH_UPS });
+      return await batcher.submit({ ...request, caughtUp: attempt > MAX_CATCH_UPS });
     } catch (error) {
       if (!(error instanceof LedgerBehind)) throw error;
       await scope.ledger.catchUp();
-      if (scope.ledger.size < error.needed) return decideOnce(scope, { ...request, caughtUp: true });
+      if (scope.ledger.size < error.needed) return batcher.submit({ ...request, caughtUp: true });
     }
   }
 }
@@ -100,22 +103,35 @@ interface Request {
 /** The most decisions one transaction appends: a statement of a few hundred KB. */
 const MAX_BATCH = 64;
 
-const batchers = new WeakMap<ServerScope, GroupCommit<Request, PeerTrust>>();
+/** What this server's decisions share. */
+interface Decider {
+  /** Those waiting at once commit together. */
+  batcher: GroupCommit<Request, PeerTrust>;
+  /**
+   * The last entry this server appended about each pair it decided on: its next decision
+   * on the pair waits for the verified history to read it, rather than try, find it
+   * unread and try again.
+   */
+  appended: Map<string, number>;
+}
 
-/** This server's decisions go through one group commit, so that those waiting at once commit together. */
-function decideOnce(scope: ServerScope, request: Request): Promise<PeerTrust> {
-  let batcher = batchers.get(scope);
-  if (!batcher) {
-    batcher = new GroupCommit((requests) => decideTogether(scope, requests), {
+const deciders = new WeakMap<ServerScope, Decider>();
+
+function deciderOf(scope: ServerScope): Decider {
+  let decider = deciders.get(scope);
+  if (!decider) {
+    const batcher = new GroupCommit((requests: Request[]) => decideTogether(scope, requests), {
       max: MAX_BATCH,
       // Two decisions on one pair: the second decides on the state the first leaves.
-      conflicts: (a, b) => a.ids.serverAId === b.ids.serverAId && a.ids.serverBId === b.ids.serverBId,
+      conflicts: (a, b) => pairKey(a.ids) === pairKey(b.ids),
       concernsAll: (error) => isDatabaseUnavailable(error) || isServerBusy(error) || isStorageFull(error),
     });
-    batchers.set(scope, batcher);
+    deciders.set(scope, (decider = { batcher, appended: new Map() }));
   }
-  return batcher.submit(request);
+  return decider;
 }
+
+const pairKey = (ids: { serverAId: string; serverBId: string }) => `${ids.serverAId} ${ids.serverBId}`;
 
 /** A decision the rules allow, and what it changes. */
 interface Change {
@@ -206,6 +222,10 @@ function decideTogether(scope: ServerScope, requests: Request[]): Promise<Settle
         RETURNING p.*
       )
       SELECT "updated".*, ${peerTrustChangedNotices(signed.map((s) => s.pair))} AS "notified" FROM "updated"`;
+    afterCommit(() => {
+      const { appended } = deciderOf(scope);
+      for (const change of signed) appended.set(pairKey(change.pair), Number(change.lastSequence));
+    });
     for (const change of signed) {
       const row = updated.find((u) => u.id === change.pair.id);
       if (!row) throw new Error(`the pair ${change.pair.id} was not updated`);
