@@ -83,7 +83,7 @@ function capacityError(error: unknown): GraphQLError | undefined {
     });
   }
   if (isServerBusy(error)) {
-    return createGraphQLError('server busy: every database connection of this server stayed in use; retry shortly', {
+    return createGraphQLError("server busy: this server's database work stayed queued longer than a request may wait; retry shortly", {
       extensions: { code: 'SERVER_BUSY', http: { status: 503 } },
     });
   }

@@ -3,11 +3,12 @@
 // checks and outcome. Called on the running server's own scope, as its resolvers do, so
 // that what waits together is known: the first starts alone, the rest wait for it.
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
-import { expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { PeerTrustsDocument, VerifyTrustHistoryDocument } from '../client/index.js';
 import { fingerprintOf } from '../src/identity/fingerprint.js';
 import { approveTrust } from '../src/trust/decisions.js';
 import { FingerprintMismatchError } from '../src/trust/errors.js';
+import { GroupCommit, type Settled } from '../src/trust/group-commit.js';
 import { registerServer } from '../src/trust/servers.js';
 import { run, startCluster, type TestCluster, type TestServer } from './helpers.js';
 
@@ -104,4 +105,89 @@ test('two decisions on one pair at once do not share a batch: the second decides
   expect(decided[1]!.id).toBe(decided[2]!.id);
   expect(await cluster.db.prisma.trustEvent.count({ where: { peerTrustId: decided[1]!.id, kind: 'TRUST_APPROVED' } })).toBe(1);
   await expectVerified(alpha, [peer.id, other.id]);
+});
+
+describe('GroupCommit, on its own', () => {
+  /** Items are numbers; an item "conflicts" with another of the same parity when `byParity`. */
+  function committer(options: { max?: number; byParity?: boolean; waitMs?: number; run?: (items: number[]) => Promise<Settled<string>[]> } = {}) {
+    const batches: number[][] = [];
+    const run =
+      options.run ??
+      (async (items: number[]) => {
+        batches.push(items);
+        return items.map((item) => (item < 0 ? { ok: false as const, error: new Error(`refused ${item}`) } : { ok: true as const, value: `done ${item}` }));
+      });
+    const group = new GroupCommit<number, string>(run, {
+      max: options.max ?? 64,
+      conflicts: (a, b) => !!options.byParity && a % 2 === b % 2,
+      waitMs: options.waitMs ?? 10_000,
+      tooLong: () => new Error('waited too long'),
+      causedByAnItem: (error) => (error as Error).message === 'bad data',
+    });
+    return { group, batches };
+  }
+
+  test('the first item runs at once; those that arrive meanwhile go together, at most `max` in a batch, in order', async () => {
+    const { group, batches } = committer({ max: 3 });
+    const results = await Promise.all([1, 2, 3, 4, 5, 6].map((item) => group.submit(item)));
+    expect(results).toEqual(['done 1', 'done 2', 'done 3', 'done 4', 'done 5', 'done 6']);
+    expect(batches).toEqual([[1], [2, 3, 4], [5, 6]]);
+  });
+
+  test('an item that conflicts with one in the batch waits for the next, keeping its place', async () => {
+    const { group, batches } = committer({ byParity: true });
+    await Promise.all([1, 3, 5, 2, 4].map((item) => group.submit(item)));
+    expect(batches).toEqual([[1], [3, 2], [5, 4]]);
+  });
+
+  test('each item gets its own outcome', async () => {
+    const { group } = committer();
+    const outcomes = await Promise.allSettled([1, -2, 3].map((item) => group.submit(item)));
+    expect(outcomes.map((o) => (o.status === 'fulfilled' ? o.value : (o.reason as Error).message))).toEqual(['done 1', 'refused -2', 'done 3']);
+  });
+
+  test('a batch that fails on bad data is run again item by item; any other failure reaches every item of it, once', async () => {
+    const runs: number[][] = [];
+    const run = async (items: number[]) => {
+      runs.push(items);
+      if (items.includes(13)) throw new Error('bad data');
+      if (items.includes(99)) throw new Error('the database is down');
+      return items.map((item) => ({ ok: true as const, value: `done ${item}` }));
+    };
+    const { group } = committer({ run });
+    const outcomes = await Promise.allSettled([1, 12, 13, 14].map((item) => group.submit(item)));
+    expect(outcomes.map((o) => (o.status === 'fulfilled' ? o.value : (o.reason as Error).message))).toEqual(['done 1', 'done 12', 'bad data', 'done 14']);
+    expect(runs).toEqual([[1], [12, 13, 14], [12], [13], [14]]);
+
+    runs.length = 0;
+    const other = committer({ run }).group;
+    const all = await Promise.allSettled([1, 98, 99].map((item) => other.submit(item)));
+    expect(all.map((o) => (o.status === 'fulfilled' ? o.value : (o.reason as Error).message))).toEqual(['done 1', 'the database is down', 'the database is down']);
+    expect(runs).toEqual([[1], [98, 99]]);
+  });
+
+  test('an item that waits longer than it may for its batch fails with tooLong; the others go on', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const { group } = committer({
+      waitMs: 50,
+      run: async (items) => {
+        if (items.includes(1)) await held;
+        return items.map((item) => ({ ok: true as const, value: `done ${item}` }));
+      },
+    });
+    const first = group.submit(1);
+    const second = group.submit(2);
+    await expect(second).rejects.toThrow('waited too long');
+    release();
+    expect(await first).toBe('done 1');
+    expect(await group.submit(3)).toBe('done 3');
+  });
+
+  test('a run that gives fewer outcomes than items fails every item of the batch rather than leave one waiting', async () => {
+    const { group } = committer({ run: async (items) => items.slice(1).map(() => ({ ok: true as const, value: 'done' })) });
+    const outcomes = await Promise.allSettled([group.submit(1), group.submit(2), group.submit(3)]);
+    expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    expect(() => committer({ max: 0 })).toThrow(RangeError);
+  });
 });

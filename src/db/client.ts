@@ -12,7 +12,7 @@ import { DatabaseUnavailableError, isDatabaseUnavailable } from './errors.js';
 export { Prisma, PrismaClient };
 export type { Role, User } from './generated/prisma/client.js';
 export type TransactionClient = Prisma.TransactionClient;
-export { DatabaseUnavailableError, isDatabaseUnavailable, isServerBusy, isStorageFull } from './errors.js';
+export { DatabaseUnavailableError, isBadData, isDatabaseUnavailable, isServerBusy, isStorageFull, ServerBusyError } from './errors.js';
 
 export interface Database {
   readonly prisma: PrismaClient;
@@ -24,6 +24,8 @@ export interface Database {
   readiness(): Promise<Readiness>;
   /** The connection pool's use now: for /metrics. */
   poolUse(): PoolUse;
+  /** How long a request waits for the database to take its work (a free connection, or its turn): past it, it is SERVER_BUSY. */
+  readonly waitMs: number;
   close(): Promise<void>;
 }
 
@@ -163,6 +165,7 @@ export async function openPostgresDatabase(
       }
       return { database: { ok: true }, listen, migrations: await missingMigrations(connections, migrationNames) };
     },
+    waitMs: poolWaitMs,
     poolUse: () => ({ total: connections.totalCount, idle: connections.idleCount, waiting: connections.waitingCount, max: connections.options.max }),
     async close() {
       await prisma.$disconnect();

@@ -6,6 +6,11 @@ import { OperatorError } from '../operator-error.js';
 /** A problem with where the data is that the person starting peertrust must fix. */
 export class DatabaseUnavailableError extends OperatorError {}
 
+/** This process has more work for the database than it can start within a request's wait. */
+export class ServerBusyError extends Error {
+  override name = 'ServerBusyError';
+}
+
 /** Prisma's codes for "cannot reach", "timed out", "connection closed". */
 const UNAVAILABLE_PRISMA_CODES = new Set(['P1001', 'P1002', 'P1008', 'P1017']);
 /** The driver adapter's kinds of the same. */
@@ -29,15 +34,17 @@ interface ErrorShape {
   originalCode?: unknown;
   message?: unknown;
   cause?: unknown;
+  /** GraphQL's wrapping of what a resolver threw. */
+  originalError?: unknown;
   meta?: { driverAdapterError?: { cause?: unknown } };
 }
 
-/** Whether `test` holds for an error or one of its causes (Prisma wraps the driver's). */
+/** Whether `test` holds for an error or one of its causes (Prisma wraps the driver's, GraphQL what a resolver threw). */
 function anyCause(error: unknown, test: (e: ErrorShape) => boolean): boolean {
   for (let cause = error, depth = 0; cause && typeof cause === 'object' && depth < 5; depth++) {
     const e = cause as ErrorShape;
     if (test(e)) return true;
-    cause = e.meta?.driverAdapterError?.cause ?? e.cause;
+    cause = e.meta?.driverAdapterError?.cause ?? e.cause ?? e.originalError;
   }
   return false;
 }
@@ -81,7 +88,19 @@ export function isServerBusy(error: unknown): boolean {
   return anyCause(
     error,
     (e) =>
+      e instanceof ServerBusyError ||
       (typeof e.code === 'string' && BUSY_PRISMA_CODES.has(e.code)) ||
       (typeof e.message === 'string' && BUSY_MESSAGE.test(e.message)),
+  );
+}
+
+/** PostgreSQL: data exceptions (22) and integrity constraint violations (23): what a statement's values caused. */
+const BAD_DATA_SQLSTATE = /^2[23]...$/;
+
+/** Whether an error is about the values a statement wrote (a broken foreign key, say), not about the database or the load. */
+export function isBadData(error: unknown): boolean {
+  return anyCause(
+    error,
+    (e) => (typeof e.code === 'string' && BAD_DATA_SQLSTATE.test(e.code)) || (typeof e.originalCode === 'string' && BAD_DATA_SQLSTATE.test(e.originalCode)),
   );
 }

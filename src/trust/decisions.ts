@@ -6,7 +6,7 @@
 // share that transaction and its commit (group-commit.ts), each with its own outcome.
 import type { PeerTrust } from '../db/generated/prisma/client.js';
 import type { TrustDecisionKind, TrustEventKind } from '../db/generated/prisma/enums.js';
-import { isDatabaseUnavailable, isServerBusy, isStorageFull } from '../db/client.js';
+import { isBadData, ServerBusyError } from '../db/client.js';
 import { peerTrustChangedNotices } from '../db/events.js';
 import { canonicalFingerprint } from '../identity/fingerprint.js';
 import type { RootKeyPair } from '../identity/root-key.js';
@@ -23,7 +23,7 @@ import { GroupCommit, type Settled } from './group-commit.js';
 import { appendClauses, reserve, type NewEvent, type Reservation } from './history.js';
 import { MAX_CATCH_UPS } from './ledger.js';
 import { serversWithFingerprints, type ServerFacts } from './servers.js';
-import { decide } from './state-machine.js';
+import { decide, type Decision } from './state-machine.js';
 import { orderedPair, peerIdFor, type Actor, type ServerScope } from './scope.js';
 import { inTransaction } from './transaction.js';
 
@@ -68,8 +68,8 @@ async function recordDecision(
   // Decisions by others may keep moving the pair ahead of this server's history; the
   // history catching up without reaching what the row names means the entry is missing.
   // What this server itself appended about the pair is read first, without a try.
-  const { batcher, appended } = deciderOf(scope);
-  if (scope.ledger.size < (appended.get(pairKey(request.ids)) ?? 0)) await scope.ledger.catchUp();
+  const { batcher, lastAppended } = deciderOf(scope);
+  if (scope.ledger.size < (lastAppended.get(pairKey(request.ids)) ?? 0)) await scope.ledger.catchUp();
   for (let attempt = 1; ; attempt++) {
     try {
       return await batcher.submit({ ...request, caughtUp: attempt > MAX_CATCH_UPS });
@@ -112,7 +112,7 @@ interface Decider {
    * on the pair waits for the verified history to read it, rather than try, find it
    * unread and try again.
    */
-  appended: Map<string, number>;
+  lastAppended: Map<string, number>;
 }
 
 const deciders = new WeakMap<ServerScope, Decider>();
@@ -124,9 +124,11 @@ function deciderOf(scope: ServerScope): Decider {
       max: MAX_BATCH,
       // Two decisions on one pair: the second decides on the state the first leaves.
       conflicts: (a, b) => pairKey(a.ids) === pairKey(b.ids),
-      concernsAll: (error) => isDatabaseUnavailable(error) || isServerBusy(error) || isStorageFull(error),
+      waitMs: scope.db.waitMs,
+      tooLong: () => new ServerBusyError(`decisions waited for their turn longer than ${scope.db.waitMs / 1000} s`),
+      causedByAnItem: isBadData,
     });
-    deciders.set(scope, (decider = { batcher, appended: new Map() }));
+    deciders.set(scope, (decider = { batcher, lastAppended: new Map() }));
   }
   return decider;
 }
@@ -139,7 +141,7 @@ interface Change {
   request: Request;
   pair: PeerTrust;
   peer: ServerFacts;
-  decision: Extract<ReturnType<typeof decide>, { outcome: 'changed' }>;
+  decision: Extract<Decision, { outcome: 'changed' }>;
 }
 
 /**
@@ -150,14 +152,14 @@ interface Change {
 function decideTogether(scope: ServerScope, requests: Request[]): Promise<Settled<PeerTrust>[]> {
   return inTransaction(scope.db, async (tx, afterCommit) => {
     // The pairs' row locks order decisions on each, and order them against a decommission,
-    // which takes them too, in the same (id) order. The servers are read after they are
-    // held: each statement sees what committed before it started, so a decommission
-    // cannot slip in unseen.
+    // which takes them too, in the same (id) order; NO KEY UPDATE, as there (servers.ts).
+    // The servers are read after they are held: each statement sees what committed
+    // before it started, so a decommission cannot slip in unseen.
     const pairs = await tx.$queryRaw<PeerTrust[]>`
       SELECT * FROM "PeerTrust"
       WHERE ("serverAId", "serverBId") IN (
         SELECT * FROM unnest(${requests.map((r) => r.ids.serverAId)}::uuid[], ${requests.map((r) => r.ids.serverBId)}::uuid[]))
-      ORDER BY "id" FOR UPDATE`;
+      ORDER BY "id" FOR NO KEY UPDATE`;
     const serverIds = [...new Set(requests.flatMap((r) => [r.ids.serverAId, r.ids.serverBId]))];
     const servers = new Map((await serversWithFingerprints(tx, serverIds)).map((server) => [server.id, server]));
     const outcomes: Settled<PeerTrust>[] = [];
@@ -165,7 +167,7 @@ function decideTogether(scope: ServerScope, requests: Request[]): Promise<Settle
     for (const [index, request] of requests.entries()) {
       try {
         const pair = pairs.find((p) => p.serverAId === request.ids.serverAId && p.serverBId === request.ids.serverBId);
-        const checked = check(scope, request, pair, servers);
+        const checked = allowedChange(scope, request, pair, servers);
         if (checked.decision.outcome === 'unchanged') outcomes[index] = { ok: true, value: checked.pair };
         else changes.push({ index, request, ...checked, decision: checked.decision });
       } catch (error) {
@@ -193,7 +195,7 @@ function decideTogether(scope: ServerScope, requests: Request[]): Promise<Settle
       });
       return { ...change, ...decision, lastSequence: first - 1n };
     });
-    const appended = await appendClauses(scope.db, tx, afterCommit, reservation, signed.flatMap((s) => s.events), { serverId: scope.serverId, key });
+    const historyClauses = await appendClauses(scope.db, tx, afterCommit, reservation, signed.flatMap((s) => s.events), { serverId: scope.serverId, key });
     const decisions = signed.map((s) => ({
       peerTrustId: s.pair.id,
       peerId: s.request.peerId,
@@ -212,7 +214,7 @@ function decideTogether(scope: ServerScope, requests: Request[]): Promise<Settle
                d."fingerprint", d."actorId"::uuid, ${reservation.at}::timestamptz, d."statement", d."signature"
         FROM jsonb_to_recordset(${JSON.stringify(decisions)}::jsonb)
           AS d("peerTrustId" text, "peerId" text, "kind" text, "fingerprint" text, "actorId" text, "statement" text, "signature" text)
-      ), ${appended}, "updated" AS (
+      ), ${historyClauses}, "updated" AS (
         UPDATE "PeerTrust" p
         SET "status" = u."status"::"TrustStatus", "acceptedByA" = u."acceptedByA", "acceptedByB" = u."acceptedByB",
             "updatedAt" = ${reservation.at}::timestamptz, "lastSequence" = u."lastSequence"
@@ -223,8 +225,8 @@ function decideTogether(scope: ServerScope, requests: Request[]): Promise<Settle
       )
       SELECT "updated".*, ${peerTrustChangedNotices(signed.map((s) => s.pair))} AS "notified" FROM "updated"`;
     afterCommit(() => {
-      const { appended } = deciderOf(scope);
-      for (const change of signed) appended.set(pairKey(change.pair), Number(change.lastSequence));
+      const { lastAppended } = deciderOf(scope);
+      for (const change of signed) lastAppended.set(pairKey(change.pair), Number(change.lastSequence));
     });
     for (const change of signed) {
       const row = updated.find((u) => u.id === change.pair.id);
@@ -236,7 +238,7 @@ function decideTogether(scope: ServerScope, requests: Request[]): Promise<Settle
 }
 
 /** The rules, on the locked pair and its servers as read now: the decision, or why it is refused. */
-function check(scope: ServerScope, request: Request, pair: PeerTrust | undefined, servers: Map<string, ServerFacts>) {
+function allowedChange(scope: ServerScope, request: Request, pair: PeerTrust | undefined, servers: Map<string, ServerFacts>) {
   const { kind, ids, peerId, verified } = request;
   if (!pair) throw new NotFoundError('server', request.peerIdInput);
   const self = servers.get(scope.serverId);

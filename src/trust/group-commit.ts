@@ -13,27 +13,45 @@ interface Waiting<T, R> {
   item: T;
   resolve: (value: R) => void;
   reject: (error: unknown) => void;
+  timer: NodeJS.Timeout;
+}
+
+export interface GroupCommitOptions<T> {
+  /** The most items one batch takes. */
+  max: number;
+  /** An item that conflicts with one already in the batch waits for the next one. */
+  conflicts: (a: T, b: T) => boolean;
+  /** How long an item may wait for its batch to start; past it, it fails with `tooLong()`. */
+  waitMs: number;
+  tooLong: () => Error;
+  /** Whether a batch's failure may come from one of its items (its data): then each item is run again alone. */
+  causedByAnItem: (error: unknown) => boolean;
 }
 
 export class GroupCommit<T, R> {
   #waiting: Waiting<T, R>[] = [];
   #running = false;
 
-  /**
-   * `run` commits a batch, in the order given, and settles each item of it. `max` items
-   * at most go in one batch; an item that `conflicts` with one already in it waits for
-   * the next. When `run` fails as a whole, each item is run alone, so that an error one
-   * item caused reaches only that item, unless the error `concernsAll` of them (the
-   * database is down, say), when each gets it at once.
-   */
+  /** `run` commits a batch, in the order given, and settles each item of it. */
   constructor(
     private readonly run: (items: T[]) => Promise<Settled<R>[]>,
-    private readonly options: { max: number; conflicts: (a: T, b: T) => boolean; concernsAll: (error: unknown) => boolean },
-  ) {}
+    private readonly options: GroupCommitOptions<T>,
+  ) {
+    if (!(options.max >= 1)) throw new RangeError(`a batch takes at least one item, not ${options.max}`);
+  }
 
   submit(item: T): Promise<R> {
     return new Promise<R>((resolve, reject) => {
-      this.#waiting.push({ item, resolve, reject });
+      const waiting: Waiting<T, R> = {
+        item,
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          this.#waiting = this.#waiting.filter((other) => other !== waiting);
+          reject(this.options.tooLong());
+        }, this.options.waitMs),
+      };
+      this.#waiting.push(waiting);
       if (!this.#running) void this.#drain();
     });
   }
@@ -41,7 +59,11 @@ export class GroupCommit<T, R> {
   async #drain(): Promise<void> {
     this.#running = true;
     try {
-      while (this.#waiting.length) await this.#settle(this.#take());
+      while (this.#waiting.length) {
+        const batch = this.#take();
+        // A fault of settling itself: no item of the batch may be left waiting.
+        await this.#settle(batch).catch((error: unknown) => batch.forEach((waiting) => waiting.reject(error)));
+      }
     } finally {
       this.#running = false;
     }
@@ -56,6 +78,7 @@ export class GroupCommit<T, R> {
       (fits ? batch : rest).push(waiting);
     }
     this.#waiting = rest;
+    for (const waiting of batch) clearTimeout(waiting.timer);
     return batch;
   }
 
@@ -64,13 +87,14 @@ export class GroupCommit<T, R> {
     try {
       outcomes = await this.run(batch.map((waiting) => waiting.item));
     } catch (error) {
-      if (batch.length === 1 || this.options.concernsAll(error)) {
+      if (batch.length === 1 || !this.options.causedByAnItem(error)) {
         for (const waiting of batch) waiting.reject(error);
         return;
       }
       for (const waiting of batch) await this.#settle([waiting]);
       return;
     }
+    if (outcomes.length !== batch.length) throw new Error(`a batch of ${batch.length} came to ${outcomes.length} outcomes`);
     for (const [index, waiting] of batch.entries()) {
       const outcome = outcomes[index]!;
       if (outcome.ok) waiting.resolve(outcome.value);
