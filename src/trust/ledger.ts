@@ -250,7 +250,7 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
     this.#stopping = true;
     clearTimeout(this.#cosigning);
     await this.#catchingUp?.catch(() => {});
-    await this.#anchorWriting;
+    while (this.#anchorWriting) await this.#anchorWriting;
     await this.#keepState().catch((error: unknown) => this.#log.warn({ err: error }, 'could not keep the verified state: the next start verifies the whole history'));
   }
 
@@ -840,18 +840,25 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
   #keepAnchor(): void {
     if (this.#broken || !this.#origin) return;
     this.#anchorWanted = { ...this.#verifiedHistory(), revokedTokens: [...this.#revoked] };
-    // A write under way writes the newest anchor wanted when it is done.
-    this.#anchorWriting ??= this.#writeAnchors().finally(() => (this.#anchorWriting = undefined));
+    this.#writeWantedAnchor();
   }
 
-  async #writeAnchors(): Promise<void> {
+  /** One write at a time; the newest anchor wanted while it ran is written after it. */
+  #writeWantedAnchor(): void {
+    const anchor = this.#anchorWanted;
+    if (this.#anchorWriting || !anchor) return;
+    this.#anchorWanted = undefined;
+    this.#anchorWriting = this.#writeAnchor(anchor).finally(() => {
+      this.#anchorWriting = undefined;
+      this.#writeWantedAnchor();
+    });
+  }
+
+  async #writeAnchor(anchor: Anchor): Promise<void> {
+    if (JSON.stringify(anchor) === JSON.stringify(this.#anchor)) return;
     try {
-      for (let anchor = this.#anchorWanted; anchor; anchor = this.#anchorWanted) {
-        this.#anchorWanted = undefined;
-        if (JSON.stringify(anchor) === JSON.stringify(this.#anchor)) continue;
-        await writePrivately(this.#anchorFile, JSON.stringify(anchor));
-        this.#anchor = anchor;
-      }
+      await writePrivately(this.#anchorFile, JSON.stringify(anchor));
+      this.#anchor = anchor;
     } catch (error) {
       this.#log.warn({ err: error }, 'could not save what this server verified of the Trust History; trying again after the next entries');
     }
