@@ -36,7 +36,7 @@ export async function rotateRootKey(scope: ServerScope, actor: Actor): Promise<S
   let server: Server;
   try {
     server = await inTransaction(scope.db, async (tx, afterCommit) => {
-      const [self] = await tx.$queryRaw<Server[]>`SELECT * FROM "Server" WHERE "id" = ${scope.serverId}::uuid FOR UPDATE`;
+      const [self] = await tx.$queryRaw<Server[]>`SELECT * FROM "Server" WHERE "id" = ${scope.serverId}::uuid FOR NO KEY UPDATE`;
       if (!self) throw new NotFoundError('server', scope.serverId);
       if (self.status === 'DECOMMISSIONED') throw new ServerDecommissionedError(self.name, true);
       const pairs = await tx.peerTrust.findMany({

@@ -111,23 +111,25 @@ export async function decommissionServer(scope: ServerScope, actor: Actor, input
     // locked to read it, orders this decommission against one of this server: two
     // servers decommissioning each other at once end with one decommissioned, as if one
     // had gone first. Both are locked in id order, as every transaction locks servers,
-    // and the pairs after them, so that none can deadlock.
-    const lock = async (id: string, strength: 'SHARE' | 'UPDATE') =>
+    // and the pairs after them, so that none can deadlock. NO KEY UPDATE, never UPDATE:
+    // the foreign keys of rows others insert meanwhile (their events, their decisions)
+    // take key-share locks on these rows, which UPDATE would block.
+    const lock = async (id: string, strength: 'SHARE' | 'NO KEY UPDATE') =>
       (await tx.$queryRaw<Server[]>`SELECT * FROM "Server" WHERE "id" = ${id}::uuid FOR ${Prisma.raw(strength)}`)[0];
     let self: Server | undefined;
     let peer: Server | undefined;
     if (scope.serverId < peerId) {
       self = await lock(scope.serverId, 'SHARE');
-      peer = await lock(peerId, 'UPDATE');
+      peer = await lock(peerId, 'NO KEY UPDATE');
     } else {
-      peer = await lock(peerId, 'UPDATE');
+      peer = await lock(peerId, 'NO KEY UPDATE');
       self = await lock(scope.serverId, 'SHARE');
     }
     if (!peer) throw new NotFoundError('server', input.serverId);
     if (self?.status === 'DECOMMISSIONED') throw new ServerDecommissionedError(self.name, true);
     if (peer.status === 'DECOMMISSIONED') return peer;
     const pairs = await tx.$queryRaw<PeerTrust[]>`
-      SELECT * FROM "PeerTrust" WHERE "serverAId" = ${peerId}::uuid OR "serverBId" = ${peerId}::uuid ORDER BY "id" FOR UPDATE`;
+      SELECT * FROM "PeerTrust" WHERE "serverAId" = ${peerId}::uuid OR "serverBId" = ${peerId}::uuid ORDER BY "id" FOR NO KEY UPDATE`;
     const [peerKey] = await serversWithFingerprints(tx, [peerId]);
     const ownPair = pairs.find((pair) => pair.serverAId === orderedPair(scope.serverId, peerId).serverAId && pair.serverBId === orderedPair(scope.serverId, peerId).serverBId);
     if (!ownPair || !peerKey) throw new Error(`no pair of ${scope.serverId} with ${peerId}`);
