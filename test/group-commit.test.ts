@@ -3,11 +3,12 @@
 // checks and outcome. Called on the running server's own scope, as its resolvers do, so
 // that what waits together is known: the first starts alone, the rest wait for it.
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
 import { PeerTrustsDocument, VerifyTrustHistoryDocument } from '../client/index.js';
 import { fingerprintOf } from '../src/identity/fingerprint.js';
 import { approveTrust } from '../src/trust/decisions.js';
 import { FingerprintMismatchError } from '../src/trust/errors.js';
+import { rotateRootKey } from '../src/trust/keys.js';
 import { GroupCommit, type Settled } from '../src/trust/group-commit.js';
 import { registerServer } from '../src/trust/servers.js';
 import { run, startCluster, type TestCluster, type TestServer } from './helpers.js';
@@ -105,6 +106,47 @@ test('two decisions on one pair at once do not share a batch: the second decides
   expect(decided[1]!.id).toBe(decided[2]!.id);
   expect(await cluster.db.prisma.trustEvent.count({ where: { peerTrustId: decided[1]!.id, kind: 'TRUST_APPROVED' } })).toBe(1);
   await expectVerified(alpha, [peer.id, other.id]);
+});
+
+test('decisions that arrive while their server rotates its key sign with the new key, after the rotation', async () => {
+  const { cluster, alpha, peers, actor } = await setUp(4);
+  const before = alpha.app.scope.identity.key.fingerprint;
+  // The history's counter, held by the test: the rotation waits for it with its reservation.
+  let release!: () => void;
+  let locked!: () => void;
+  const isLocked = new Promise<void>((resolve) => (locked = resolve));
+  const counterHeld = cluster.db.prisma.$transaction(
+    async (tx) => {
+      await tx.$executeRaw`UPDATE "TrustHistory" SET "length" = "length" WHERE "id" = 1`;
+      locked();
+      await new Promise<void>((resolve) => (release = resolve));
+    },
+    { timeout: 30_000 },
+  );
+  await isLocked;
+  const waitingForCounter = async () =>
+    Number(
+      (
+        await cluster.db.prisma.$queryRaw<{ count: bigint }[]>`
+          SELECT count(*) FROM pg_stat_activity
+          WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%UPDATE "TrustHistory"%'`
+      )[0]!.count,
+    );
+  const rotation = rotateRootKey(alpha.app.scope, actor);
+  await vi.waitFor(async () => expect(await waitingForCounter()).toBe(1), { timeout: 10_000 });
+  const decided = Promise.all(peers.map((peer) => approveTrust(alpha.app.scope, actor, { peerId: peer.id, fingerprint: peer.fingerprint })));
+  // Without turns, the decisions would read the old key and queue for the counter behind the
+  // rotation: given a second to get there, they must not.
+  await vi.waitFor(async () => expect(await waitingForCounter()).toBe(2), { timeout: 1_000 }).catch(() => {});
+  release();
+  await counterHeld;
+  await rotation;
+  const after = alpha.app.scope.identity.key.fingerprint;
+  expect(after).not.toBe(before);
+  const pairs = await decided;
+  const statements = await cluster.db.prisma.trustDecision.findMany({ where: { peerTrustId: { in: pairs.map((p) => p.id) } }, select: { statement: true } });
+  expect(statements.map((s) => (JSON.parse(s.statement!) as { decider: { fingerprint: string } }).decider.fingerprint)).toEqual(pairs.map(() => after));
+  await expectVerified(alpha, peers.map((p) => p.id));
 });
 
 describe('GroupCommit, on its own', () => {

@@ -21,6 +21,7 @@ import {
 } from './errors.js';
 import { GroupCommit, type Settled } from './group-commit.js';
 import { appendClauses, reserve, type NewEvent, type Reservation } from './history.js';
+import { withOwnKey } from './keys.js';
 import { MAX_CATCH_UPS } from './ledger.js';
 import { serversWithFingerprints, type ServerFacts } from './servers.js';
 import { decide, type Decision } from './state-machine.js';
@@ -120,7 +121,7 @@ const deciders = new WeakMap<ServerScope, Decider>();
 function deciderOf(scope: ServerScope): Decider {
   let decider = deciders.get(scope);
   if (!decider) {
-    const batcher = new GroupCommit((requests: Request[]) => decideTogether(scope, requests), {
+    const batcher = new GroupCommit((requests: Request[]) => withOwnKey(scope, (key) => decideTogether(scope, key, requests)), {
       max: MAX_BATCH,
       // Two decisions on one pair: the second decides on the state the first leaves.
       conflicts: (a, b) => pairKey(a.ids) === pairKey(b.ids),
@@ -149,7 +150,7 @@ interface Change {
  * own (one refused leaves the others to commit), and those that change their pair are
  * appended together, in order, under one reservation and one checkpoint.
  */
-function decideTogether(scope: ServerScope, requests: Request[]): Promise<Settled<PeerTrust>[]> {
+function decideTogether(scope: ServerScope, key: RootKeyPair, requests: Request[]): Promise<Settled<PeerTrust>[]> {
   return inTransaction(scope.db, async (tx, afterCommit) => {
     // The pairs' row locks order decisions on each, and order them against a decommission,
     // which takes them too, in the same (id) order; NO KEY UPDATE, as there (servers.ts).
@@ -176,7 +177,6 @@ function decideTogether(scope: ServerScope, requests: Request[]): Promise<Settle
     }
     if (!changes.length) return outcomes;
 
-    const key = scope.identity.key;
     const reservation = await reserve(tx, changes.reduce((count, change) => count + change.decision.events.length, 0));
     let first = reservation.first;
     const signed = changes.map((change) => {

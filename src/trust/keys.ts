@@ -29,9 +29,28 @@ export async function finishInterruptedRotation(db: Database, serverId: string, 
   return pending.next;
 }
 
+/** The last of the work signing with each server's key in this process: the next waits for it. */
+const keyTurns = new WeakMap<ServerScope, Promise<unknown>>();
+
+/**
+ * Runs work that signs with this server's key, one at a time in this process, with the
+ * key to sign with. A rotation is such work: it never replaces the key between another
+ * one's reservation in the history and the signature that names that place (a decision
+ * signed by a key its rotation retired before it would never verify).
+ */
+export function withOwnKey<T>(scope: ServerScope, work: (key: RootKeyPair) => Promise<T>): Promise<T> {
+  const turn = (keyTurns.get(scope) ?? Promise.resolve()).then(() => work(scope.identity.key));
+  keyTurns.set(scope, turn.catch(() => {}));
+  return turn;
+}
+
 /** Replaces this server's root key with a new one; peers keep trusting it. Returns the server. */
-export async function rotateRootKey(scope: ServerScope, actor: Actor): Promise<Server> {
-  const pending = await prepareRotation(scope.identity.key.dataDir);
+export function rotateRootKey(scope: ServerScope, actor: Actor): Promise<Server> {
+  return withOwnKey(scope, (current) => rotate(scope, actor, current));
+}
+
+async function rotate(scope: ServerScope, actor: Actor, current: RootKeyPair): Promise<Server> {
+  const pending = await prepareRotation(current.dataDir);
   const { next } = pending;
   let server: Server;
   try {
@@ -44,7 +63,6 @@ export async function rotateRootKey(scope: ServerScope, actor: Actor): Promise<S
         orderBy: { id: 'asc' },
         select: { id: true, serverAId: true, serverBId: true },
       });
-      const current = scope.identity.key;
       const reservation = await reserve(tx, Math.max(1, pairs.length));
       const statement = canonical(KeyRotationStatement, {
         type: 'peertrust/key-rotation/v1',

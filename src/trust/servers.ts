@@ -7,6 +7,7 @@ import type { ServerStatus, TrustEventKind } from '../db/generated/prisma/enums.
 import { canonical, DecisionStatement, signStatement } from '../identity/statements.js';
 import { NotFoundError, ServerDecommissionedError } from './errors.js';
 import { appendClauses, reserve, type NewEvent } from './history.js';
+import { withOwnKey } from './keys.js';
 import { decide } from './state-machine.js';
 import { orderedPair, peerIdFor, type Actor, type ServerScope } from './scope.js';
 import { inTransaction } from './transaction.js';
@@ -106,7 +107,7 @@ export function serversWithFingerprints(tx: TransactionClient, ids: string[]): P
  */
 export async function decommissionServer(scope: ServerScope, actor: Actor, input: { serverId: string }): Promise<Server> {
   const peerId = peerIdFor(scope, input.serverId);
-  return inTransaction(scope.db, async (tx, afterCommit) => {
+  return withOwnKey(scope, (key) => inTransaction(scope.db, async (tx, afterCommit) => {
     // The peer's row, locked to change it, orders decommissions of it. This server's row,
     // locked to read it, orders this decommission against one of this server: two
     // servers decommissioning each other at once end with one decommissioned, as if one
@@ -139,7 +140,6 @@ export async function decommissionServer(scope: ServerScope, actor: Actor, input
       ...(pair === ownPair ? (['SERVER_DECOMMISSIONED'] as const) : []),
     ];
     const changes = pairs.flatMap((pair) => kinds(pair).map((kind) => ({ kind, pair })));
-    const key = scope.identity.key;
     const reservation = await reserve(tx, changes.length);
     const statement = canonical(DecisionStatement, {
       type: 'peertrust/decision/v1',
@@ -190,5 +190,5 @@ export async function decommissionServer(scope: ServerScope, actor: Actor, input
       )
       SELECT "updated".*, ${peerTrustChangedNotices(pairs)} AS "notified" FROM "updated"`;
     return decommissioned!;
-  });
+  }));
 }

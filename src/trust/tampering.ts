@@ -9,6 +9,7 @@ import type { PeerTrust } from '../db/generated/prisma/client.js';
 import { canonical, signStatement, TamperingStatement } from '../identity/statements.js';
 import type { Logger } from '../logger.js';
 import { appendClauses, AUTOMATIC_ACTOR, reserve } from './history.js';
+import { withOwnKey } from './keys.js';
 import { serversWithFingerprints } from './servers.js';
 import type { ServerScope } from './scope.js';
 import { inTransaction } from './transaction.js';
@@ -56,8 +57,7 @@ export class TamperingWatch {
 
 /** Appends TAMPERING_DETECTED about a pair, signed by this server; the pair itself is left as it is. */
 async function recordTampering(scope: ServerScope, pair: PeerTrust, reason: string): Promise<void> {
-  await inTransaction(scope.db, async (tx, afterCommit) => {
-    const key = scope.identity.key;
+  await withOwnKey(scope, (key) => inTransaction(scope.db, async (tx, afterCommit) => {
     const reservation = await reserve(tx, 1);
     const statement = canonical(TamperingStatement, {
       type: 'peertrust/tampering/v1',
@@ -77,5 +77,5 @@ async function recordTampering(scope: ServerScope, pair: PeerTrust, reason: stri
       signatures: [{ fingerprint: key.fingerprint, signature: signStatement(statement, key.privateKey) }],
     }], { serverId: scope.serverId, key });
     await tx.$executeRaw`WITH ${appended} SELECT ${peerTrustChangedNotices([pair])}`;
-  });
+  }));
 }
