@@ -25,7 +25,8 @@ export interface PeertrustClientOptions {
    * A request with no answer for this long fails, and a query moves to the next
    * server: a frozen server accepts connections but never answers. The default, 65 s,
    * is above the longest a server takes before it gives up itself (20 s to get a
-   * connection to authenticate, 20 s to get one for the transaction, 20 s to run it).
+   * connection to authenticate, 20 s to get one for the transaction, a decision's turn
+   * included, 20 s to run it).
    */
   requestTimeoutMs?: number;
 }

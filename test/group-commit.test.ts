@@ -8,7 +8,9 @@ import { PeerTrustsDocument, VerifyTrustHistoryDocument } from '../client/index.
 import { fingerprintOf } from '../src/identity/fingerprint.js';
 import { approveTrust } from '../src/trust/decisions.js';
 import { FingerprintMismatchError } from '../src/trust/errors.js';
-import { rotateRootKey } from '../src/trust/keys.js';
+import type { RootKeyPair } from '../src/identity/root-key.js';
+import { rotateRootKey, withOwnKey } from '../src/trust/keys.js';
+import type { ServerScope } from '../src/trust/scope.js';
 import { GroupCommit, type Settled } from '../src/trust/group-commit.js';
 import { registerServer } from '../src/trust/servers.js';
 import { run, startCluster, type TestCluster, type TestServer } from './helpers.js';
@@ -230,6 +232,32 @@ describe('GroupCommit, on its own', () => {
     const { group } = committer({ run: async (items) => items.slice(1).map(() => ({ ok: true as const, value: 'done' })) });
     const outcomes = await Promise.allSettled([group.submit(1), group.submit(2), group.submit(3)]);
     expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected', 'rejected']);
+  });
+
+  test('a batch takes at least one item', () => {
     expect(() => committer({ max: 0 })).toThrow(RangeError);
+  });
+});
+
+describe('withOwnKey', () => {
+  test('work waits for the turn before it and gets the key as that turn left it, even when that turn failed', async () => {
+    const keyA = { fingerprint: 'a' } as RootKeyPair;
+    const keyB = { fingerprint: 'b' } as RootKeyPair;
+    const scope = { identity: { key: keyA } } as unknown as ServerScope;
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const seen: string[] = [];
+    const rotation = withOwnKey(scope, async () => {
+      await gate;
+      scope.identity.key = keyB;
+      throw new Error('the rotation failed after switching keys');
+    });
+    const decision = withOwnKey(scope, async (key) => void seen.push(key.fingerprint));
+    await Promise.resolve();
+    expect(seen).toEqual([]);
+    release();
+    await expect(rotation).rejects.toThrow('the rotation failed');
+    await decision;
+    expect(seen).toEqual(['b']);
   });
 });

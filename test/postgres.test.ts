@@ -1,6 +1,7 @@
 // The same trust service on PostgreSQL, where transactions really run in parallel.
 // Runs when TEST_DATABASE_URL is set (.ci/run sets it); each test on its own database.
-import { describe, expect, test } from 'vitest';
+import pg from 'pg';
+import { describe, expect, test, vi } from 'vitest';
 import type { OperationResult } from '@urql/core';
 import {
   ApproveTrustDocument,
@@ -87,22 +88,34 @@ describe.skipIf(!testDatabaseUrl)('PostgreSQL (TEST_DATABASE_URL)', () => {
 
   test('a burst of decisions waits its turn beyond the connect limit; past the wait, decisions and requests are SERVER_BUSY (503)', async () => {
     // 3 connections: the test holds the pair's lock on one; this server's decisions take one at a time.
-    const { db, servers, adminToken } = await startCluster(['alpha', 'bravo'], { postgres: true, pool: { size: 3, waitMs: 10_000 } });
+    const { db, databaseUrl, servers, adminToken } = await startCluster(['alpha', 'bravo'], { postgres: true, pool: { size: 3, waitMs: 10_000 } });
     const [alpha, bravo] = servers;
-    const holdConnection = async (ms: number, lockPairs: boolean) => {
-      let locked!: () => void;
-      const acquired = new Promise<void>((resolve) => (locked = resolve));
+    /** A connection the test holds for `ms` (with every pair locked, or not), once it holds it: `held` ends with it. */
+    const holdConnection = async (ms: number, what: 'pairs locked' | 'idle') => {
+      let taken!: () => void;
+      const acquired = new Promise<void>((resolve) => (taken = resolve));
       const held = db.prisma.$transaction(
         async (tx) => {
-          if (lockPairs) await tx.$executeRaw`SELECT 1 FROM "PeerTrust" FOR UPDATE`;
+          if (what === 'pairs locked') await tx.$executeRaw`SELECT 1 FROM "PeerTrust" FOR UPDATE`;
           else await tx.$executeRaw`SELECT 1`;
-          locked();
+          taken();
           await new Promise((resolve) => setTimeout(resolve, ms));
         },
         { timeout: ms + 10_000 },
       );
       await acquired;
-      return held;
+      return { held };
+    };
+    /** Asked on a connection of its own: the pool may be all taken. */
+    const waitingForLocks = async () => {
+      const client = new pg.Client({ connectionString: databaseUrl });
+      await client.connect();
+      try {
+        const { rows } = await client.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
+        return (rows[0] as { n: number }).n;
+      } finally {
+        await client.end();
+      }
     };
     const outcome = (result: OperationResult<ApproveTrustMutation>) =>
       result.data?.approveTrust.__typename ?? String(result.error?.graphQLErrors[0]?.extensions['code'] ?? result.error?.message);
@@ -115,7 +128,7 @@ describe.skipIf(!testDatabaseUrl)('PostgreSQL (TEST_DATABASE_URL)', () => {
 
     // Held for 6 s: longer than a connection may take to open (5 s), well within the wait (10 s).
     let started = performance.now();
-    const lock = holdConnection(6_000, true);
+    const { held: lock } = await holdConnection(6_000, 'pairs locked');
     const queued = await approveAll(10);
     await lock;
     expect(queued).toEqual(Array(10).fill('ApproveTrustSuccess'));
@@ -125,15 +138,15 @@ describe.skipIf(!testDatabaseUrl)('PostgreSQL (TEST_DATABASE_URL)', () => {
     // waits for the lock; those behind it, and a request that needs a connection, are
     // told so after 10 s.
     started = performance.now();
-    const held = [holdConnection(12_000, true), holdConnection(12_000, false)];
+    const held = await Promise.all([holdConnection(12_000, 'pairs locked'), holdConnection(12_000, 'idle')]);
     const [outcomes, raw] = await Promise.all([
       approveAll(5),
-      // Sent once the first decision took the last connection, so it queues for sure: the HTTP status.
-      new Promise((resolve) => setTimeout(resolve, 1_000)).then(() =>
-        postGraphQL(alpha!.app.url, { query: '{ servers { edges { node { id } } } }' }, bearer(adminToken)),
-      ),
+      // Sent once the first decision took the last connection (it waits for the pair's lock), so it queues for sure: the HTTP status.
+      vi
+        .waitFor(async () => expect(await waitingForLocks()).toBeGreaterThan(0), { timeout: 10_000, interval: 100 })
+        .then(() => postGraphQL(alpha!.app.url, { query: '{ servers { edges { node { id } } } }' }, bearer(adminToken))),
     ]);
-    await Promise.all(held);
+    await Promise.all(held.map(({ held }) => held));
     const busy = outcomes.filter((o) => o === 'SERVER_BUSY').length;
     expect(busy + outcomes.filter((o) => o === 'ApproveTrustSuccess').length).toBe(5);
     expect(busy).toBe(4);

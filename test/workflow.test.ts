@@ -277,7 +277,8 @@ describe('liveness', () => {
   });
 
   test('a server that misses its heartbeats is OFFLINE, pushed to subscribers, and ONLINE again when back', async () => {
-    const cluster = await startCluster(['alpha', 'bravo', 'charlie'], { heartbeatSeconds: 0.2 });
+    // 1 s: a busy machine that stalls this process for the 0.6 s of 0.2 s heartbeats would make charlie OFFLINE.
+    const cluster = await startCluster(['alpha', 'bravo', 'charlie'], { heartbeatSeconds: 1 });
     const [alpha, bravo, charlie] = cluster.servers;
     const statusOfBravo = async () => (await pair(alpha!, bravo!))?.peer.status;
     expect(await statusOfBravo()).toBe('ONLINE');

@@ -55,7 +55,8 @@ export interface PoolUse {
  * How long a request may wait for a free database connection, and how long a
  * transaction may run. A burst (hundreds of decisions at once) queues rather than
  * fails. The client's default time limit (65 s) is above the worst a request can
- * take: a wait to authenticate, a wait to start its transaction, and the transaction.
+ * take: a wait to authenticate, a wait to start its transaction (for a decision, its turn
+ * and a connection together), and the transaction.
  */
 const POOL_WAIT_MS = 20_000;
 const TRANSACTION_TIMEOUT_MS = 20_000;

@@ -82,7 +82,7 @@ export function isStorageFull(error: unknown): boolean {
 
 /**
  * Whether an error means this process is overloaded: the database answers, but every
- * connection of the pool was busy for longer than a request may wait for one.
+ * connection of the pool was busy, or the work queued, for longer than a request may wait.
  */
 export function isServerBusy(error: unknown): boolean {
   return anyCause(

@@ -121,14 +121,24 @@ const deciders = new WeakMap<ServerScope, Decider>();
 function deciderOf(scope: ServerScope): Decider {
   let decider = deciders.get(scope);
   if (!decider) {
-    const batcher = new GroupCommit((requests: Request[]) => withOwnKey(scope, (key) => decideTogether(scope, key, requests)), {
-      max: MAX_BATCH,
-      // Two decisions on one pair: the second decides on the state the first leaves.
-      conflicts: (a, b) => pairKey(a.ids) === pairKey(b.ids),
-      waitMs: scope.db.waitMs,
-      tooLong: () => new ServerBusyError(`decisions waited for their turn longer than ${scope.db.waitMs / 1000} s`),
-      causedByAnItem: isBadData,
-    });
+    const tooLong = () => new ServerBusyError(`decisions waited for their turn longer than ${scope.db.waitMs / 1000} s`);
+    const batcher = new GroupCommit(
+      (requests: Request[], waitEnds: number) =>
+        withOwnKey(scope, (key) => {
+          // The turn, the key's turn and the connection share one wait: a request's time limit covers all three.
+          const left = Math.floor(waitEnds - performance.now());
+          if (left <= 0) throw tooLong();
+          return decideTogether(scope, key, requests, left);
+        }),
+      {
+        max: MAX_BATCH,
+        // Two decisions on one pair: the second decides on the state the first leaves.
+        conflicts: (a, b) => pairKey(a.ids) === pairKey(b.ids),
+        waitMs: scope.db.waitMs,
+        tooLong,
+        causedByAnItem: isBadData,
+      },
+    );
     deciders.set(scope, (decider = { batcher, lastAppended: new Map() }));
   }
   return decider;
@@ -150,24 +160,25 @@ interface Change {
  * own (one refused leaves the others to commit), and those that change their pair are
  * appended together, in order, under one reservation and one checkpoint.
  */
-function decideTogether(scope: ServerScope, key: RootKeyPair, requests: Request[]): Promise<Settled<PeerTrust>[]> {
+function decideTogether(scope: ServerScope, key: RootKeyPair, requests: Request[], maxWait: number): Promise<Settled<PeerTrust>[]> {
   return inTransaction(scope.db, async (tx, afterCommit) => {
     // The pairs' row locks order decisions on each, and order them against a decommission,
     // which takes them too, in the same (id) order; NO KEY UPDATE, as there (servers.ts).
     // The servers are read after they are held: each statement sees what committed
     // before it started, so a decommission cannot slip in unseen.
-    const pairs = await tx.$queryRaw<PeerTrust[]>`
+    const locked = await tx.$queryRaw<PeerTrust[]>`
       SELECT * FROM "PeerTrust"
       WHERE ("serverAId", "serverBId") IN (
         SELECT * FROM unnest(${requests.map((r) => r.ids.serverAId)}::uuid[], ${requests.map((r) => r.ids.serverBId)}::uuid[]))
       ORDER BY "id" FOR NO KEY UPDATE`;
+    const pairs = new Map(locked.map((pair) => [pairKey(pair), pair]));
     const serverIds = [...new Set(requests.flatMap((r) => [r.ids.serverAId, r.ids.serverBId]))];
     const servers = new Map((await serversWithFingerprints(tx, serverIds)).map((server) => [server.id, server]));
     const outcomes: Settled<PeerTrust>[] = [];
     const changes: Change[] = [];
     for (const [index, request] of requests.entries()) {
       try {
-        const pair = pairs.find((p) => p.serverAId === request.ids.serverAId && p.serverBId === request.ids.serverBId);
+        const pair = pairs.get(pairKey(request.ids));
         const checked = allowedChange(scope, request, pair, servers);
         if (checked.decision.outcome === 'unchanged') outcomes[index] = { ok: true, value: checked.pair };
         else changes.push({ index, request, ...checked, decision: checked.decision });
@@ -224,8 +235,8 @@ function decideTogether(scope: ServerScope, key: RootKeyPair, requests: Request[
         RETURNING p.*
       )
       SELECT "updated".*, ${peerTrustChangedNotices(signed.map((s) => s.pair))} AS "notified" FROM "updated"`;
+    const { lastAppended } = deciderOf(scope);
     afterCommit(() => {
-      const { lastAppended } = deciderOf(scope);
       for (const change of signed) lastAppended.set(pairKey(change.pair), Number(change.lastSequence));
     });
     for (const change of signed) {
@@ -234,7 +245,7 @@ function decideTogether(scope: ServerScope, key: RootKeyPair, requests: Request[
       outcomes[change.index] = { ok: true, value: row };
     }
     return outcomes;
-  });
+  }, { maxWait });
 }
 
 /** The rules, on the locked pair and its servers as read now: the decision, or why it is refused. */

@@ -11,6 +11,8 @@ export type Settled<R> = { ok: true; value: R } | { ok: false; error: unknown };
 
 interface Waiting<T, R> {
   item: T;
+  /** When its wait runs out (performance.now()). */
+  waitEnds: number;
   resolve: (value: R) => void;
   reject: (error: unknown) => void;
   timer: NodeJS.Timeout;
@@ -21,7 +23,7 @@ export interface GroupCommitOptions<T> {
   max: number;
   /** An item that conflicts with one already in the batch waits for the next one. */
   conflicts: (a: T, b: T) => boolean;
-  /** How long an item may wait for its batch to start; past it, it fails with `tooLong()`. */
+  /** How long an item may wait to be taken into a batch; past it, it fails with `tooLong()`. */
   waitMs: number;
   tooLong: () => Error;
   /** Whether a batch's failure may come from one of its items (its data): then each item is run again alone. */
@@ -32,9 +34,13 @@ export class GroupCommit<T, R> {
   #waiting: Waiting<T, R>[] = [];
   #running = false;
 
-  /** `run` commits a batch, in the order given, and settles each item of it. */
+  /**
+   * `run` commits a batch, in the order given, and settles each item of it. `waitEnds`
+   * is when the wait of its longest-waiting item runs out: what the batch itself waits
+   * for (a connection, say) comes out of the same allowance.
+   */
   constructor(
-    private readonly run: (items: T[]) => Promise<Settled<R>[]>,
+    private readonly run: (items: T[], waitEnds: number) => Promise<Settled<R>[]>,
     private readonly options: GroupCommitOptions<T>,
   ) {
     if (!(options.max >= 1)) throw new RangeError(`a batch takes at least one item, not ${options.max}`);
@@ -44,6 +50,7 @@ export class GroupCommit<T, R> {
     return new Promise<R>((resolve, reject) => {
       const waiting: Waiting<T, R> = {
         item,
+        waitEnds: performance.now() + this.options.waitMs,
         resolve,
         reject,
         timer: setTimeout(() => {
@@ -85,7 +92,10 @@ export class GroupCommit<T, R> {
   async #settle(batch: Waiting<T, R>[]): Promise<void> {
     let outcomes: Settled<R>[];
     try {
-      outcomes = await this.run(batch.map((waiting) => waiting.item));
+      outcomes = await this.run(
+        batch.map((waiting) => waiting.item),
+        Math.min(...batch.map((waiting) => waiting.waitEnds)),
+      );
     } catch (error) {
       if (batch.length === 1 || !this.options.causedByAnItem(error)) {
         for (const waiting of batch) waiting.reject(error);

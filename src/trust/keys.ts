@@ -106,8 +106,10 @@ async function rotate(scope: ServerScope, actor: Actor, current: RootKeyPair): P
     await pending.abandon();
     throw error;
   }
-  await pending.commit();
+  // The database holds the new key from its commit on: so does this process, even if
+  // moving the key files fails (the next start finishes that, finishInterruptedRotation).
   scope.identity.key = next;
   scope.ledger.holdsKey(next.fingerprint);
+  await pending.commit();
   return server;
 }

@@ -15,12 +15,17 @@ export type AfterCommit = (action: () => void) => void;
 /**
  * Runs `work` in one transaction: all of a change, its history and its notices
  * commit together or not at all. Retried when it lost a race with another one.
+ * `maxWait`: how long it may wait for a connection, when not the pool's wait.
  */
-export async function inTransaction<T>(db: Database, work: (tx: TransactionClient, afterCommit: AfterCommit) => Promise<T>): Promise<T> {
+export async function inTransaction<T>(
+  db: Database,
+  work: (tx: TransactionClient, afterCommit: AfterCommit) => Promise<T>,
+  options: { maxWait?: number } = {},
+): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     const committed: (() => void)[] = [];
     try {
-      const result = await db.prisma.$transaction((tx) => work(tx, (action) => committed.push(action)));
+      const result = await db.prisma.$transaction((tx) => work(tx, (action) => committed.push(action)), options);
       for (const action of committed) action();
       return result;
     } catch (error) {
