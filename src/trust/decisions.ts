@@ -68,9 +68,7 @@ async function recordDecision(
   // transaction waiting for another connection could starve the pool.
   // Decisions by others may keep moving the pair ahead of this server's history; the
   // history catching up without reaching what the row names means the entry is missing.
-  // What this server itself appended about the pair is read first, without a try.
-  const { batcher, lastAppended } = deciderOf(scope);
-  if (scope.ledger.size < (lastAppended.get(pairKey(request.ids)) ?? 0)) await scope.ledger.catchUp();
+  const batcher = batcherOf(scope);
   for (let attempt = 1; ; attempt++) {
     try {
       return await batcher.submit({ ...request, caughtUp: attempt > MAX_CATCH_UPS });
@@ -104,25 +102,14 @@ interface Request {
 /** The most decisions one transaction appends: a statement of a few hundred KB. */
 const MAX_BATCH = 64;
 
-/** What this server's decisions share. */
-interface Decider {
-  /** Those waiting at once commit together. */
-  batcher: GroupCommit<Request, PeerTrust>;
-  /**
-   * The last entry this server appended about each pair it decided on: its next decision
-   * on the pair waits for the verified history to read it, rather than try, find it
-   * unread and try again.
-   */
-  lastAppended: Map<string, number>;
-}
+/** Each server's decisions: those waiting at once commit together. */
+const batchers = new WeakMap<ServerScope, GroupCommit<Request, PeerTrust>>();
 
-const deciders = new WeakMap<ServerScope, Decider>();
-
-function deciderOf(scope: ServerScope): Decider {
-  let decider = deciders.get(scope);
-  if (!decider) {
+function batcherOf(scope: ServerScope): GroupCommit<Request, PeerTrust> {
+  let batcher = batchers.get(scope);
+  if (!batcher) {
     const tooLong = () => new ServerBusyError(`decisions waited for their turn longer than ${scope.db.waitMs / 1000} s`);
-    const batcher = new GroupCommit(
+    batcher = new GroupCommit(
       (requests: Request[], waitEnds: number) =>
         withOwnKey(scope, (key) => {
           // The turn, the key's turn and the connection share one wait: a request's time limit covers all three.
@@ -139,9 +126,9 @@ function deciderOf(scope: ServerScope): Decider {
         causedByAnItem: isBadData,
       },
     );
-    deciders.set(scope, (decider = { batcher, lastAppended: new Map() }));
+    batchers.set(scope, batcher);
   }
-  return decider;
+  return batcher;
 }
 
 const pairKey = (ids: { serverAId: string; serverBId: string }) => `${ids.serverAId} ${ids.serverBId}`;
@@ -235,10 +222,6 @@ function decideTogether(scope: ServerScope, key: RootKeyPair, requests: Request[
         RETURNING p.*
       )
       SELECT "updated".*, ${peerTrustChangedNotices(signed.map((s) => s.pair))} AS "notified" FROM "updated"`;
-    const { lastAppended } = deciderOf(scope);
-    afterCommit(() => {
-      for (const change of signed) lastAppended.set(pairKey(change.pair), Number(change.lastSequence));
-    });
     for (const change of signed) {
       const row = updated.find((u) => u.id === change.pair.id);
       if (!row) throw new Error(`the pair ${change.pair.id} was not updated`);
