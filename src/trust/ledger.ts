@@ -213,9 +213,9 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
   /** The statement of the last entry, and the events its decision still owes (an ACCEPT's TRUST_ENABLED). */
   #current: { statement: string; owed: TrustEventKind[] } | undefined;
   #catchingUp: Promise<void> | undefined;
-  /** The anchor to save next, and the write under way: stop() waits for it. */
+  /** The newest anchor to save, and the last of the writes queued: stop() waits for it. */
   #anchorWanted: Anchor | undefined;
-  #anchorWriting: Promise<void> | undefined;
+  #anchorSaved = Promise.resolve();
   /** A peer's key not endorsed by its pin, and the history's size when that made it catch up. */
   readonly #keysCheckedAt = new Map<string, number>();
   /** Stopping: no more catching up, so that what it keeps is the last state. */
@@ -250,7 +250,7 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
     this.#stopping = true;
     clearTimeout(this.#cosigning);
     await this.#catchingUp?.catch(() => {});
-    while (this.#anchorWriting) await this.#anchorWriting;
+    await this.#anchorSaved;
     await this.#keepState().catch((error: unknown) => this.#log.warn({ err: error }, 'could not keep the verified state: the next start verifies the whole history'));
   }
 
@@ -840,22 +840,13 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
   #keepAnchor(): void {
     if (this.#broken || !this.#origin) return;
     this.#anchorWanted = { ...this.#verifiedHistory(), revokedTokens: [...this.#revoked] };
-    this.#writeWantedAnchor();
+    this.#anchorSaved = this.#anchorSaved.then(() => this.#writeAnchor());
   }
 
-  /** One write at a time; the newest anchor wanted while it ran is written after it. */
-  #writeWantedAnchor(): void {
+  /** Writes the newest anchor wanted, unless written already (a burst of passes writes it once). */
+  async #writeAnchor(): Promise<void> {
     const anchor = this.#anchorWanted;
-    if (this.#anchorWriting || !anchor) return;
-    this.#anchorWanted = undefined;
-    this.#anchorWriting = this.#writeAnchor(anchor).finally(() => {
-      this.#anchorWriting = undefined;
-      this.#writeWantedAnchor();
-    });
-  }
-
-  async #writeAnchor(anchor: Anchor): Promise<void> {
-    if (JSON.stringify(anchor) === JSON.stringify(this.#anchor)) return;
+    if (!anchor || JSON.stringify(anchor) === JSON.stringify(this.#anchor)) return;
     try {
       await writePrivately(this.#anchorFile, JSON.stringify(anchor));
       this.#anchor = anchor;
