@@ -40,19 +40,21 @@ import { decide, type PairState, type Side } from './state-machine.js';
  * One side's ACCEPT in the current round: the key that signed it ('legacy' before
  * decisions were signed) and the fingerprint that side's administrator verified.
  */
-interface Accept {
-  signedWith: string;
-  verified: string;
-}
+const AcceptSchema = z.object({ signedWith: z.string(), verified: z.string() });
 
-interface VerifiedPair extends PairState {
-  serverAId: string;
-  serverBId: string;
-  lastSequence: number;
-  accepts: Partial<Record<Side, Accept>>;
+/** A pair as the verified history gives it (and as the verified state keeps it). */
+const VerifiedPairSchema = z.object({
+  serverAId: z.string(),
+  serverBId: z.string(),
+  status: z.enum(TrustStatus),
+  acceptedByA: z.boolean(),
+  acceptedByB: z.boolean(),
+  lastSequence: z.number().int().nonnegative(),
+  accepts: z.object({ A: AcceptSchema.optional(), B: AcceptSchema.optional() }),
   /** A signed decision on it that the rules did not allow: its stored state cannot be believed. */
-  problem?: string;
-}
+  problem: z.string().optional(),
+});
+type VerifiedPair = z.infer<typeof VerifiedPairSchema>;
 
 export type Verdict = { verified: true } | { verified: false; reason: string };
 
@@ -64,8 +66,6 @@ interface Anchor {
   root: string;
   revokedTokens: string[];
 }
-
-const AcceptSchema = z.object({ signedWith: z.string(), verified: z.string() });
 
 /**
  * What follows from the first `size` entries, as this server (`serverId`, holding `key`)
@@ -81,21 +81,7 @@ const VerifiedStateSchema = z.object({
   legacyLength: z.number().int().nonnegative(),
   size: z.number().int().positive(),
   root: z.string(),
-  pairs: z.array(
-    z.tuple([
-      z.string(),
-      z.object({
-        serverAId: z.string(),
-        serverBId: z.string(),
-        status: z.enum(TrustStatus),
-        acceptedByA: z.boolean(),
-        acceptedByB: z.boolean(),
-        lastSequence: z.number().int().nonnegative(),
-        accepts: z.object({ A: AcceptSchema.optional(), B: AcceptSchema.optional() }),
-        problem: z.string().optional(),
-      }),
-    ]),
-  ),
+  pairs: z.array(z.tuple([z.string(), VerifiedPairSchema])),
   decommissioned: z.array(z.string()),
   ownKeys: z.array(z.string()),
   chains: z.array(z.tuple([z.string(), z.string()])),
