@@ -11,6 +11,7 @@ import { CredentialWatch } from './auth/credential-watch.js';
 import { useRequireAuthentication } from './auth/graphql-errors.js';
 import { authenticate } from './auth/tokens.js';
 import { isDatabaseUnavailable, isServerBusy, isStorageFull, type Database } from './db/client.js';
+import type { FeedNotice } from './db/events.js';
 import { ClientQuotas } from './http/client-quotas.js';
 import { useSharedEventExecution } from './http/shared-events.js';
 import { createConsoleHandler } from './http/console.js';
@@ -197,7 +198,11 @@ export function createApp(config: AppConfig): App {
     },
   });
 
-  const catchUp = () => void scope?.ledger.catchUp().catch((error: unknown) => log.warn({ err: error }, 'could not read the Trust History; trying again at the next change'));
+  /** Whatever changed, the history may have grown: read it, unless the change says it was read already. */
+  const catchUp = (notice: FeedNotice) => {
+    if (!scope || (notice.kind === 'peerTrustChanged' && notice.sequence !== undefined && notice.sequence <= scope.ledger.size)) return;
+    void scope.ledger.catchUp().catch((error: unknown) => log.warn({ err: error }, 'could not read the Trust History; trying again at the next change'));
+  };
 
   const serveConsole = createConsoleHandler();
   const serveHealth = createHealthHandler({ name: config.name, database: config.database });
@@ -249,7 +254,6 @@ export function createApp(config: AppConfig): App {
       await completeTree(config.database);
       const ledger = new Ledger({ db: config.database, serverId, identity, log: log.child({ component: 'ledger' }) });
       await ledger.start();
-      // Whatever changed, the history may have grown: read it.
       config.database.changes.on('notice', catchUp);
       scope = { db: config.database, serverId, identity, ledger };
       liveness = new Liveness(scope, heartbeatIntervalMs, log.child({ component: 'liveness' }));

@@ -11,6 +11,8 @@ export const CHANNEL = 'peertrust_changes';
 const PeerTrustChangedSchema = z.object({
   peerTrustId: z.string(),
   serverIds: z.tuple([z.string(), z.string()]),
+  /** The history entry that records the change, when it appended one: a server that verified that far has nothing new to read. */
+  sequence: z.number().int().positive().optional(),
 });
 export type PeerTrustChanged = z.infer<typeof PeerTrustChangedSchema>;
 
@@ -29,14 +31,20 @@ export type FeedNotice =
   | z.infer<typeof CredentialsChangedSchema>
   | { kind: 'resync'; since: Date };
 
-type PairIds = { id: string; serverAId: string; serverBId: string };
+type PairIds = { id: string; serverAId: string; serverBId: string; sequence?: bigint };
 
 /**
  * An SQL expression that announces that these pairs changed (its value is how many),
  * for the statement that makes the change.
  */
 export function peerTrustChangedNotices(pairs: PairIds[]): Prisma.Sql {
-  const payloads = pairs.map((pair) => JSON.stringify({ peerTrustId: pair.id, serverIds: [pair.serverAId, pair.serverBId] } satisfies PeerTrustChanged));
+  const payloads = pairs.map((pair) =>
+    JSON.stringify({
+      peerTrustId: pair.id,
+      serverIds: [pair.serverAId, pair.serverBId],
+      ...(pair.sequence === undefined ? {} : { sequence: Number(pair.sequence) }),
+    } satisfies PeerTrustChanged),
+  );
   return Prisma.sql`(SELECT count(*) FROM (SELECT pg_notify(${CHANNEL}, n) FROM unnest(${payloads}::text[]) AS n) AS sent)`;
 }
 

@@ -221,7 +221,7 @@ function decideTogether(scope: ServerScope, key: RootKeyPair, requests: Request[
         WHERE p."id" = u."id"::uuid
         RETURNING p.*
       )
-      SELECT "updated".*, ${peerTrustChangedNotices(signed.map((s) => s.pair))} AS "notified" FROM "updated"`;
+      SELECT "updated".*, ${peerTrustChangedNotices(signed.map((s) => ({ ...s.pair, sequence: s.lastSequence })))} AS "notified" FROM "updated"`;
     for (const change of signed) {
       const row = updated.find((u) => u.id === change.pair.id);
       if (!row) throw new Error(`the pair ${change.pair.id} was not updated`);

@@ -106,6 +106,12 @@ interface EntryRow {
   entry: string;
 }
 
+/** What one read of a pass gives: the counter and the checkpoint of the size reached, with each entry (none: one row of nulls). */
+type PassRow = { origin: string; legacyLength: bigint; length: bigint; checkpointNote: string | null; checkpointServerId: string | null } & (
+  | EntryRow
+  | { [column in keyof EntryRow]: null }
+);
+
 /** How often a verdict reads again a row or the history that others keep moving on. */
 export const MAX_CATCH_UPS = 20;
 
@@ -423,27 +429,25 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
 
   async #read(): Promise<void> {
     if (this.#broken) return;
-    const [history] = await this.#db.prisma.trustHistory.findMany({ where: { id: 1 }, take: 1 });
-    if (!history) return this.#break(this.size + 1, 'the Trust History has no counter row');
-    if (this.#origin === undefined) {
-      this.#origin = history.origin;
-      this.#legacyLength = Number(history.legacyLength);
-    }
-    if (this.#origin !== history.origin || this.#legacyLength !== Number(history.legacyLength)) {
-      return this.#break(this.size + 1, 'the Trust History is not the one this server verified (its name or its legacy part changed)');
-    }
-    if (this.#anchor && (this.#anchor.origin !== this.#origin || this.#anchor.legacyLength !== this.#legacyLength)) {
-      return this.#break(1, 'the Trust History is not the one this server verified before it stopped');
-    }
-    const resume = this.#resumeFrom;
-    if (resume && (resume.origin !== this.#origin || resume.legacyLength !== this.#legacyLength)) {
-      this.#resumeFrom = undefined;
-      this.#stateKeptAt = 0;
-    }
-    for (;;) {
-      const rows = await this.#db.prisma.$queryRaw<EntryRow[]>`
-        SELECT "sequence", "kind", "at", "peerTrustId", "serverAId", "serverBId", "serverId", "actorId", "fingerprints", "entry"
-        FROM "TrustEvent" WHERE "sequence" > ${this.size} ORDER BY "sequence" LIMIT ${BATCH}`;
+    let pass: PassRow[];
+    for (let first = true; ; first = false) {
+      // One statement, so one snapshot: the counter (read with the entries, it is never
+      // below what they show committed), the entries after those verified, and the
+      // checkpoint of the size they reach. A pass that finds nothing new is one query.
+      pass = await this.#db.prisma.$queryRaw<PassRow[]>`
+        WITH "entries" AS (
+          SELECT "sequence", "kind", "at", "peerTrustId", "serverAId", "serverBId", "serverId", "actorId", "fingerprints", "entry"
+          FROM "TrustEvent" WHERE "sequence" > ${this.size} ORDER BY "sequence" LIMIT ${BATCH})
+        SELECT h."origin", h."legacyLength", h."length", c."note" AS "checkpointNote", c."serverId" AS "checkpointServerId", e.*
+        FROM "TrustHistory" h
+        LEFT JOIN "TrustCheckpoint" c ON c."size" = COALESCE((SELECT max("sequence") FROM "entries"), ${this.size})
+        LEFT JOIN "entries" e ON true
+        WHERE h."id" = 1
+        ORDER BY e."sequence"`;
+      const history = pass[0];
+      if (!history) return this.#break(this.size + 1, 'the Trust History has no counter row');
+      if (first && !this.#historyIsTheOneVerified(history)) return;
+      const rows = pass.filter((row): row is PassRow & EntryRow => row.sequence !== null);
       if (!this.#resumeFrom) await this.#loadKeys(rows);
       for (const row of rows) {
         // The place it should be in: a missing entry breaks the history there.
@@ -468,11 +472,10 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
     }
     // Shorter than the kept state: verified afresh, which says where it breaks.
     if (this.#resumeFrom) return this.#verifyAfresh();
-    // Read after the entries: the counter only grows, and never below what was committed.
-    const [counter] = await this.#db.prisma.trustHistory.findMany({ where: { id: 1 }, select: { length: true } });
+    const { length, checkpointNote, checkpointServerId } = pass[0]!;
     const shortest = Math.max(this.#anchor?.size ?? 0, this.size);
-    if (Number(counter?.length ?? 0) < shortest) {
-      return this.#break(Number(counter?.length ?? 0) + 1, `the history has ${counter?.length ?? 0} entries; this server verified ${shortest}: entries were deleted`);
+    if (Number(length) < shortest) {
+      return this.#break(Number(length) + 1, `the history has ${length} entries; this server verified ${shortest}: entries were deleted`);
     }
     if (this.#anchor && this.size < this.#anchor.size) {
       return this.#break(this.size + 1, `the history has ${this.size} entries; this server verified ${this.#anchor.size}: entries were deleted`);
@@ -480,13 +483,35 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
     if (this.#current?.owed.length) {
       return this.#break(this.size, `its decision is recorded without its ${this.#current.owed.join(', ')}`);
     }
-    await this.#checkCheckpoint();
+    this.#checkCheckpoint(checkpointNote === null ? null : { note: checkpointNote, serverId: checkpointServerId! });
     if (this.#audit) return;
     this.#keepAnchor();
     if (this.size - this.#stateKeptAt >= STATE_EVERY) {
       await this.#keepState().catch((error: unknown) => this.#log.warn({ err: error }, 'could not keep the verified state: trying again after the next entries'));
     }
     this.#scheduleCosign();
+  }
+
+  /** Whether the history read is the one this server verified (its name and legacy part); breaks it when not. */
+  #historyIsTheOneVerified(history: { origin: string; legacyLength: bigint }): boolean {
+    if (this.#origin === undefined) {
+      this.#origin = history.origin;
+      this.#legacyLength = Number(history.legacyLength);
+    }
+    if (this.#origin !== history.origin || this.#legacyLength !== Number(history.legacyLength)) {
+      this.#break(this.size + 1, 'the Trust History is not the one this server verified (its name or its legacy part changed)');
+      return false;
+    }
+    if (this.#anchor && (this.#anchor.origin !== this.#origin || this.#anchor.legacyLength !== this.#legacyLength)) {
+      this.#break(1, 'the Trust History is not the one this server verified before it stopped');
+      return false;
+    }
+    const resume = this.#resumeFrom;
+    if (resume && (resume.origin !== this.#origin || resume.legacyLength !== this.#legacyLength)) {
+      this.#resumeFrom = undefined;
+      this.#stateKeptAt = 0;
+    }
+    return true;
   }
 
   /** The state this server kept, if there is one it can take on (whole, in shape, its own and its key's). */
@@ -793,10 +818,9 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
     return undefined;
   }
 
-  /** A checkpoint of the size verified must sign this server's root (every append signs one). */
-  async #checkCheckpoint(): Promise<void> {
+  /** A checkpoint of the size verified (read with the entries) must sign this server's root (every append signs one). */
+  #checkCheckpoint(checkpoint: { note: string; serverId: string } | null): void {
     if (this.#broken || this.size <= this.#legacyLength || !this.#origin) return;
-    const checkpoint = await this.#db.prisma.trustCheckpoint.findUnique({ where: { size: this.size } });
     if (!checkpoint) return this.#break(this.size, 'no signed checkpoint covers it: its checkpoint was deleted, or it was added without one');
     const signer = checkpoint.serverId === this.#serverId
       ? [...this.#ownKeys].map((fingerprint) => (fingerprint === this.#identity.key.fingerprint ? this.#identity.key.publicKeyPem : this.#keys.get(fingerprint)?.pem))
