@@ -1,8 +1,8 @@
 #!/usr/bin/env node
-// The CLI runs the build in dist/ (npm install makes it; npm run build remakes it).
+// The CLI runs the build, bundled into one file (npm install makes it; npm run build remakes it).
 import { existsSync } from 'node:fs';
 
-const main = new URL('../dist/src/main.js', import.meta.url);
+const main = new URL('../dist/peertrust.js', import.meta.url);
 if (!existsSync(main)) {
   console.error('peertrust: dist/ is missing: run `npm run build` (npm install runs it) in the peertrust directory');
   process.exit(2);
