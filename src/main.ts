@@ -15,17 +15,20 @@ import { OperatorError } from './operator-error.js';
 process.umask(0o077);
 
 // The server modules (schema, Prisma) take a moment to load: only commands that run a
-// server or open the database load them, so that --help and fingerprint are quick.
+// server load them, and those that open the database only Prisma's, so that --help and
+// fingerprint are quick and a token command builds no schema.
 const serverModules = async () => {
-  const [{ createApp }, tokens, { openDatabase, openDatabaseForCommand }, { createLogger }, { loadOrCreateRootKey }, { runCluster }] = await Promise.all([
+  const [{ createApp }, { openDatabase }, { createLogger }, { loadOrCreateRootKey }] = await Promise.all([
     import('./app.js'),
-    import('./auth/tokens.js'),
     import('./db/client.js'),
     import('./logger.js'),
     import('./identity/root-key.js'),
-    import('./cluster.js'),
   ]);
-  return { createApp, ...tokens, openDatabase, openDatabaseForCommand, createLogger, loadOrCreateRootKey, runCluster };
+  return { createApp, openDatabase, createLogger, loadOrCreateRootKey };
+};
+const databaseModules = async () => {
+  const [tokens, { openDatabaseForCommand }] = await Promise.all([import('./auth/tokens.js'), import('./db/client.js')]);
+  return { ...tokens, openDatabaseForCommand };
 };
 
 /** Servers of `peertrust cluster`, in order. */
@@ -177,10 +180,10 @@ program
 async function withDatabase(
   dataDir: string,
   purpose: string,
-  work: (db: Database, modules: Awaited<ReturnType<typeof serverModules>>) => Promise<void>,
+  work: (db: Database, modules: Awaited<ReturnType<typeof databaseModules>>) => Promise<void>,
 ) {
   const config = databaseConfig({ dataDir });
-  const modules = await serverModules();
+  const modules = await databaseModules();
   const db = await modules.openDatabaseForCommand(config, purpose);
   try {
     await work(db, modules);
