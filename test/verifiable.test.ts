@@ -217,6 +217,24 @@ for (const backend of backends) {
       expect((await pair(restarted, bravo)).status).not.toBe('TRUSTED');
     });
 
+    test.each([
+      ['deleted', (last: number) => [`DELETE FROM "TrustCosignature" WHERE "size" = ${last}`, `DELETE FROM "TrustCheckpoint" WHERE "size" = ${last}`], 'no signed checkpoint covers it'],
+      [
+        "replaced by the one before it, its signature and all",
+        (last: number) => [`UPDATE "TrustCheckpoint" SET "note" = (SELECT "note" FROM "TrustCheckpoint" WHERE "size" < ${last} ORDER BY "size" DESC LIMIT 1) WHERE "size" = ${last}`],
+        'checkpoint',
+      ],
+    ])('the newest checkpoint %s is caught by the server that reads it at restart', async (_what, rewrite, reason) => {
+      const { cluster, alpha, bravo } = await trusted(backend.postgres);
+      const last = await lastSequence(cluster);
+      await bypassingTriggers(cluster, rewrite(last));
+      const restarted = await restart(cluster, alpha);
+      expect(await pair(restarted, bravo)).toMatchObject({
+        status: 'UNVERIFIED',
+        unverifiedReason: expect.stringMatching(new RegExp(`broken at entry ${last}: .*${reason}`)),
+      });
+    });
+
     test('an API token minted by SQL does not authenticate: no statement, a copied one, or a role raised', async () => {
       const { cluster, alpha } = await twoServers(backend.postgres);
       const refused = async (token: string) => {
