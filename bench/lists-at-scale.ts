@@ -20,7 +20,8 @@ import { jsonClient } from './load.js';
  * unsigned rows, by SQL, on a connection of its own (no request's time limit applies to
  * a bulk load), with triggers and foreign-key checks off as `pg_restore
  * --disable-triggers` does: the rows are consistent by construction, and the checks
- * doubled the load's time. Vacuumed after, as autovacuum would do in time: so that it
+ * doubled the load's time (this needs a superuser, as the embedded database's is).
+ * Vacuumed after, as autovacuum would do in time: so that it
  * does not run while the reads are measured. Shared by this bench and
  * test/scale.test.ts.
  */

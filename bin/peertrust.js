@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 
 const main = new URL('../dist/peertrust.js', import.meta.url);
 if (!existsSync(main)) {
-  console.error('peertrust: dist/ is missing: run `npm run build` (npm install runs it) in the peertrust directory');
+  console.error('peertrust: the build (dist/peertrust.js) is missing: run `npm run build` (npm install runs it) in the peertrust directory');
   process.exit(2);
 }
 await import(main.href);

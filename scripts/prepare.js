@@ -14,6 +14,6 @@ if (has('node_modules/@tsconfig/strictest/package.json') && has('node_modules/@g
 } else if (has('dist/peertrust.js')) {
   console.error('peertrust: no build tools installed (production install): using the built dist/');
 } else {
-  console.error('peertrust: dist/ is missing and the build tools are not installed: run `npm ci` with devDependencies, or ship a built tree (see README, "Shipping")');
+  console.error('peertrust: the build (dist/peertrust.js) is missing and the build tools are not installed: run `npm ci` with devDependencies, or ship a built tree (see README, "Shipping")');
   process.exit(1);
 }
