@@ -30,6 +30,9 @@ export interface ServerSummary {
 }
 
 export type ReadyMessage = { type: 'ready'; server: ServerSummary };
+/** The supervisor asks a ready server whether its kept token is still one this server's key issued. */
+export type IssuedQuestion = { type: 'issued?'; token: string };
+export type IssuedAnswer = { type: 'issued'; issued: boolean } | { type: 'issued'; error: string };
 
 /** The user whose administrator token `peertrust cluster` prints. */
 export const CLUSTER_USER = 'cluster-admin';
@@ -101,7 +104,7 @@ export async function runCluster(config: ClusterConfig, log: Logger, progress: (
     let token: string;
     try {
       const keys = await Promise.all(config.names.map((name) => loadRootKey(path.join(dataDir, name))));
-      token = await clusterToken(db, path.join(dataDir, TOKEN_FILE), keys.filter((key): key is RootKeyPair => key !== undefined));
+      token = await clusterToken(db, path.join(dataDir, TOKEN_FILE), processes, keys);
     } finally {
       await db.close();
       db = undefined;
@@ -126,12 +129,20 @@ export async function runCluster(config: ClusterConfig, log: Logger, progress: (
 /**
  * The administrator token of the cluster: the one kept in the data directory while it
  * is still issued by every server and not revoked (stored hashed in the database like
- * every other), else a new one.
+ * every other), else a new one. Each server is asked about its own key: it has Prisma
+ * loaded already, where this process would load it for this one question (a third of a
+ * second of a restart). A server that cannot answer is checked here.
  */
-async function clusterToken(db: Database, file: string, keys: RootKeyPair[]): Promise<string> {
+async function clusterToken(db: Database, file: string, servers: ServerProcess[], keys: (RootKeyPair | undefined)[]): Promise<string> {
   const kept = (await readFile(file, 'utf8').catch(() => '')).trim();
-  if (kept && (await stillIssued(db.prisma, kept, keys))) return kept;
-  const { token } = await createApiToken(db, { userName: CLUSTER_USER, role: 'ADMINISTRATOR' }, await tokenSigners(db.prisma, keys));
+  if (kept) {
+    const issued = await Promise.all(
+      servers.map((server, i) => server.issued(kept).catch(() => !!keys[i] && stillIssued(db.prisma, kept, [keys[i]]))),
+    );
+    if (issued.every(Boolean)) return kept;
+  }
+  const signers = keys.filter((key): key is RootKeyPair => key !== undefined);
+  const { token } = await createApiToken(db, { userName: CLUSTER_USER, role: 'ADMINISTRATOR' }, await tokenSigners(db.prisma, signers));
   await writeFile(file, `${token}\n`, { mode: 0o600 });
   return token;
 }
@@ -179,6 +190,28 @@ class ServerProcess {
         if (!ready) return reject(new ClusterStartError(lastLine.replace(/^peertrust: /, '') || `${this.#name} exited with ${signal ?? code}`));
         if (!this.#stopping) void this.#restart(signal ?? `exit code ${code}`);
       });
+    });
+  }
+
+  /** Whether this server's key issued `token`, not revoked, as the process reads it; rejects when it cannot tell. */
+  issued(token: string): Promise<boolean> {
+    const child = this.#child;
+    if (!child?.connected) return Promise.reject(new Error(`${this.#name} is not running`));
+    return new Promise((resolve, reject) => {
+      const answered = (message: IssuedAnswer) => {
+        if (message.type !== 'issued') return;
+        child.off('exit', exited);
+        child.off('message', answered);
+        if ('error' in message) reject(new Error(message.error));
+        else resolve(message.issued);
+      };
+      const exited = () => {
+        child.off('message', answered);
+        reject(new Error(`${this.#name} exited`));
+      };
+      child.on('message', answered);
+      child.once('exit', exited);
+      child.send({ type: 'issued?', token } satisfies IssuedQuestion, (error) => error && exited());
     });
   }
 

@@ -2,7 +2,7 @@
 // everything else lives in createApp, src/cluster.ts and src/trust.
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { registerTrustCommands } from './cli/trust-commands.js';
-import type { ReadyMessage, ServerSummary } from './cluster.js';
+import type { IssuedAnswer, IssuedQuestion, ReadyMessage, ServerSummary } from './cluster.js';
 import type { Database } from './db/client.js';
 import { clusterConfig, databaseConfig, detectAddresses, serveConfig } from './env.js';
 import { defaultClientLimits } from './http/settings.js';
@@ -18,13 +18,14 @@ process.umask(0o077);
 // server load them, and those that open the database only Prisma's, so that --help and
 // fingerprint are quick and a token command builds no schema.
 const serverModules = async () => {
-  const [{ createApp }, { openDatabase }, { createLogger }, { loadOrCreateRootKey }] = await Promise.all([
+  const [{ createApp }, { openDatabase }, { createLogger }, { loadOrCreateRootKey }, { stillIssued }] = await Promise.all([
     import('./app.js'),
     import('./db/client.js'),
     import('./logger.js'),
     import('./identity/root-key.js'),
+    import('./auth/tokens.js'),
   ]);
-  return { createApp, openDatabase, createLogger, loadOrCreateRootKey };
+  return { createApp, openDatabase, createLogger, loadOrCreateRootKey, stillIssued };
 };
 const databaseModules = async () => {
   const [tokens, { openDatabaseForCommand }] = await Promise.all([import('./auth/tokens.js'), import('./db/client.js')]);
@@ -97,7 +98,7 @@ program
   .addHelpText('after', `\n${ENVIRONMENT_HELP}`)
   .action(async (flags: { name: string; port: string; host?: string; dataDir: string; address?: string[]; tlsCert?: string; tlsKey?: string }) => {
     const config = serveConfig({ ...flags, addresses: flags.address });
-    const { createApp, openDatabase, createLogger, loadOrCreateRootKey } = await serverModules();
+    const { createApp, openDatabase, createLogger, loadOrCreateRootKey, stillIssued } = await serverModules();
     const logger = createLogger(config.logLevel);
     const log = logger.child({ server: config.name });
     // The identity first: a server whose key is unusable must not touch any database.
@@ -130,7 +131,16 @@ program
       throw error;
     }
     const summary: ServerSummary = { name: config.name, url: app.url, id: app.serverId, fingerprint: app.fingerprint, addresses };
-    if (process.send) process.send({ type: 'ready', server: summary } satisfies ReadyMessage);
+    if (process.send) {
+      process.on('message', (message: IssuedQuestion) => {
+        if (message.type !== 'issued?') return;
+        void stillIssued(db.prisma, message.token, [app.scope.identity.key]).then(
+          (issued) => process.send?.({ type: 'issued', issued } satisfies IssuedAnswer),
+          (error: Error) => process.send?.({ type: 'issued', error: error.message } satisfies IssuedAnswer),
+        );
+      });
+      process.send({ type: 'ready', server: summary } satisfies ReadyMessage);
+    }
     console.log(`peertrust serving on the ${db.description} (ready in ${elapsed()})\n\n${describeServer(summary)}`);
   });
 
