@@ -3,7 +3,7 @@
 // checks and outcome. Called on the running server's own scope, as its resolvers do, so
 // that what waits together is known: the first starts alone, the rest wait for it.
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
-import { describe, expect, test, vi } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { PeerTrustsDocument, VerifyTrustHistoryDocument } from '../client/index.js';
 import { fingerprintOf } from '../src/identity/fingerprint.js';
 import { approveTrust } from '../src/trust/decisions.js';
@@ -14,6 +14,7 @@ import type { ServerScope } from '../src/trust/scope.js';
 import { GroupCommit, type Settled } from '../src/trust/group-commit.js';
 import { registerServer } from '../src/trust/servers.js';
 import { run, startCluster, type TestCluster, type TestServer } from './helpers.js';
+import { waitForLockWaiters } from './stall.js';
 
 /** `count` more servers registered on the cluster's database (not running: alpha decides about them). */
 async function registerPeers(cluster: TestCluster, count: number) {
@@ -126,16 +127,8 @@ test('decisions that arrive while their server rotates its key sign with the new
     { timeout: 30_000 },
   );
   await isLocked;
-  const waitingForCounter = async () =>
-    Number(
-      (
-        await cluster.db.prisma.$queryRaw<{ count: bigint }[]>`
-          SELECT count(*) FROM pg_stat_activity
-          WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%UPDATE "TrustHistory"%'`
-      )[0]!.count,
-    );
   const rotation = rotateRootKey(alpha.app.scope, actor);
-  await vi.waitFor(async () => expect(await waitingForCounter()).toBe(1), { timeout: 10_000 });
+  await waitForLockWaiters(cluster.db, 1);
   // Without turns, the decisions would take the old key as they are sent, and queue for the
   // counter behind the rotation.
   const decided = Promise.all(peers.map((peer) => approveTrust(alpha.app.scope, actor, { peerId: peer.id, fingerprint: peer.fingerprint })));

@@ -1,7 +1,6 @@
 // The same trust service on PostgreSQL, where transactions really run in parallel.
 // Runs when TEST_DATABASE_URL is set (.ci/run sets it); each test on its own database.
-import pg from 'pg';
-import { describe, expect, test, vi } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import type { OperationResult } from '@urql/core';
 import {
   ApproveTrustDocument,
@@ -13,6 +12,7 @@ import {
 } from '../client/index.js';
 import { notifyPeerTrustChanged } from '../src/db/events.js';
 import { bearer, postGraphQL, request, run, startCluster, subscribe, testDatabaseUrl, type TestServer } from './helpers.js';
+import { waitForLockWaiters } from './stall.js';
 
 if (!testDatabaseUrl) {
   console.warn('PostgreSQL suite SKIPPED: set TEST_DATABASE_URL=postgresql://... to run it.');
@@ -106,17 +106,6 @@ describe.skipIf(!testDatabaseUrl)('PostgreSQL (TEST_DATABASE_URL)', () => {
       await acquired;
       return { held };
     };
-    /** Asked on a connection of its own: the pool may be all taken. */
-    const waitingForLocks = async () => {
-      const client = new pg.Client({ connectionString: databaseUrl });
-      await client.connect();
-      try {
-        const { rows } = await client.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
-        return (rows[0] as { n: number }).n;
-      } finally {
-        await client.end();
-      }
-    };
     const outcome = (result: OperationResult<ApproveTrustMutation>) =>
       result.data?.approveTrust.__typename ?? String(result.error?.graphQLErrors[0]?.extensions['code'] ?? result.error?.message);
     const approveAll = (count: number) =>
@@ -142,9 +131,8 @@ describe.skipIf(!testDatabaseUrl)('PostgreSQL (TEST_DATABASE_URL)', () => {
     const [outcomes, raw] = await Promise.all([
       approveAll(5),
       // Sent once the first decision took the last connection (it waits for the pair's lock), so it queues for sure: the HTTP status.
-      vi
-        .waitFor(async () => expect(await waitingForLocks()).toBeGreaterThan(0), { timeout: 10_000, interval: 100 })
-        .then(() => postGraphQL(alpha!.app.url, { query: '{ servers { edges { node { id } } } }' }, bearer(adminToken))),
+      // Asked on a connection of its own: the pool is all taken.
+      waitForLockWaiters(databaseUrl, 1).then(() => postGraphQL(alpha!.app.url, { query: '{ servers { edges { node { id } } } }' }, bearer(adminToken))),
     ]);
     await Promise.all(held.map(({ held }) => held));
     const busy = outcomes.filter((o) => o === 'SERVER_BUSY').length;

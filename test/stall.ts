@@ -2,19 +2,24 @@
 // while another runs: a trigger waits on an advisory lock that the test holds.
 import { expect, onTestFinished } from 'vitest';
 import type { Database } from '../src/db/client.js';
+import { sql } from './ha-helpers.js';
 
 let nextKey = 4200;
 
-/** Sessions of this database waiting on a lock now. */
-export async function lockWaiters(db: Database): Promise<number> {
-  const [row] = await db.prisma.$queryRaw<{ n: bigint }[]>`
-    SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()`;
-  return Number(row!.n);
+const LOCK_WAITERS = `SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()`;
+
+/**
+ * Sessions of this database waiting on a lock now: asked through `on`'s pool, or, given
+ * the database's URL, on a connection of its own (for when the pool may be all taken).
+ */
+export async function lockWaiters(on: Database | string): Promise<number> {
+  const [row] = typeof on === 'string' ? await sql<{ n: number }>(on, LOCK_WAITERS) : await on.prisma.$queryRawUnsafe<{ n: number }[]>(LOCK_WAITERS);
+  return row!.n;
 }
 
 /** Waits until `count` sessions of this database wait on a lock. */
-export async function waitForLockWaiters(db: Database, count: number): Promise<void> {
-  await expect.poll(() => lockWaiters(db), { timeout: 30_000 }).toBeGreaterThanOrEqual(count);
+export async function waitForLockWaiters(on: Database | string, count: number): Promise<void> {
+  await expect.poll(() => lockWaiters(on), { timeout: 30_000 }).toBeGreaterThanOrEqual(count);
 }
 
 /**
