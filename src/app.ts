@@ -198,11 +198,11 @@ export function createApp(config: AppConfig): App {
     },
   });
 
-  /** Whatever changed, the history may have grown: read it, unless the change says it was read already. */
-  const catchUp = (notice: FeedNotice) => {
-    if (!scope || (notice.kind === 'peerTrustChanged' && notice.sequence !== undefined && notice.sequence <= scope.ledger.size)) return;
-    void scope.ledger.catchUp().catch((error: unknown) => log.warn({ err: error }, 'could not read the Trust History; trying again at the next change'));
-  };
+  /** Whatever changed, the history may have grown as far as the change says: read it. */
+  const catchUp = (notice: FeedNotice) =>
+    void scope?.ledger
+      .catchUpTo(notice.kind === 'peerTrustChanged' ? notice.sequence : undefined)
+      .catch((error: unknown) => log.warn({ err: error }, 'could not read the Trust History; trying again at the next change'));
 
   const serveConsole = createConsoleHandler();
   const serveHealth = createHealthHandler({ name: config.name, database: config.database });

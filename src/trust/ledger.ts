@@ -325,6 +325,11 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
     return this.#catchingUp;
   }
 
+  /** catchUp, unless what this server verified already reaches entry `sequence` (when known). */
+  catchUpTo(sequence: number | undefined): Promise<void> {
+    return sequence !== undefined && sequence <= this.size ? Promise.resolve() : this.catchUp();
+  }
+
   /** Whether a token's hash was revoked in the history (or in a history this server saw before). */
   isRevoked(tokenHash: string): boolean {
     return this.#revoked.has(tokenHash);
@@ -350,10 +355,8 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
     // again, until they meet (a row naming an entry the history lacks never will).
     for (let attempt = 0; attempt < MAX_CATCH_UPS; attempt++) {
       const needed = Number(row.lastSequence);
-      if (needed > this.size) {
-        await this.catchUp();
-        if (needed > this.size) break;
-      }
+      await this.catchUpTo(needed);
+      if (needed > this.size) break;
       const verified = this.#pairs.get(row.id);
       if (!verified || verified.lastSequence <= Number(row.lastSequence)) break;
       row = (await this.#db.prisma.peerTrust.findUnique({ where: { id: row.id } })) ?? row;
