@@ -10,7 +10,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createApiToken, stillIssued, tokenSigners } from './auth/tokens.js';
+import { createApiToken, revokeApiTokens, stillIssued, tokenSigners } from './auth/tokens.js';
 import { privateDir } from './data-dir.js';
 import { openPostgresDatabase, type Database } from './db/client.js';
 import { EmbeddedPostgres } from './db/embedded.js';
@@ -93,17 +93,21 @@ export async function runCluster(config: ClusterConfig, log: Logger, progress: (
       if (config.http.tls) args.push('--tls-cert', config.http.tls.certFile, '--tls-key', config.http.tls.keyFile);
       processes.push(new ServerProcess(name, args, env, log));
     }
-    const servers = await Promise.all(
-      processes.map(async (server) => {
-        const summary = await server.start();
+    const start = (server: ServerProcess) =>
+      server.start().then((summary) => {
         progress(`${summary.name} ready at ${summary.url}`);
         return summary;
-      }),
-    );
+      });
+    // A server new to the cluster registers once the others run again: a new instance
+    // that shares an address with a server that is not running is marked as its
+    // possible replacement, and on this host every server has the same addresses.
+    const known = await Promise.all(config.names.map((name) => loadRootKey(path.join(dataDir, name))));
+    const restarted = await Promise.all(processes.map((server, i) => (known[i] ? start(server) : undefined)));
+    const servers = await Promise.all(processes.map((server, i) => restarted[i] ?? start(server)));
     // Signed by every server's key, once each has registered it: every server accepts it.
     let token: string;
     try {
-      const keys = await Promise.all(config.names.map((name) => loadRootKey(path.join(dataDir, name))));
+      const keys = await Promise.all(config.names.map((name, i) => known[i] ?? loadRootKey(path.join(dataDir, name))));
       token = await clusterToken(db, path.join(dataDir, TOKEN_FILE), processes, keys);
     } finally {
       await db.close();
@@ -129,7 +133,7 @@ export async function runCluster(config: ClusterConfig, log: Logger, progress: (
 /**
  * The administrator token of the cluster: the one kept in the data directory while it
  * is still issued by every server and not revoked (stored hashed in the database like
- * every other), else a new one. Each server is asked about its own key: it has Prisma
+ * every other), else a new one, and the kept one revoked. Each server is asked about its own key: it has Prisma
  * loaded already, where this process would load it for this one question (~0.45 s of a
  * ~3 s restart). A server that cannot answer is checked here.
  */
@@ -141,8 +145,11 @@ async function clusterToken(db: Database, file: string, servers: ServerProcess[]
     );
     if (issued.every(Boolean)) return kept;
   }
-  const signers = keys.filter((key): key is RootKeyPair => key !== undefined);
-  const { token } = await createApiToken(db, { userName: CLUSTER_USER, role: 'ADMINISTRATOR' }, await tokenSigners(db.prisma, signers));
+  const signers = await tokenSigners(db.prisma, keys.filter((key): key is RootKeyPair => key !== undefined));
+  // One cluster token at a time: the kept one (a server was added, which did not sign
+  // it) ends before its replacement is issued, rather than live on unseen.
+  if (kept) await revokeApiTokens(db, CLUSTER_USER, signers[0]!, kept);
+  const { token } = await createApiToken(db, { userName: CLUSTER_USER, role: 'ADMINISTRATOR' }, signers);
   await writeFile(file, `${token}\n`, { mode: 0o600 });
   return token;
 }

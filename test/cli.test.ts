@@ -87,14 +87,23 @@ test('token create, list and revoke', async () => {
   expect((await peertrust(['token', 'list', '--data-dir', dataDir])).stdout).toMatch(/ ops {2}ADMINISTRATOR {2}created \S+ {2}revoked \S+\n/);
 });
 
-test('cluster runs each server as its own process on one embedded database, with a console link and a token kept across restarts', async () => {
+test('cluster runs each server as its own process on one embedded database, with a console link and a token kept across restarts and replaced when a server is added', async () => {
   const dataDir = await tempDir();
+  const two = await start(['cluster', '--servers', '2', '--port', '0', '--data-dir', dataDir], /ptk_\S+\n/);
+  const firstToken = two.output.trim().split('\n').at(-1)!;
+  await stop(two.child);
+
   const cluster = await start(['cluster', '--servers', '3', '--port', '0', '--data-dir', dataDir], /ptk_\S+\n/);
   const urls = [...cluster.output.matchAll(/GraphiQL\s+(http\S+)/g)].map((m) => m[1]!);
   expect(urls).toHaveLength(3);
   expect(cluster.output).toMatch(/^alpha$/m);
   expect(cluster.output).toMatch(/^charlie$/m);
+  // charlie did not sign the kept token: a new one, and the one it replaces revoked.
   const token = cluster.output.trim().split('\n').at(-1)!;
+  expect(token).not.toBe(firstToken);
+  const replaced = createPeertrustClient({ url: urls[0]!, token: firstToken });
+  onTestFinished(() => replaced.close());
+  expect((await request(replaced, ThisServerDocument, {})).error?.graphQLErrors[0]?.extensions['code']).toBe('UNAUTHENTICATED');
   expect(cluster.output).toContain(`console      ${urls[0]!.replace(/\/graphql$/, '')}/#token=${token}`);
   // Three server processes under the supervisor, each its own.
   const children = (await readFile(`/proc/${cluster.child.pid}/task/${cluster.child.pid}/children`, 'utf8')).trim().split(/\s+/);
@@ -104,6 +113,9 @@ test('cluster runs each server as its own process on one embedded database, with
   onTestFinished(() => client.close());
   const me = (await run(client, ThisServerDocument, {})).thisServer;
   expect(me.name).toBe('charlie');
+  // Added while alpha and bravo were stopped, with this host's addresses, as theirs: it
+  // registered once they ran again, so nothing marks it as a replacement of either.
+  expect(me.possibleReplacementOf).toBeNull();
   expect(cluster.output).toContain(me.fingerprint.match(/.{4}/g)!.join(':'));
   // Tokens can be made while it runs.
   const created = await peertrust(['token', 'create', '--name', 'reader', '--role', 'read-only', '--data-dir', dataDir]);

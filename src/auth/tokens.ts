@@ -209,14 +209,17 @@ export async function stillIssued(prisma: PrismaClient, token: string, keys: Roo
 }
 
 /**
- * Revokes every active token of a user, at the database's time, and records the revoke
- * in the Trust History, signed by `signer`; returns how many. The user stays, with its history.
+ * Revokes every active token of a user (or only `onlyToken`, if it is one), at the
+ * database's time, and records the revoke in the Trust History, signed by `signer`;
+ * returns how many. The user stays, with its history.
  */
-export async function revokeApiTokens(db: Database, userName: string, signer: TokenSigner): Promise<number> {
+export async function revokeApiTokens(db: Database, userName: string, signer: TokenSigner, onlyToken?: string): Promise<number> {
+  const onlyHash = onlyToken === undefined ? null : hashToken(onlyToken);
   return inTransaction(db, async (tx: TransactionClient, afterCommit) => {
     const tokens = await tx.$queryRaw<{ tokenHash: string; userId: string }[]>`
       SELECT t."tokenHash", t."userId" FROM "ApiToken" t JOIN "User" u ON u."id" = t."userId"
-      WHERE u."name" = ${userName} AND t."revokedAt" IS NULL FOR UPDATE OF t`;
+      WHERE u."name" = ${userName} AND t."revokedAt" IS NULL AND (${onlyHash}::text IS NULL OR t."tokenHash" = ${onlyHash}::text)
+      FOR UPDATE OF t`;
     if (!tokens.length) return 0;
     const reservation = await reserve(tx, 1);
     const statement = canonical(TokenRevocationStatement, {
