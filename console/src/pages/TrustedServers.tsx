@@ -73,6 +73,7 @@ function PeerTile({ loaded, focused }: { loaded: PeerTrustFieldsFragment; focuse
   const decommissioned = peer.status === 'DECOMMISSIONED';
   // Every decision on an unverified pair is refused until the database is put right.
   const unverified = pair.status === 'UNVERIFIED';
+  const replaced = peer.possibleReplacementOf;
   const available: Record<Action, boolean> = {
     approve: !decommissioned && ((pair.status === 'PENDING' && !pair.approvedByThisServer) || pair.status === 'REVOKED'),
     deny: !unverified && pair.status !== 'DENIED',
@@ -108,12 +109,21 @@ function PeerTile({ loaded, focused }: { loaded: PeerTrustFieldsFragment; focuse
           right. See the README, "Threat model".
         </p>
       )}
-      {peer.possibleReplacementOf && (
+      {replaced && (
         <p className="warning">
-          Another instance named <strong>{peer.possibleReplacementOf.name}</strong> (instance {peer.possibleReplacementOf.id})
-          is registered with a different root key. If that server was reinstalled, this is its new instance: approve it only
-          after checking its fingerprint on the server itself, and decommission the old one. If not, someone may be
-          impersonating it.
+          {replaced.name === peer.name ? (
+            <>
+              Another instance named <strong>{replaced.name}</strong> (instance {replaced.id}) is registered with a different
+              root key.
+            </>
+          ) : (
+            <>
+              {peer.name} has an address of <strong>{replaced.name}</strong> (instance {replaced.id}), which was not running
+              when {peer.name} registered, and a different root key.
+            </>
+          )}{' '}
+          If {replaced.name} was reinstalled, this is its new instance: approve it only after checking its fingerprint on the
+          server itself, and decommission the old one. If not, someone may be impersonating {replaced.name}.
         </p>
       )}
       <dl>
