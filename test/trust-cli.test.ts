@@ -68,9 +68,10 @@ test('approve by name on one serve process and by id on the other: TRUSTED; peer
   const lines = history.stdout.trimEnd().split('\n');
   expect(lines[0]).toMatch(/^# +AT +EVENT +ON +PEER +BY +FINGERPRINTS$/);
   expect(lines.slice(1).map((line) => line.split(/ {2,}/).slice(2, 6))).toEqual([
+    // ON made the change, about PEER: the other server of the pair.
     ['TRUST_APPROVED', 'alpha', 'bravo', 'ops'],
-    ['TRUST_APPROVED', 'bravo', 'bravo', 'ops'],
-    ['TRUST_ENABLED', 'bravo', 'bravo', 'ops'],
+    ['TRUST_APPROVED', 'bravo', 'alpha', 'ops'],
+    ['TRUST_ENABLED', 'bravo', 'alpha', 'ops'],
   ]);
   const lastTwo = (await cli(['history', '--limit', '2'], alpha.url, token)).stdout.trimEnd().split('\n');
   expect(lastTwo.slice(1, -1).map((line) => line.split(/ {2,}/)[2])).toEqual(['TRUST_APPROVED', 'TRUST_ENABLED']);
@@ -78,7 +79,7 @@ test('approve by name on one serve process and by id on the other: TRUSTED; peer
   const newest = JSON.parse((await cli(['history', '--json', '--limit', '2', '--peer', 'bravo'], alpha.url, token)).stdout);
   expect(newest.events.map((event: { kind: string }) => event.kind)).toEqual(['TRUST_APPROVED', 'TRUST_ENABLED']);
   expect(Object.keys(newest.events[0]).sort()).toEqual(EVENT_KEYS);
-  expect(newest.events[0]).toMatchObject({ server: { id: bravo.id, name: 'bravo' }, peer: { id: bravo.id, name: 'bravo' }, actor: { name: 'ops', role: 'ADMINISTRATOR' }, fingerprints: [alphaFingerprint] });
+  expect(newest.events[0]).toMatchObject({ server: { id: bravo.id, name: 'bravo' }, peer: { id: alpha.id, name: 'alpha' }, actor: { name: 'ops', role: 'ADMINISTRATOR' }, fingerprints: [alphaFingerprint] });
   expect(newest.events[1].sequence).toBe(newest.events[0].sequence + 1);
 });
 
@@ -138,6 +139,11 @@ test('a READ_ONLY token reads but gets exit 3 for changes; a bad token 3, no tok
   expect(missing).toMatchObject({ code: 2, stderr: expect.stringContaining('PEERTRUST_TOKEN is not set') });
   expect((await cli(['peers', '--url', 'http://ops:secret@127.0.0.1:4000/graphql'], alpha!.app.url, cluster.adminToken)).code).toBe(2);
   expect((await cli(['history', '--limit', 'all'], alpha!.app.url, cluster.adminToken)).code).toBe(2);
+  // An address without its scheme is a usage error in one line, not a stack trace.
+  expect(await peertrust(['peers'], { PEERTRUST_URL: '127.0.0.1:4001', PEERTRUST_TOKEN: cluster.adminToken })).toMatchObject({
+    code: 2,
+    stderr: 'peertrust: PEERTRUST_URL "127.0.0.1:4001" must be an http:// or https:// URL, e.g. http://127.0.0.1:4000/graphql\n',
+  });
 
   const closed = new URL(alpha!.app.url);
   await cluster.stopServer(alpha!);

@@ -1,7 +1,7 @@
 // What the trust commands print: aligned tables and lines for people, and for --json the
 // shapes documented in the README. Those shapes are built here field by field, so that
 // a change of the API's documents cannot change what scripts read.
-import type { PeerTrustFieldsFragment, ServerFieldsFragment, TrustEvent } from '../../client/index.js';
+import { eventSubject, type PeerTrustFieldsFragment, type ServerFieldsFragment, type TrustEvent } from '../../client/index.js';
 import { formatFingerprint } from '../identity/fingerprint-text.js';
 
 
@@ -33,13 +33,14 @@ export function serverJson(server: ServerFieldsFragment) {
   };
 }
 
-export function eventJson(event: TrustEvent) {
+/** An event of `thisServer`'s history: `server` made the change, about `peer`, the other server of the pair. */
+export function eventJson(event: TrustEvent, thisServer: { id: string; name: string }) {
   return {
     sequence: event.sequence,
     kind: event.kind,
     at: event.at,
     server: { id: event.server.id, name: event.server.name },
-    peer: { id: event.peerTrust.peer.id, name: event.peerTrust.peer.name },
+    peer: eventSubject(event, thisServer),
     actor: { name: event.actor.name, role: event.actor.role },
     fingerprints: event.fingerprints,
   };
@@ -73,7 +74,7 @@ export function peersTable(pairs: PeerTrustFieldsFragment[]): string {
   );
 }
 
-export function historyTable(events: TrustEvent[]): string {
+export function historyTable(events: TrustEvent[], thisServer: { id: string; name: string }): string {
   return table(
     ['#', 'AT', 'EVENT', 'ON', 'PEER', 'BY', 'FINGERPRINTS'],
     events.map((event) => [
@@ -81,7 +82,7 @@ export function historyTable(events: TrustEvent[]): string {
       event.at,
       event.kind,
       event.server.name,
-      event.peerTrust.peer.name,
+      eventSubject(event, thisServer).name,
       event.actor.name,
       event.fingerprints.map(formatFingerprint).join(', '),
     ]),

@@ -147,6 +147,7 @@ export function peers(target: Target) {
 
 export function history(options: { peer?: string | undefined; limit: number }, target: Target) {
   return withApi(target, async (api) => {
+    const { thisServer } = await api.query(ThisServerDocument, {});
     const peerId = options.peer ? (await resolve(api, options.peer)).peer.id : null;
     // The newest `limit` events, read backwards a page at a time, shown oldest first.
     const pages: TrustEvent[][] = [];
@@ -160,9 +161,9 @@ export function history(options: { peer?: string | undefined; limit: number }, t
     }
     const events = pages.flat();
     const text = events.length
-      ? [historyTable(events), ...(earlier ? [`(the ${events.length} newest; more with a larger --limit)`] : [])].join('\n')
+      ? [historyTable(events, thisServer), ...(earlier ? [`(the ${events.length} newest; more with a larger --limit)`] : [])].join('\n')
       : 'no trust history yet';
-    print(target, { events: events.map(eventJson) }, text);
+    print(target, { events: events.map((event) => eventJson(event, thisServer)) }, text);
   });
 }
 

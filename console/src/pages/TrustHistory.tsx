@@ -7,6 +7,7 @@ import {
   type TrustEventFieldsFragment as TrustEvent,
   type TrustEventKind,
 } from '../../../client/gql/graphql.js';
+import { eventSubject } from '../../../client/events.js';
 import { FingerprintText } from '../components/Fingerprint.js';
 import { describeError } from '../client.js';
 import { useLive } from '../live.js';
@@ -109,13 +110,13 @@ export function TrustHistoryPage() {
 
 function HistoryRow({ event, thisServerName, thisServerId }: { event: TrustEvent; thisServerName: string; thisServerId: string }) {
   const peerName = event.peerTrust.peer.name;
-  // The change was made through `server`'s API, about the other server of the pair.
-  const subject = event.server.id === thisServerId ? peerName : thisServerName;
+  const subject = eventSubject(event, { id: thisServerId, name: thisServerName }).name;
   const servers =
     event.kind === 'TRUST_ENABLED'
       ? `${thisServerName} ↔ ${peerName}`
       : event.kind === 'KEY_ROTATED'
-        ? `${event.server.name} (its own key)`
+        ? // One entry for each of its pairs: the pair says which.
+          `${event.server.name} (its own key), with ${subject}`
         : event.kind === 'TAMPERING_DETECTED'
           ? `${event.server.name} found the pair with ${subject} changed`
           : `${event.server.name} → ${subject}`;
