@@ -9,7 +9,8 @@ import { CliError, ExitCode } from './errors.js';
 const ApiUrl = z
   .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL, e.g. http://127.0.0.1:4000/graphql' })
   // A credential in a flag shows in `ps` and in shell history.
-  .refine((url) => !new URL(url).username && !new URL(url).password, 'must not carry a user or password: put the token in PEERTRUST_TOKEN')
+  // zod runs this even when the URL is not one (already reported above).
+  .refine((url) => !URL.canParse(url) || (!new URL(url).username && !new URL(url).password), 'must not carry a user or password: put the token in PEERTRUST_TOKEN')
   // The server's origin is enough: the API is at /graphql.
   .transform((url) => {
     const parsed = new URL(url);
