@@ -9,6 +9,7 @@ import { pino } from 'pino';
 import { describe, expect, test, vi } from 'vitest';
 import {
   ApproveTrustDocument,
+  DecommissionServerDocument,
   DenyTrustDocument,
   PeerTrustChangedDocument,
   PeerTrustDocument,
@@ -284,6 +285,22 @@ for (const backend of backends) {
     });
   });
 }
+
+test('a peer decommissioned by another server after a pair was read, before its verdict, is no sign of tampering', async () => {
+  const cluster = await startCluster(['alpha', 'bravo', 'papa']);
+  const [alpha, bravo, papa] = cluster.servers as [TestServer, TestServer, TestServer];
+  const { ledger, db } = alpha.app.scope;
+  // What alpha read of its pair with papa, and of papa...
+  const ids = [alpha.id, papa.id];
+  const row = await db.prisma.peerTrust.findFirstOrThrow({ where: { serverAId: { in: ids }, serverBId: { in: ids } } });
+  const papaAsRead = { fingerprint: papa.fingerprint, status: 'ACTIVE' };
+  // ...then bravo decommissions papa (which revokes alpha's pair with it), and alpha's history reads that first.
+  const decommissioned = await run(bravo.admin, DecommissionServerDocument, { input: { serverId: papa.id } });
+  expect(decommissioned.decommissionServer.__typename).toBe('DecommissionServerSuccess');
+  await ledger.catchUp();
+  expect(await ledger.verdict(row, papaAsRead)).toEqual({ verified: true });
+  expect(await pair(alpha, papa)).toMatchObject({ status: 'REVOKED', unverifiedReason: null });
+});
 
 test('a restart takes on the verified state it kept and verifies only what came after; a kept state the history does not match is dropped, and the history verified from its first entry', async () => {
   const logs: { msg: string; level: number }[] = [];

@@ -371,6 +371,12 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
       await this.catchUp();
       this.#keysCheckedAt.set(key, this.size);
     }
+    // A decommission the history has read since the peer was: it committed with the
+    // peer's row, so the row says so now, unless it was changed behind our back.
+    if (this.#decommissioned.has(peerId) && peer.status !== 'DECOMMISSIONED') {
+      const now = await this.#db.prisma.server.findUnique({ where: { id: peerId }, select: { status: true } });
+      if (now) peer = { ...peer, status: now.status };
+    }
     return this.verdictNow(row, peer);
   }
 
@@ -422,12 +428,15 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
     return undefined;
   }
 
-  /** Logs the reason a pair is unverified, once per reason; says whether it is new. */
-  reportOnce(pairId: string, reason: string): boolean {
-    if (this.#reported.get(pairId) === reason) return false;
+  /** Whether the reason a pair is unverified is new: not yet reported (recorded and logged). */
+  isUnreported(pairId: string, reason: string): boolean {
+    return this.#reported.get(pairId) !== reason;
+  }
+
+  /** Logs the reason a pair is unverified, once recorded; later checks that find the same stay quiet. */
+  reported(pairId: string, reason: string): void {
     this.#reported.set(pairId, reason);
     this.#log.error({ pair: pairId, reason }, 'a pair does not match the signed Trust History: it is reported UNVERIFIED');
-    return true;
   }
 
   async #read(): Promise<void> {

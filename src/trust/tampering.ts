@@ -41,17 +41,42 @@ export class TamperingWatch {
     await this.#checking;
   }
 
-  /** Compares every pair of this server with the verified history; records what differs, once. */
+  /**
+   * Compares every pair of this server with the verified history; records what differs,
+   * once. A pair that differs is read again, with its peer, before it is recorded: what
+   * the record says is signed and stays in the history. One that cannot be recorded now
+   * is tried again at the next check, and the others are checked all the same.
+   */
   async check(): Promise<void> {
     const scope = this.#scope;
     const pairs = await scope.db.prisma.peerTrust.findMany({ where: { OR: [{ serverAId: scope.serverId }, { serverBId: scope.serverId }] } });
-    const peers = await serversWithFingerprints(scope.db.prisma, pairs.map((pair) => (pair.serverAId === scope.serverId ? pair.serverBId : pair.serverAId)));
+    const peers = await this.#peers(pairs);
+    let failure: unknown;
     for (const pair of pairs) {
-      const peer = peers.find((p) => p.id === pair.serverAId || p.id === pair.serverBId);
-      if (!peer) continue;
-      const verdict = await scope.ledger.verdict(pair, peer);
-      if (!verdict.verified && scope.ledger.reportOnce(pair.id, verdict.reason)) await recordTampering(scope, pair, verdict.reason);
+      const peer = peers.get(this.#peerId(pair));
+      if (!peer || (await scope.ledger.verdict(pair, peer)).verified) continue;
+      try {
+        const again = await scope.db.prisma.peerTrust.findUnique({ where: { id: pair.id } });
+        const peerAgain = again && (await this.#peers([again])).get(this.#peerId(again));
+        if (!again || !peerAgain) continue;
+        const verdict = await scope.ledger.verdict(again, peerAgain);
+        if (verdict.verified || !scope.ledger.isUnreported(again.id, verdict.reason)) continue;
+        await recordTampering(scope, again, verdict.reason);
+        scope.ledger.reported(again.id, verdict.reason);
+      } catch (error) {
+        failure ??= error;
+      }
     }
+    if (failure) throw failure;
+  }
+
+  #peerId(pair: PeerTrust): string {
+    return pair.serverAId === this.#scope.serverId ? pair.serverBId : pair.serverAId;
+  }
+
+  async #peers(pairs: PeerTrust[]) {
+    const servers = await serversWithFingerprints(this.#scope.db.prisma, pairs.map((pair) => this.#peerId(pair)));
+    return new Map(servers.map((server) => [server.id, server]));
   }
 }
 
