@@ -222,12 +222,15 @@ class ServerProcess {
     });
   }
 
+  /** Starts the process again after a delay that doubles with each try that fails, until one gets ready. */
   async #restart(reason: string): Promise<void> {
     const delay = Math.min(RESTART_DELAY_MS * 2 ** this.#restarts++, 60_000);
     this.#log.error({ reason, restartInMs: delay }, 'server process died; restarting it');
     await sleep(delay);
     if (this.#stopping) return;
-    await this.start().catch((error: Error) => this.#log.error({ err: error }, 'server process did not restart'));
+    await this.start().catch((error: Error) => {
+      if (!this.#stopping) void this.#restart(`it did not start again: ${error.message}`);
+    });
   }
 
   /** SIGTERM, as an operator stops a server; SIGKILL if it takes more than 10 s. */

@@ -1,9 +1,10 @@
 // The `peertrust` command as people run it: real processes, real data directories.
-import { readFile, stat } from 'node:fs/promises';
+import { chmod, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { describe, expect, test, onTestFinished } from 'vitest';
+import { describe, expect, test, onTestFinished, vi } from 'vitest';
 import { createPeertrustClient, ThisServerDocument, ViewerDocument } from '../client/index.js';
 import { request, run, tempDir } from './helpers.js';
+import { freePort } from './private-postgres.js';
 import { peertrust, startProcess as start, stopProcess as stop } from './processes.js';
 
 describe('usage', () => {
@@ -85,6 +86,29 @@ test('token create, list and revoke', async () => {
   expect(listed.stdout).not.toContain('ptk_');
   expect((await peertrust(['token', 'revoke', '--name', 'ops', '--data-dir', dataDir])).stdout).toBe('revoked 1 token of ops\n');
   expect((await peertrust(['token', 'list', '--data-dir', dataDir])).stdout).toMatch(/ ops {2}ADMINISTRATOR {2}created \S+ {2}revoked \S+\n/);
+});
+
+test('cluster starts a server process that dies again, and keeps trying while it cannot start', async () => {
+  const dataDir = await tempDir();
+  // A port of its own: a restarted server listens where it did.
+  const port = await freePort();
+  const cluster = await start(['cluster', '--servers', '1', '--port', String(port), '--data-dir', dataDir], /ptk_\S+\n/);
+  const serving = async () => (await fetch(`http://127.0.0.1:${port}/health`).catch(() => undefined))?.status === 200;
+  const servePids = async () => {
+    const children = (await readFile(`/proc/${cluster.child.pid}/task/${cluster.child.pid}/children`, 'utf8')).trim().split(/\s+/);
+    const commands = await Promise.all(children.map(async (pid) => [pid, await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')] as const));
+    return commands.filter(([, command]) => command.includes('\0serve\0')).map(([pid]) => Number(pid));
+  };
+  const [first] = await servePids();
+  // Its data directory open to other users: it refuses to start until that is put right.
+  const serverDir = path.join(dataDir, 'alpha');
+  await chmod(serverDir, 0o755);
+  process.kill(first!, 'SIGKILL');
+  await vi.waitFor(() => expect(cluster.logs).toContain('can be read by other users'), { timeout: 60_000, interval: 100 });
+  expect(await serving()).toBe(false);
+  await chmod(serverDir, 0o700);
+  await vi.waitFor(async () => expect(await serving()).toBe(true), { timeout: 60_000, interval: 200 });
+  expect(await servePids()).not.toContain(first);
 });
 
 test('cluster runs each server as its own process on one embedded database, with a console link and a token kept across restarts and replaced when a server is added', async () => {
