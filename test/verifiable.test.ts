@@ -6,7 +6,7 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pino } from 'pino';
-import { describe, expect, test, vi } from 'vitest';
+import { describe, expect, onTestFinished, test, vi } from 'vitest';
 import {
   ApproveTrustDocument,
   DecommissionServerDocument,
@@ -22,6 +22,8 @@ import {
 } from '../client/index.js';
 import { hashToken, revokeApiTokens } from '../src/auth/tokens.js';
 import { fingerprintOf } from '../src/identity/fingerprint.js';
+import { verifyHistory } from '../src/trust/audit.js';
+import { Ledger } from '../src/trust/ledger.js';
 import { bearer, postGraphQL, run, signerIn, startCluster, subscribe, testDatabaseUrl, type TestCluster, type TestServer } from './helpers.js';
 
 const backends = [
@@ -300,6 +302,21 @@ test('a peer decommissioned by another server after a pair was read, before its 
   await ledger.catchUp();
   expect(await ledger.verdict(row, papaAsRead)).toEqual({ verified: true });
   expect(await pair(alpha, papa)).toMatchObject({ status: 'REVOKED', unverifiedReason: null });
+});
+
+test('verifications asked for at once take turns: one runs, and the requests made meanwhile share the next', async () => {
+  const cluster = await startCluster(['alpha', 'bravo']);
+  const [alpha, bravo] = cluster.servers as [TestServer, TestServer];
+  await approve(alpha, bravo);
+  const audits = vi.spyOn(Ledger.prototype, 'start');
+  onTestFinished(() => audits.mockRestore());
+  const reports = await Promise.all(Array.from({ length: 10 }, () => verifyHistory(alpha.app.scope)));
+  expect(audits).toHaveBeenCalledTimes(2);
+  expect(new Set(reports.map((report) => JSON.stringify(report))).size).toBe(1);
+  expect(reports[0]).toMatchObject({ ok: true, size: await lastSequence(cluster), brokenAt: null });
+  // Once they are done, the next request starts one of its own.
+  await verifyHistory(alpha.app.scope);
+  expect(audits).toHaveBeenCalledTimes(3);
 });
 
 test('a restart takes on the verified state it kept and verifies only what came after; a kept state the history does not match is dropped, and the history verified from its first entry', async () => {

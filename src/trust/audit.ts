@@ -20,7 +20,40 @@ export interface HistoryReport {
   reason: string | null;
 }
 
-export async function verifyHistory(scope: ServerScope): Promise<HistoryReport> {
+/** A server's verification running, and the one queued after it that every later request shares. */
+interface Turns {
+  running?: Promise<HistoryReport>;
+  queued?: Promise<HistoryReport>;
+}
+const turns = new WeakMap<ServerScope, Turns>();
+
+/**
+ * Verifies the whole history, one verification at a time on a server: it reads and
+ * checks every entry, seconds of CPU for a long history, so requests at once must not
+ * each start one. A request while one runs shares the next, which begins after it was
+ * made: what it reports is never older than the request.
+ */
+export function verifyHistory(scope: ServerScope): Promise<HistoryReport> {
+  let state = turns.get(scope);
+  if (!state) turns.set(scope, (state = {}));
+  const mine = state;
+  if (mine.queued) return mine.queued;
+  const begin = () => {
+    const run: Promise<HistoryReport> = verifyNow(scope).finally(() => {
+      if (mine.running === run) mine.running = undefined;
+    });
+    return (mine.running = run);
+  };
+  if (!mine.running) return begin();
+  return (mine.queued = mine.running
+    .catch(() => undefined)
+    .then(() => {
+      mine.queued = undefined;
+      return begin();
+    }));
+}
+
+async function verifyNow(scope: ServerScope): Promise<HistoryReport> {
   const audit = new Ledger({ db: scope.db, serverId: scope.serverId, identity: scope.identity, log: silentLogger, audit: true });
   await audit.start();
   const checkpoint = audit.broken ? undefined : await audit.checkpoint();
