@@ -234,71 +234,84 @@ export function createApp(config: AppConfig): App {
       return identity.key.fingerprint;
     },
     async start() {
-      const server = await createApiServer(http.tls, handle);
-      const registered = await registerServer(config.database, {
-        name: config.name,
-        addresses: config.addresses,
-        publicKeyPem: config.rootKey.publicKeyPem,
-        fingerprint: config.rootKey.fingerprint,
-        heartbeatIntervalMs,
-      });
-      const { serverId } = registered;
-      if (registered.possibleReplacementOf) {
-        log.warn(
-          { replaces: registered.possibleReplacementOf },
-          `this new instance has the name or an address of ${registered.possibleReplacementOf.name}, with a key that server did not endorse: ` +
-            'peers must approve it as a new instance (a rotation keeps trust; see `peertrust key rotate`)',
-        );
-      }
-      identity.key = await finishInterruptedRotation(config.database, serverId, config.rootKey);
-      await completeTree(config.database);
-      const ledger = new Ledger({ db: config.database, serverId, identity, log: log.child({ component: 'ledger' }) });
-      await ledger.start();
-      config.database.changes.on('notice', catchUp);
-      scope = { db: config.database, serverId, identity, ledger };
-      liveness = new Liveness(scope, heartbeatIntervalMs, log.child({ component: 'liveness' }));
-      await liveness.start();
-      tampering = new TamperingWatch(scope, heartbeatIntervalMs, log.child({ component: 'tampering' }));
-      tampering.start();
-      credentials.start();
-      httpServer = server;
-      webSocket = serveWebSocket(server, GRAPHQL_PATH, {
-        yoga,
-        authenticate: (authorization) => authenticate(config.database.prisma, authorization, scope!.ledger),
-        rates,
-        quotas,
-        credentials,
-        connectionsPerUser: http.limits.connectionsPerUser,
-        maxMessageBytes: MAX_BODY_BYTES,
-        log,
-      });
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(config.port, config.host, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
-      const { port } = server.address() as AddressInfo;
-      url = endpointUrl(config.host, port, http.tls !== undefined, GRAPHQL_PATH);
-      log.info({ url, serverId, fingerprint: identity.key.fingerprint }, 'listening');
-      if (!http.tls && !isLoopback(config.host)) {
-        log.warn(
-          { host: config.host },
-          'listening beyond this host without TLS: tokens cross the network in the clear; use --tls-cert and --tls-key',
-        );
+      try {
+        await startApp();
+      } catch (error) {
+        // What did start stops (timers, listeners) before the caller closes the database.
+        await stopApp();
+        throw error;
       }
     },
-    async stop() {
-      config.database.changes.off('notice', catchUp);
-      await scope?.ledger.stop();
-      tampering?.stop();
-      await liveness?.stop();
-      credentials.stop();
-      await webSocket?.close();
-      httpServer?.closeAllConnections();
-      await new Promise<void>((resolve) => (httpServer ? httpServer.close(() => resolve()) : resolve()));
-      await yoga.dispose();
-    },
+    stop: stopApp,
   };
+
+  async function startApp() {
+    const server = await createApiServer(http.tls, handle);
+    const registered = await registerServer(config.database, {
+      name: config.name,
+      addresses: config.addresses,
+      publicKeyPem: config.rootKey.publicKeyPem,
+      fingerprint: config.rootKey.fingerprint,
+      heartbeatIntervalMs,
+    });
+    const { serverId } = registered;
+    if (registered.possibleReplacementOf) {
+      log.warn(
+        { replaces: registered.possibleReplacementOf },
+        `this new instance has the name or an address of ${registered.possibleReplacementOf.name}, with a key that server did not endorse: ` +
+          'peers must approve it as a new instance (a rotation keeps trust; see `peertrust key rotate`)',
+      );
+    }
+    identity.key = await finishInterruptedRotation(config.database, serverId, config.rootKey);
+    await completeTree(config.database);
+    const ledger = new Ledger({ db: config.database, serverId, identity, log: log.child({ component: 'ledger' }) });
+    await ledger.start();
+    config.database.changes.on('notice', catchUp);
+    scope = { db: config.database, serverId, identity, ledger };
+    liveness = new Liveness(scope, heartbeatIntervalMs, log.child({ component: 'liveness' }));
+    await liveness.start();
+    tampering = new TamperingWatch(scope, heartbeatIntervalMs, log.child({ component: 'tampering' }));
+    tampering.start();
+    credentials.start();
+    httpServer = server;
+    webSocket = serveWebSocket(server, GRAPHQL_PATH, {
+      yoga,
+      authenticate: (authorization) => authenticate(config.database.prisma, authorization, scope!.ledger),
+      rates,
+      quotas,
+      credentials,
+      connectionsPerUser: http.limits.connectionsPerUser,
+      maxMessageBytes: MAX_BODY_BYTES,
+      log,
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const { port } = server.address() as AddressInfo;
+    url = endpointUrl(config.host, port, http.tls !== undefined, GRAPHQL_PATH);
+    log.info({ url, serverId, fingerprint: identity.key.fingerprint }, 'listening');
+    if (!http.tls && !isLoopback(config.host)) {
+      log.warn(
+        { host: config.host },
+        'listening beyond this host without TLS: tokens cross the network in the clear; use --tls-cert and --tls-key',
+      );
+    }
+  }
+
+  async function stopApp() {
+    config.database.changes.off('notice', catchUp);
+    // The tampering check reads the ledger: it ends first.
+    await tampering?.stop();
+    await scope?.ledger.stop();
+    await liveness?.stop();
+    credentials.stop();
+    await webSocket?.close();
+    httpServer?.closeAllConnections();
+    await new Promise<void>((resolve) => (httpServer ? httpServer.close(() => resolve()) : resolve()));
+    await yoga.dispose();
+  }
 }

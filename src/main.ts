@@ -319,7 +319,8 @@ try {
   // Problems the person running the command can fix get one line; anything else is a bug.
   const code = (error as NodeJS.ErrnoException).code;
   if (error instanceof OperatorError || code === 'EADDRINUSE' || code === 'EACCES') {
-    console.error(`peertrust: ${(error as Error).message}`);
+    const hint = code === 'EADDRINUSE' ? ': another process listens there; choose another port with --port' : '';
+    console.error(`peertrust: ${(error as Error).message}${hint}`);
     process.exit(error instanceof OperatorError ? error.exitCode : 2);
   }
   throw error;

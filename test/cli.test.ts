@@ -1,5 +1,6 @@
 // The `peertrust` command as people run it: real processes, real data directories.
 import { chmod, readFile, stat } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { describe, expect, test, onTestFinished, vi } from 'vitest';
 import { createPeertrustClient, ThisServerDocument, ViewerDocument } from '../client/index.js';
@@ -72,6 +73,17 @@ test('serve, token create and fingerprint on one embedded data directory; a rest
   onTestFinished(() => client2.close());
   expect((await run(client2, ThisServerDocument, {})).thisServer.id).toBe(me.id);
   await stop(again.child);
+});
+
+test('serve on a port another process listens on exits with one line that says what to do, and nothing it started left running', async () => {
+  const taken = createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  onTestFinished(() => void taken.close());
+  const { port } = taken.address() as AddressInfo;
+  const result = await peertrust(['serve', '--name', 'solo', '--port', String(port), '--host', '127.0.0.1', '--data-dir', await tempDir()]);
+  expect(result.code).toBe(2);
+  // Its heartbeat and tampering check stopped before the database closed: no warnings after the error.
+  expect(result.stderr).toBe(`peertrust: listen EADDRINUSE: address already in use 127.0.0.1:${port}: another process listens there; choose another port with --port\n`);
 });
 
 test('token create, list and revoke', async () => {
