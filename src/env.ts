@@ -58,7 +58,8 @@ const common = {
   dataDir: z.string().min(1, 'must not be empty'),
   databaseUrl,
   logLevel: logLevel.default('info'),
-  heartbeatSeconds: z.coerce.number().positive('must be more than 0').default(10),
+  // Each beat is a query: not a tight loop, and within setInterval's and the column's range.
+  heartbeatSeconds: z.coerce.number().min(0.1, 'must be from 0.1 to 86400').max(86_400, 'must be from 0.1 to 86400').default(10),
   databasePoolSize,
   tlsCert: z.string().min(1, 'must not be empty').optional(),
   tlsKey: z.string().min(1, 'must not be empty').optional(),

@@ -35,6 +35,7 @@ describe('usage', () => {
     [{ DATABASE_URL: 'mysql://x' }, 'DATABASE_URL "mysql://x" must be a postgresql:// URL'],
     [{ DATABASE_POOL_SIZE: '0' }, 'DATABASE_POOL_SIZE "0" must be from 1 to 1000'],
     [{ DATABASE_POOL_SIZE: 'many' }, 'DATABASE_POOL_SIZE "many" must be a number'],
+    [{ PEERTRUST_HEARTBEAT_SECONDS: '0.0001' }, 'PEERTRUST_HEARTBEAT_SECONDS "0.0001" must be from 0.1 to 86400'],
   ])('a bad %j is one clear line', async (env, message) => {
     const result = await peertrust(['serve', '--name', 'a'], env);
     expect(result.code).toBe(2);

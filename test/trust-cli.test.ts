@@ -5,6 +5,7 @@ import { expect, test } from 'vitest';
 import { ApproveTrustDocument } from '../client/index.js';
 import { adminToken } from './ha-helpers.js';
 import { freshDatabaseUrl, run, startCluster, tempDir, type TestServer } from './helpers.js';
+import { startServerWith } from './limited-server.js';
 import { peertrust, serve, startProcess, stopProcess, type Running } from './processes.js';
 import { parseExposition, valueOf } from './prometheus.js';
 
@@ -120,7 +121,7 @@ test("the API's typed errors print its message and exit 1; names that match no s
   expect((await admin(['revoke', bravo2.id])).code).toBe(0);
 });
 
-test('a READ_ONLY token reads but gets exit 3 for changes; a bad token 3, no token 2, no server 4', async () => {
+test('a READ_ONLY token reads but gets exit 3 for changes; a bad token 3, no token 2, no server or over its rate 4', async () => {
   const cluster = await startCluster(['alpha', 'bravo']);
   const [alpha, bravo] = cluster.servers;
   const reader = on(alpha!, cluster.readerToken);
@@ -144,6 +145,10 @@ test('a READ_ONLY token reads but gets exit 3 for changes; a bad token 3, no tok
     code: 2,
     stderr: 'peertrust: PEERTRUST_URL "127.0.0.1:4001" must be an http:// or https:// URL, e.g. http://127.0.0.1:4000/graphql\n',
   });
+
+  // Over its rate with a server: exit 4, as for a server that cannot serve now, and when to try again.
+  const limited = await startServerWith(cluster.db, { limits: { requestsPerMinutePerToken: 1 } });
+  expect(await cli(['peers'], limited.url, cluster.adminToken)).toMatchObject({ code: 4, stderr: expect.stringMatching(/^peertrust: too many requests.*retry in \d+ s/) });
 
   const closed = new URL(alpha!.app.url);
   await cluster.stopServer(alpha!);

@@ -19,7 +19,7 @@ const ApiUrl = z
   });
 
 /** Codes of a server that cannot serve now: another try, or another server, may do. */
-const UNAVAILABLE_CODES = new Set(['DATABASE_UNAVAILABLE', 'SERVER_BUSY', 'STORAGE_FULL']);
+const UNAVAILABLE_CODES = new Set(['DATABASE_UNAVAILABLE', 'SERVER_BUSY', 'STORAGE_FULL', 'RATE_LIMITED']);
 const PERMISSION_CODES = new Set(['UNAUTHENTICATED', 'FORBIDDEN']);
 
 /** A Relay connection page, as every list of the API answers. */

@@ -10,7 +10,7 @@ export const ExitCode = {
   usage: 2,
   /** UNAUTHENTICATED or FORBIDDEN. */
   permission: 3,
-  /** The server cannot be reached, or cannot serve now (DATABASE_UNAVAILABLE, SERVER_BUSY, STORAGE_FULL). */
+  /** The server cannot be reached, or cannot serve now (DATABASE_UNAVAILABLE, SERVER_BUSY, STORAGE_FULL, RATE_LIMITED). */
   unavailable: 4,
 } as const;
 
@@ -20,7 +20,8 @@ export const exitCodesHelp = `Exit codes:
      or PEER names no server or more than one, or the history (or bundle) does not verify
   2  usage or configuration (flags, --url, PEERTRUST_TOKEN)
   3  authentication or permission (UNAUTHENTICATED, FORBIDDEN)
-  4  the server is unreachable or cannot serve now (DATABASE_UNAVAILABLE, SERVER_BUSY, STORAGE_FULL)`;
+  4  the server is unreachable or cannot serve now (DATABASE_UNAVAILABLE, SERVER_BUSY, STORAGE_FULL),
+     or not for this client yet (RATE_LIMITED): try again later`;
 
 /** A command failed in a way its user can act on: one line on stderr, this exit code. */
 export class CliError extends OperatorError {
