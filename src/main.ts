@@ -7,7 +7,7 @@ import type { Database } from './db/client.js';
 import { clusterConfig, databaseConfig, detectAddresses, serveConfig } from './env.js';
 import { defaultClientLimits } from './http/settings.js';
 import { formatFingerprint } from './identity/fingerprint.js';
-import { loadRootKey, loadRootKeysIn } from './identity/root-key.js';
+import { loadClusterKeys, loadRootKey, loadRootKeysIn } from './identity/root-key.js';
 import type { Logger } from './logger.js';
 import { OperatorError } from './operator-error.js';
 
@@ -178,12 +178,15 @@ program
 
 program
   .command('fingerprint')
-  .description("Print this server's root key fingerprint, to compare with what a peer shows.")
-  .option('--data-dir <dir>', "the server's data directory", './data')
+  .description("Print this server's root key fingerprint, to compare with what a peer shows; of each server, by name, in a `peertrust cluster` data directory.")
+  .option('--data-dir <dir>', "the server's data directory (or the cluster's)", './data')
   .action(async (flags: { dataDir: string }) => {
     const key = await loadRootKey(flags.dataDir);
-    if (!key) throw new OperatorError(`${flags.dataDir} has no root key: start the server once to create it`);
-    console.log(key.fingerprint);
+    if (key) return console.log(key.fingerprint);
+    const servers = await loadClusterKeys(flags.dataDir);
+    if (!servers.length) throw new OperatorError(`${flags.dataDir} has no root key: start the server once to create it`);
+    const width = Math.max(...servers.map(({ name }) => name.length));
+    for (const { name, key } of servers) console.log(`${name.padEnd(width)}  ${key.fingerprint}`);
   });
 
 /** Runs `work` on the database a token command names, and closes it. */

@@ -150,6 +150,9 @@ test('cluster runs each server as its own process on one embedded database, with
   onTestFinished(() => client.close());
   const me = (await run(client, ThisServerDocument, {})).thisServer;
   expect(me.name).toBe('charlie');
+  // The cluster's data directory: each server's fingerprint, by name.
+  const fingerprints = await peertrust(['fingerprint', '--data-dir', dataDir]);
+  expect(fingerprints.stdout).toMatch(new RegExp(`^alpha {4}[0-9a-f]{64}\\nbravo {4}[0-9a-f]{64}\\ncharlie  ${me.fingerprint}\\n$`));
   // Added while alpha and bravo were stopped, with this host's addresses, as theirs: it
   // registered once they ran again, so nothing marks it as a replacement of either.
   expect(me.possibleReplacementOf).toBeNull();

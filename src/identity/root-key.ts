@@ -66,10 +66,14 @@ export function loadRootKey(dataDir: string): Promise<RootKeyPair | undefined> {
  */
 export async function loadRootKeysIn(dir: string): Promise<RootKeyPair[]> {
   const own = await loadRootKey(dir);
-  if (own) return [own];
-  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
-  const keys = await Promise.all(entries.filter((e) => e.isDirectory()).map((e) => loadRootKey(path.join(dir, e.name))));
-  return keys.filter((key): key is RootKeyPair => key !== undefined);
+  return own ? [own] : (await loadClusterKeys(dir)).map(({ key }) => key);
+}
+
+/** The root keys of the servers in a `peertrust cluster` data directory, by server (directory) name. */
+export async function loadClusterKeys(dir: string): Promise<{ name: string; key: RootKeyPair }[]> {
+  const entries = (await readdir(dir, { withFileTypes: true }).catch(() => [])).filter((e) => e.isDirectory()).sort((a, b) => a.name.localeCompare(b.name));
+  const keys = await Promise.all(entries.map(async (e) => ({ name: e.name, key: await loadRootKey(path.join(dir, e.name)) })));
+  return keys.filter((server): server is { name: string; key: RootKeyPair } => server.key !== undefined);
 }
 
 const newKey = () => generateKeyPairSync('ed25519').privateKey;
