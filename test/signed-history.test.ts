@@ -221,6 +221,11 @@ test('peertrust history export and history verify --bundle, with no server and n
   const verified = await peertrust(['history', 'verify', '--bundle', file, '--trust', alpha.fingerprint.toUpperCase()]);
   expect(verified.code, verified.stderr).toBe(0);
   expect(verified.stdout).toMatch(/^ok: \d+ entries verify; root hash \S+\ncheckpoint signed by: /);
+  // Without --trust it verifies only against the keys it names itself, and says so.
+  const unanchored = await peertrust(['history', 'verify', '--bundle', file]);
+  expect(unanchored.code, unanchored.stderr).toBe(0);
+  expect(unanchored.stdout).toMatch(/^ok, not anchored: \d+ entries verify; [\s\S]*\nNot anchored: /);
+  expect(JSON.parse((await peertrust(['history', 'verify', '--bundle', file, '--json'])).stdout)).toMatchObject({ ok: true, anchored: false });
 
   const bundle = JSON.parse(await readFile(file, 'utf8')) as HistoryBundle;
   const approval = bundle.entries!.findIndex((entry) => entry.includes('"TRUST_APPROVED"'));

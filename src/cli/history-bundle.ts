@@ -25,7 +25,9 @@ export async function verifyBundleFile(file: string, trust: string[], json?: boo
     return normalized;
   });
   const report = verifyBundle(bundle, trusted);
-  if (json) console.log(JSON.stringify(report, null, 2));
+  // Without --trust, the bundle is only consistent with the keys it names itself.
+  const anchored = trusted.length > 0;
+  if (json) console.log(JSON.stringify({ ...report, anchored }, null, 2));
   const signedBy = (list: { name: string; fingerprint: string }[]) => list.map((key) => `${key.name} ${key.fingerprint}`).join(', ') || 'none';
   if (!report.ok) {
     const where = report.brokenAt ? `entry ${report.brokenAt}: ` : '';
@@ -35,12 +37,15 @@ export async function verifyBundleFile(file: string, trust: string[], json?: boo
     const bundleOf = (bundle as { entry?: { sequence: number } }).entry;
     console.log(
       [
-        bundleOf
-          ? `ok: entry ${bundleOf.sequence} is in the history of ${report.size} entries (root hash ${report.rootHash})`
-          : `ok: ${report.size} entries verify; root hash ${report.rootHash}`,
+        (anchored ? 'ok: ' : 'ok, not anchored: ') +
+          (bundleOf
+            ? `entry ${bundleOf.sequence} is in the history of ${report.size} entries (root hash ${report.rootHash})`
+            : `${report.size} entries verify; root hash ${report.rootHash}`),
         `checkpoint signed by: ${signedBy(report.signers)}`,
         `cosigned by witnesses: ${signedBy(report.witnesses)}`,
-        ...(trusted.length ? [] : ['Compare these fingerprints with `peertrust fingerprint` on the servers, or pass --trust FP to require one.']),
+        ...(anchored
+          ? []
+          : ['Not anchored: the bundle verifies against the keys it names itself, which anyone can make. Compare these fingerprints with `peertrust fingerprint` on the servers, or pass --trust FP to require one.']),
       ].join('\n'),
     );
   }
