@@ -63,6 +63,8 @@ export interface App {
   readonly url: string;
   readonly serverId: string;
   readonly fingerprint: string;
+  /** Whether this instance was decommissioned when it started. */
+  readonly decommissioned: boolean;
   /** What src/trust works with on this server's behalf, once started. */
   readonly scope: ServerScope;
 }
@@ -131,6 +133,7 @@ export function createApp(config: AppConfig): App {
   let scope: ServerScope | undefined;
   let liveness: Liveness | undefined;
   let tampering: TamperingWatch | undefined;
+  let decommissioned = false;
   /** The key this server holds now: a rotation replaces it. */
   const identity = { key: config.rootKey };
   let url = '';
@@ -233,6 +236,9 @@ export function createApp(config: AppConfig): App {
     get fingerprint() {
       return identity.key.fingerprint;
     },
+    get decommissioned() {
+      return decommissioned;
+    },
     async start() {
       try {
         await startApp();
@@ -255,6 +261,10 @@ export function createApp(config: AppConfig): App {
       heartbeatIntervalMs,
     });
     const { serverId } = registered;
+    decommissioned = registered.decommissioned;
+    if (decommissioned) {
+      log.warn('this server instance is decommissioned: it serves its history but takes no more trust decisions; install a new instance (a new data directory) to bring the server back');
+    }
     if (registered.possibleReplacementOf) {
       log.warn(
         { replaces: registered.possibleReplacementOf },

@@ -27,6 +27,7 @@ export interface ServerSummary {
   id: string;
   fingerprint: string;
   addresses: string[];
+  decommissioned: boolean;
 }
 
 export type ReadyMessage = { type: 'ready'; server: ServerSummary };

@@ -67,6 +67,7 @@ function describeServer(server: ServerSummary, token?: string): string {
     `  id           ${server.id}`,
     `  fingerprint  ${formatFingerprint(server.fingerprint)}`,
     `  addresses    ${server.addresses.join(', ')}`,
+    ...(server.decommissioned ? ['  status       DECOMMISSIONED: it takes no more trust decisions; install a new instance to bring it back'] : []),
   ].join('\n');
 }
 
@@ -130,7 +131,7 @@ program
       await db.close();
       throw error;
     }
-    const summary: ServerSummary = { name: config.name, url: app.url, id: app.serverId, fingerprint: app.fingerprint, addresses };
+    const summary: ServerSummary = { name: config.name, url: app.url, id: app.serverId, fingerprint: app.fingerprint, addresses, decommissioned: app.decommissioned };
     if (process.send) {
       process.on('message', (message: IssuedQuestion) => {
         if (message.type !== 'issued?') return;

@@ -139,7 +139,7 @@ describe.skipIf(!chromiumPath)('web console', { timeout: 180_000 }, () => {
   });
 
   test('deny says it is final and asks first; revoke and decommission ask too; an API error is shown beside the action', async () => {
-    const { adminToken, servers: [alpha, bravo] } = await startCluster(['alpha', 'bravo', 'charlie']);
+    const { adminToken, servers: [alpha, bravo, charlie] } = await startCluster(['alpha', 'bravo', 'charlie']);
     const { newPage, errors } = await openBrowser();
     const page = await newPage();
     await page.goto(consoleLink(alpha!, adminToken));
@@ -170,6 +170,13 @@ describe.skipIf(!chromiumPath)('web console', { timeout: 180_000 }, () => {
     const decommission = page.getByRole('dialog', { name: 'Decommission charlie' });
     await decommission.getByRole('button', { name: 'Decommission charlie' }).click();
     await tile(page, 'charlie').getByText('DECOMMISSIONED').waitFor();
+    // charlie's own console says so, and offers no decision, which it would refuse.
+    const charliePage = await newPage();
+    await charliePage.goto(consoleLink(charlie!, adminToken));
+    await charliePage.getByText('charlie is decommissioned:').waitFor();
+    await tile(charliePage, 'alpha').waitFor();
+    await expect(charliePage.getByRole('button', { name: /Approve|Deny|Revoke|Decommission/ }).count()).resolves.toBe(0);
+    await charliePage.close();
 
     // bravo denies alpha while alpha's administrator has the Approve dialog open:
     // Accept then gets the API's TrustDeniedError, in words, beside the button.

@@ -224,8 +224,9 @@ describe('decommissioning (rule 4)', () => {
     expect(await deny(alpha!, bravo!)).toMatchObject({ peerTrust: { status: 'DENIED' } });
   });
 
-  test("a decommissioned server's API changes no trust: it cannot decommission, deny, revoke or approve", async () => {
-    const { db, servers: [alpha, bravo, charlie] } = await startCluster(['alpha', 'bravo', 'charlie']);
+  test("a decommissioned server's API changes no trust: it cannot decommission, deny, revoke or approve; restarted, it knows it", async () => {
+    const cluster = await startCluster(['alpha', 'bravo', 'charlie']);
+    const { db, servers: [alpha, bravo, charlie] } = cluster;
     await approve(bravo!, charlie!);
     expect(await decommission(alpha!, bravo!)).toMatchObject({ server: { status: 'DECOMMISSIONED' } });
     const before = await history(charlie!);
@@ -235,6 +236,10 @@ describe('decommissioning (rule 4)', () => {
     expect(await history(charlie!)).toEqual(before);
     expect((await run(alpha!.reader, ThisServerDocument, {})).thisServer.status).toBe('ONLINE');
     expect(await db.prisma.server.count({ where: { status: 'DECOMMISSIONED' } })).toBe(1);
+    // Restarted on its data directory, it starts as what it is (its summary and console say so).
+    expect(alpha!.app.decommissioned).toBe(false);
+    await cluster.stopServer(bravo!);
+    expect((await cluster.addServer('bravo', bravo!.identityDir)).app.decommissioned).toBe(true);
   });
 
   test('two servers decommissioning each other at once: exactly one is decommissioned, as if it went first', async () => {

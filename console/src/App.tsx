@@ -77,7 +77,8 @@ function SessionGate({ token, liveState, connection, onSignOut }: { token: strin
             token,
             viewer: viewer.data.viewer,
             thisServer: server.data.thisServer,
-            canChangeTrust: viewer.data.viewer.role === 'ADMINISTRATOR',
+            // A decommissioned server refuses every decision: no button offers one.
+            canChangeTrust: viewer.data.viewer.role === 'ADMINISTRATOR' && server.data.thisServer.status !== 'DECOMMISSIONED',
           }
         : undefined,
     [token, viewer.data, server.data],
@@ -141,6 +142,15 @@ function Shell({ liveState, onSignOut }: { liveState: LiveState; onSignOut(): vo
           </button>
         </div>
       </header>
+      {thisServer.status === 'DECOMMISSIONED' && (
+        <section className="banner-slot" aria-label="This server">
+          <p className="problem">
+            <strong>{thisServer.name} is decommissioned:</strong> it takes no more trust decisions, and no peer can approve
+            it. Its Trust History stays readable here. To bring the server back, install a new instance (a new data
+            directory, so a new root key) and approve that one.
+          </p>
+        </section>
+      )}
       <ApprovalBanner />
       <main id="main">
         <Switch>

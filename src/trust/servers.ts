@@ -27,6 +27,8 @@ export interface Registration {
 /** What registration found: the instance's id, and an active server it may replace. */
 export interface Registered {
   serverId: string;
+  /** A peer decommissioned this instance: it takes no more decisions. */
+  decommissioned: boolean;
   possibleReplacementOf?: { id: string; name: string } | undefined;
 }
 
@@ -72,7 +74,7 @@ export async function registerServer(db: Database, registration: Registration): 
       ON CONFLICT ("serverAId", "serverBId") DO NOTHING
       RETURNING "id", "serverAId", "serverBId"`;
     await notifyPeerTrustChanged(tx, created);
-    return { serverId: server.id, possibleReplacementOf: replaced ?? undefined };
+    return { serverId: server.id, decommissioned: server.status === 'DECOMMISSIONED', possibleReplacementOf: replaced ?? undefined };
   });
 }
 
