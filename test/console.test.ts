@@ -163,6 +163,7 @@ describe.skipIf(!chromiumPath)('web console', { timeout: 180_000 }, () => {
     await expectAccessible(page, 'the Deny dialog');
     await deny.getByRole('button', { name: 'Deny charlie' }).click();
     await tile(page, 'charlie').getByText('Denied', { exact: true }).waitFor();
+    await tile(page, 'charlie').getByText('alpha (this server)', { exact: true }).waitFor();
     await expect(tile(page, 'charlie').getByRole('button', { name: /Approve|Deny|Revoke/ }).count()).resolves.toBe(0);
 
     // Decommission asks, then marks the server DECOMMISSIONED.
@@ -174,7 +175,9 @@ describe.skipIf(!chromiumPath)('web console', { timeout: 180_000 }, () => {
     const charliePage = await newPage();
     await charliePage.goto(consoleLink(charlie!, adminToken));
     await charliePage.getByText('charlie is decommissioned:').waitFor();
-    await tile(charliePage, 'alpha').waitFor();
+    // Its tile of alpha says who denied it.
+    await tile(charliePage, 'alpha').getByText('Denied by', { exact: true }).waitFor();
+    expect(await tile(charliePage, 'alpha').locator('dt:has-text("Denied by") + dd').textContent()).toBe('alpha');
     await expect(charliePage.getByRole('button', { name: /Approve|Deny|Revoke|Decommission/ }).count()).resolves.toBe(0);
     await charliePage.close();
 

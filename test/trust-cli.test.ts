@@ -167,7 +167,7 @@ test('deny, revoke and decommission, by name, as tables and as JSON', async () =
   const admin = on(alpha!, cluster.adminToken);
 
   const denied = await admin(['deny', 'bravo', '--fingerprint', bravo!.fingerprint]);
-  expect(denied).toMatchObject({ code: 0, stdout: 'denied bravo on alpha. DENIED: final for this instance of bravo\n' });
+  expect(denied).toMatchObject({ code: 0, stdout: 'denied bravo on alpha. DENIED by alpha: final for this instance of bravo\n' });
   const again = await admin(['approve', 'bravo', '--fingerprint', bravo!.fingerprint]);
   expect(again.code).toBe(1);
   expect(again.stderr).toMatch(/^peertrust: .*denied/i);

@@ -111,13 +111,14 @@ describe('two servers', () => {
 
   test('deny is final (rule 3): approve and revoke are refused, deny again changes nothing', async () => {
     const { servers: [alpha, bravo] } = await startCluster();
-    await approve(alpha!, bravo!);
-    expect(await deny(bravo!, alpha!)).toMatchObject({ __typename: 'DenyTrustSuccess', peerTrust: { status: 'DENIED', approvalRequired: false } });
+    expect(await approve(alpha!, bravo!)).toMatchObject({ peerTrust: { status: 'PENDING', deniedByThisServer: null } });
+    expect(await deny(bravo!, alpha!)).toMatchObject({ __typename: 'DenyTrustSuccess', peerTrust: { status: 'DENIED', approvalRequired: false, deniedByThisServer: true } });
     expect(await approve(alpha!, bravo!)).toMatchObject({ __typename: 'TrustDeniedError' });
     expect(await approve(bravo!, alpha!)).toMatchObject({ __typename: 'TrustDeniedError' });
     expect(await revoke(alpha!, bravo!)).toMatchObject({ __typename: 'TrustDeniedError' });
     expect(await deny(bravo!, alpha!)).toMatchObject({ __typename: 'DenyTrustSuccess', peerTrust: { status: 'DENIED' } });
-    expect(await deny(alpha!, bravo!)).toMatchObject({ __typename: 'DenyTrustSuccess', peerTrust: { status: 'DENIED' } });
+    // alpha denying too changes nothing: bravo denied.
+    expect(await deny(alpha!, bravo!)).toMatchObject({ __typename: 'DenyTrustSuccess', peerTrust: { status: 'DENIED', deniedByThisServer: false } });
     expect((await history(alpha!)).map((e) => [e.kind, e.server])).toEqual([['TRUST_APPROVED', 'alpha'], ['TRUST_DENIED', 'bravo']]);
   });
 

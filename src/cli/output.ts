@@ -102,7 +102,7 @@ export function describePair(pair: PeerTrustFieldsFragment, thisServer: string):
     case 'REVOKED':
       return `REVOKED: approving again starts a new round on both servers`;
     case 'DENIED':
-      return `DENIED: final for this instance of ${peer}`;
+      return `DENIED by ${pair.deniedByThisServer ? thisServer : peer}: final for this instance of ${peer}`;
     case 'UNVERIFIED':
       return `UNVERIFIED: the database does not hold what the signed history says (${pair.unverifiedReason ?? 'no reason given'}); do not trust ${peer} until this is resolved`;
   }

@@ -47,6 +47,14 @@ export const PeerTrustRef = builder.prismaObject('PeerTrust', {
       description: "Whether the peer's administrator approved this server in the current round.",
       resolve: (pair, _args, ctx) => approvedByPeer(ctx.scope, pair),
     }),
+    deniedByThisServer: t.boolean({
+      nullable: true,
+      description: 'For a DENIED pair, whether this server denied the peer (false: the peer denied this server). Null for any other status.',
+      // The deny's entry, in the same query as the page of pairs.
+      select: { ...pairWithServers, events: { where: { kind: 'TRUST_DENIED' }, orderBy: { sequence: 'asc' }, take: 1, select: { serverId: true } } },
+      resolve: async (pair, _args, ctx) =>
+        (await reportedTrust(ctx.scope, pair)).status === 'DENIED' ? pair.events[0]?.serverId === ctx.scope.serverId : null,
+    }),
     approvalRequired: t.boolean({
       description:
         "Whether this server's administrator is asked to approve: PENDING, not yet approved here, and the peer is active.",

@@ -133,9 +133,11 @@ function PeerTile({ loaded, focused }: { loaded: PeerTrustFieldsFragment; focuse
         <dd>
           <Fingerprint value={peer.fingerprint} owner={peer.name} />
         </dd>
-        <dt>Approved by</dt>
+        <dt>{pair.status === 'DENIED' ? 'Denied by' : 'Approved by'}</dt>
         <dd>
-          {unverified ? (
+          {pair.status === 'DENIED' ? (
+            pair.deniedByThisServer ? `${thisServer.name} (this server)` : peer.name
+          ) : unverified ? (
             'unknown: the stored approvals are not the signed ones'
           ) : (
             <ul className="approvals">
