@@ -1,4 +1,4 @@
-import { approvalRequired, approvedByPeer, approvedByThisServer, pairWithServers, peerOf, reportedTrust } from '../trust/peer-trusts.js';
+import { approvalRequired, approvedByPeer, approvedByThisServer, deniedByThisServer, pairWithServers, peerOf, reportedTrust } from '../trust/peer-trusts.js';
 import { readOnce, type PairNotice } from '../trust/notices.js';
 import { builder } from './builder.js';
 import { ServerRef } from './server.js';
@@ -50,10 +50,8 @@ export const PeerTrustRef = builder.prismaObject('PeerTrust', {
     deniedByThisServer: t.boolean({
       nullable: true,
       description: 'For a DENIED pair, whether this server denied the peer (false: the peer denied this server). Null for any other status.',
-      // The deny's entry, in the same query as the page of pairs.
-      select: { ...pairWithServers, events: { where: { kind: 'TRUST_DENIED' }, orderBy: { sequence: 'asc' }, take: 1, select: { serverId: true } } },
-      resolve: async (pair, _args, ctx) =>
-        (await reportedTrust(ctx.scope, pair)).status === 'DENIED' ? pair.events[0]?.serverId === ctx.scope.serverId : null,
+      select: pairWithServers,
+      resolve: (pair, _args, ctx) => deniedByThisServer(ctx.scope, pair),
     }),
     approvalRequired: t.boolean({
       description:

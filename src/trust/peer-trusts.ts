@@ -48,6 +48,20 @@ async function verify(scope: ServerScope, pair: PairWithServers): Promise<Report
 }
 
 /**
+ * For a DENIED pair, whether this server denied it: its deny's entry says. Read for
+ * denied pairs only, so that a page of other pairs costs no read of their histories.
+ */
+export async function deniedByThisServer(scope: ServerScope, pair: PairWithServers): Promise<boolean | null> {
+  if ((await reportedTrust(scope, pair)).status !== 'DENIED') return null;
+  const denial = await scope.db.prisma.trustEvent.findFirst({
+    where: { peerTrustId: pair.id, kind: 'TRUST_DENIED' },
+    orderBy: { sequence: 'asc' },
+    select: { serverId: true },
+  });
+  return denial?.serverId === scope.serverId;
+}
+
+/**
  * Whether this server's administrator is asked to approve: the pair is PENDING (and
  * verified), this server has not accepted and the peer is active. REVOKED and DENIED
  * pairs never ask: approving a REVOKED pair again is a deliberate act, not a reminder.
