@@ -2,7 +2,8 @@
 // against real servers (serve processes, or servers in this process), the token in
 // PEERTRUST_TOKEN.
 import { expect, test } from 'vitest';
-import { ApproveTrustDocument } from '../client/index.js';
+import { ApproveTrustDocument, RotateRootKeyDocument } from '../client/index.js';
+import { formatFingerprint } from '../src/identity/fingerprint-text.js';
 import { adminToken } from './ha-helpers.js';
 import { freshDatabaseUrl, run, startCluster, tempDir, type TestServer } from './helpers.js';
 import { startServerWith } from './limited-server.js';
@@ -225,7 +226,14 @@ test('watch prints the notice when a new server registers and each change of tru
   await expect.poll(live, { timeout: 30_000 }).toEqual([2, 2]);
   await run(bravo.admin, ApproveTrustDocument, { input: { peerId: alpha!.id, fingerprint: alpha!.fingerprint } });
   const text = await texts;
-  await expect.poll(completeLines(text)).toContainEqual(expect.stringMatching(/^\S+Z {2}TRUST CHANGED {6}bravo {2}TRUSTED: alpha and bravo trust each other$/));
+  const textLines = completeLines(text);
+  await expect.poll(textLines).toContainEqual(expect.stringMatching(/^\S+Z {2}TRUST CHANGED {6}bravo {2}TRUSTED: alpha and bravo trust each other$/));
+  // A rotation of bravo's key is said as one, with the new fingerprint: trust stays.
+  const rotated = await run(bravo.admin, RotateRootKeyDocument, {});
+  expect(rotated.rotateRootKey).toMatchObject({ __typename: 'RotateRootKeySuccess' });
+  const newKey = rotated.rotateRootKey.__typename === 'RotateRootKeySuccess' ? rotated.rotateRootKey.server.fingerprint : 'not rotated';
+  const line = new RegExp(`^\\S+Z {2}KEY ROTATED {8}bravo {2}new fingerprint ${formatFingerprint(newKey)}; TRUSTED: alpha and bravo trust each other$`);
+  await expect.poll(textLines).toContainEqual(expect.stringMatching(line));
   expect(await stopProcess(text.child, 'SIGINT')).toBe(0);
 
   expect(await stopProcess(watch.child, 'SIGINT')).toBe(0);

@@ -176,14 +176,22 @@ export function watch(target: Target) {
   return withApi(target, async (api) => {
     // Over HTTP first: a wrong URL or token is said at once, not retried for ever.
     const { thisServer } = await api.query(ThisServerDocument, {});
+    // Each peer's key as last seen: a change of trust that comes with a new one is its rotation.
+    const keys = new Map(
+      (await api.all((after) => api.query(PeerTrustsDocument, { first: PAGE, after }).then((data) => data.peerTrusts))).map((pair) => [pair.id, pair.peer.fingerprint]),
+    );
     console.error(`watching ${thisServer.name} (${api.url}): trust approval required, and every change of trust. Ctrl-C to stop.`);
     const show = (notice: 'trustApprovalRequired' | 'peerTrustChanged', pair: PeerTrustFieldsFragment) => {
-      if (target.json) return console.log(JSON.stringify({ notice, peer: peerJson(pair) }));
       const peer = pair.peer;
+      const rotated = keys.has(pair.id) && keys.get(pair.id) !== peer.fingerprint;
+      keys.set(pair.id, peer.fingerprint);
+      if (target.json) return console.log(JSON.stringify({ notice, peer: peerJson(pair) }));
       console.log(
         notice === 'trustApprovalRequired'
           ? `${pair.updatedAt}  APPROVAL REQUIRED  ${peer.name}  ${peer.id}  fingerprint ${formatFingerprint(peer.fingerprint)}  addresses ${peer.addresses.join(', ')}${pair.approvedByPeer ? `  (${peer.name} has approved ${thisServer.name})` : ''}`
-          : `${pair.updatedAt}  TRUST CHANGED      ${peer.name}  ${describePair(pair, thisServer.name)}`,
+          : rotated
+            ? `${pair.updatedAt}  KEY ROTATED        ${peer.name}  new fingerprint ${formatFingerprint(peer.fingerprint)}; ${describePair(pair, thisServer.name)}`
+            : `${pair.updatedAt}  TRUST CHANGED      ${peer.name}  ${describePair(pair, thisServer.name)}`,
       );
     };
     let lost = false;
