@@ -56,7 +56,9 @@ export function TrustHistoryPage() {
     <>
       <h1>Trust History</h1>
       <p className="lead">Every change to {thisServer.name}'s trust, newest first. Nothing in it is ever changed or deleted.</p>
-      <HistoryVerification />
+      <HistoryVerification
+        serverNames={new Map([[thisServer.id, thisServer.name], ...(peers.data?.peerTrusts.edges ?? []).map(({ node }) => [node.peer.id, node.peer.name] as const)])}
+      />
       <div className="toolbar">
         <label htmlFor={filterId}>Peer</label>
         <select
@@ -143,7 +145,7 @@ function HistoryRow({ event, thisServerName, thisServerId }: { event: TrustEvent
  * Verifies the whole history on this server when asked: it reads every entry and checks
  * every signature, seconds for a long history, so never on its own.
  */
-function HistoryVerification() {
+function HistoryVerification({ serverNames }: { serverNames: Map<string, string> }) {
   const [result, verify] = useQuery({ query: VerifyTrustHistoryDocument, variables: {}, pause: true });
   const report = result.data?.verifyTrustHistory;
   return (
@@ -158,7 +160,7 @@ function HistoryVerification() {
             Verified: all {report.size} entries, each decision's signature and the Merkle tree (root{' '}
             <code>{report.rootHash}</code>).{' '}
             {report.witnesses.length > 0
-              ? `Its newest checkpoint is cosigned by ${report.witnesses.join(', ')}.`
+              ? `Its newest checkpoint is cosigned by ${report.witnesses.map((id) => serverNames.get(id) ?? id).join(', ')}.`
               : 'No trusted peer has cosigned a checkpoint yet.'}
           </p>
         )}
