@@ -3,7 +3,7 @@
 // notice for all its subscribers (readOnce), not once per subscriber.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FeedNotice } from '../db/events.js';
-import { approvalRequired, approvedByPeer, pairsChangedSince, pairWithServers, pendingApprovals, trustHistoryOf } from './peer-trusts.js';
+import { approvalRequired, pairsChangedSince, pairWithServers, pendingApprovals, trustHistoryOf } from './peer-trusts.js';
 import type { ServerScope } from './scope.js';
 import { oncePer, type OncePer } from './once-per.js';
 import { eventsOf, feed, stoppable } from './stoppable.js';
@@ -29,6 +29,19 @@ export interface PairNotice {
  * every subscriber sees the pair in the same state.
  */
 export const readOnce: OncePer<PairNotice> = oncePer();
+
+/**
+ * The approval request a change brings: an object of its own, one for every subscriber.
+ * Its pair is read when it is sent, which is after the approval feed read it; the
+ * change's own notice may have been read before, by peerTrustChanged's subscribers, in
+ * a state that is past by then (a revoke, where the request is for the round after it).
+ */
+const approvalRequestFor = new WeakMap<PairNotice, PairNotice>();
+function approvalRequest(notice: PairNotice): PairNotice {
+  let request = approvalRequestFor.get(notice);
+  if (!request) approvalRequestFor.set(notice, (request = { peerTrustId: notice.peerTrustId }));
+  return request;
+}
 
 type ServerNotice = { kind: 'changed'; notice: PairNotice } | { kind: 'resync'; since: Date };
 
@@ -85,8 +98,9 @@ function pairsChangedAround(scope: ServerScope, resync: FeedNotice & { kind: 're
 /**
  * "Trust approval required": first every pair that needs this server's approval now,
  * then each pair as it comes to need it (a new server registers, a revoked peer asks
- * again) and again when the peer approves this server first. After a lost LISTEN
- * connection, every pair that needs approval is sent again: one may have come to.
+ * again), and again at each change while it needs it (the peer approves this server
+ * first, a new round, a new key). After a lost LISTEN connection, every pair that needs
+ * approval is sent again: one may have come to.
  */
 export function approvalRequests(scope: ServerScope): AsyncIterableIterator<PairNotice> {
   return stoppable((signal) => approvalRequestsUntil(scope, signal));
@@ -98,12 +112,16 @@ async function* approvalRequestsUntil(scope: ServerScope, signal: AbortSignal): 
   const next = notices.next();
   // A subscriber that leaves while the current state is read rejects it before it is awaited.
   next.catch(() => {});
-  /** For each pair announced and still waiting: whether the peer had approved then. */
-  const announced = new Map<string, boolean>();
+  /**
+   * For each pair announced and still waiting: its last change then. A pair is read when
+   * its notice is handled, which may be after later changes: comparing what the peer had
+   * approved would miss a revoke and a new round in between, and the ask they make.
+   */
+  const announced = new Map<string, bigint>();
   async function* announcePending() {
     announced.clear();
     for (const pair of await readRetrying(() => pendingApprovals(scope))) {
-      announced.set(pair.id, approvedByPeer(scope, pair));
+      announced.set(pair.id, pair.lastSequence);
       yield { peerTrustId: pair.id };
     }
   }
@@ -123,10 +141,9 @@ async function* approvalRequestsUntil(scope: ServerScope, signal: AbortSignal): 
         announced.delete(peerTrustId);
         continue;
       }
-      const peerApproved = approvedByPeer(scope, pair);
-      if (announced.get(pair.id) === peerApproved) continue;
-      announced.set(pair.id, peerApproved);
-      yield notice.notice;
+      if (announced.get(pair.id) === pair.lastSequence) continue;
+      announced.set(pair.id, pair.lastSequence);
+      yield approvalRequest(notice.notice);
     }
   } finally {
     await notices.return(undefined);
