@@ -4,7 +4,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { describe, expect, test, onTestFinished, vi } from 'vitest';
 import { createPeertrustClient, ThisServerDocument, ViewerDocument } from '../client/index.js';
-import { request, run, tempDir } from './helpers.js';
+import { freshDatabaseUrl, request, run, tempDir } from './helpers.js';
 import { freePort } from './private-postgres.js';
 import { peertrust, startProcess as start, stopProcess as stop } from './processes.js';
 
@@ -81,7 +81,9 @@ test('serve on a port another process listens on exits with one line that says w
   await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
   onTestFinished(() => void taken.close());
   const { port } = taken.address() as AddressInfo;
-  const result = await peertrust(['serve', '--name', 'solo', '--port', String(port), '--host', '127.0.0.1', '--data-dir', await tempDir()]);
+  const result = await peertrust(['serve', '--name', 'solo', '--port', String(port), '--host', '127.0.0.1', '--data-dir', await tempDir()], {
+    DATABASE_URL: await freshDatabaseUrl(),
+  });
   expect(result.code).toBe(2);
   // Its heartbeat and tampering check stopped before the database closed: no warnings after the error.
   expect(result.stderr).toBe(`peertrust: listen EADDRINUSE: address already in use 127.0.0.1:${port}: another process listens there; choose another port with --port\n`);
@@ -105,7 +107,7 @@ test('cluster starts a server process that dies again, and keeps trying while it
   const dataDir = await tempDir();
   // A port of its own: a restarted server listens where it did.
   const port = await freePort();
-  const cluster = await start(['cluster', '--servers', '1', '--port', String(port), '--data-dir', dataDir], /ptk_\S+\n/);
+  const cluster = await start(['cluster', '--servers', '1', '--port', String(port), '--data-dir', dataDir], /ptk_\S+\n/, { DATABASE_URL: await freshDatabaseUrl() });
   const serving = async () => (await fetch(`http://127.0.0.1:${port}/health`).catch(() => undefined))?.status === 200;
   const servePids = async () => {
     const children = (await readFile(`/proc/${cluster.child.pid}/task/${cluster.child.pid}/children`, 'utf8')).trim().split(/\s+/);
