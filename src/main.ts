@@ -18,14 +18,14 @@ process.umask(0o077);
 // server load them, and those that open the database only Prisma's, so that --help and
 // fingerprint are quick and a token command builds no schema.
 const serverModules = async () => {
-  const [{ createApp }, { openDatabase }, { createLogger }, { loadOrCreateRootKey }, { stillIssued }] = await Promise.all([
+  const [{ createApp }, { openDatabase }, { createLogger }, { loadOrCreateRootKey }, { acceptsAsAdministrator }] = await Promise.all([
     import('./app.js'),
     import('./db/client.js'),
     import('./logger.js'),
     import('./identity/root-key.js'),
     import('./auth/tokens.js'),
   ]);
-  return { createApp, openDatabase, createLogger, loadOrCreateRootKey, stillIssued };
+  return { createApp, openDatabase, createLogger, loadOrCreateRootKey, acceptsAsAdministrator };
 };
 const databaseModules = async () => {
   const [tokens, { openDatabaseForCommand }] = await Promise.all([import('./auth/tokens.js'), import('./db/client.js')]);
@@ -99,7 +99,7 @@ program
   .addHelpText('after', `\n${ENVIRONMENT_HELP}`)
   .action(async (flags: { name: string; port: string; host?: string; dataDir: string; address?: string[]; tlsCert?: string; tlsKey?: string }) => {
     const config = serveConfig({ ...flags, addresses: flags.address });
-    const { createApp, openDatabase, createLogger, loadOrCreateRootKey, stillIssued } = await serverModules();
+    const { createApp, openDatabase, createLogger, loadOrCreateRootKey, acceptsAsAdministrator } = await serverModules();
     const logger = createLogger(config.logLevel);
     const log = logger.child({ server: config.name });
     // The identity first: a server whose key is unusable must not touch any database.
@@ -135,7 +135,8 @@ program
     if (process.send) {
       process.on('message', (message: IssuedQuestion) => {
         if (message.type !== 'issued?') return;
-        void stillIssued(db.prisma, message.token, [app.scope.identity.key]).then(
+        // As a request would be: signed by this server's key, or by one it had before a rotation.
+        void acceptsAsAdministrator(db.prisma, message.token, app.scope.ledger).then(
           (issued) => process.send?.({ type: 'issued', issued } satisfies IssuedAnswer),
           (error: Error) => process.send?.({ type: 'issued', error: error.message } satisfies IssuedAnswer),
         );

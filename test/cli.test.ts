@@ -162,6 +162,9 @@ test('cluster runs each server as its own process on one embedded database, with
   // Tokens can be made while it runs.
   const created = await peertrust(['token', 'create', '--name', 'reader', '--role', 'read-only', '--data-dir', dataDir]);
   expect(created.code, created.stderr).toBe(0);
+  // A server whose key rotates still takes the token its old key signed.
+  const rotated = await peertrust(['key', 'rotate', '--url', urls[2]!], { PEERTRUST_TOKEN: token });
+  expect(rotated.code, rotated.stderr).toBe(0);
   await stop(cluster.child);
 
   // A restart keeps the servers and the token, so open consoles keep working.

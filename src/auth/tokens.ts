@@ -200,6 +200,12 @@ async function signedIssuers(
  */
 const verifiedRecords = new Set<string>();
 
+/** Whether a server that believes `trust` takes `token` as an administrator's (its own keys, retired ones too): for a command that keeps one. */
+export async function acceptsAsAdministrator(prisma: PrismaClient, token: string, trust: TokenTrust): Promise<boolean> {
+  const auth = await authenticate(prisma, `Bearer ${token}`, trust);
+  return auth.kind === 'user' && auth.user.role === 'ADMINISTRATOR';
+}
+
 /** Whether `token` is still a token these keys signed, and not revoked: for a command that keeps one. */
 export async function stillIssued(prisma: PrismaClient, token: string, keys: RootKeyPair[]): Promise<boolean> {
   const found = await prisma.apiToken.findUnique({ where: { tokenHash: hashToken(token) }, include: { user: true } });
