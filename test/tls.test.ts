@@ -6,7 +6,7 @@ import { request } from 'node:https';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { expect, test } from 'vitest';
-import { tempDir } from './helpers.js';
+import { freshDatabaseUrl, tempDir } from './helpers.js';
 import { peertrust, startProcess } from './processes.js';
 import { openSocket } from './raw-client.js';
 
@@ -62,6 +62,15 @@ test('a bad certificate file stops serve with one clear line', async () => {
   const result = await peertrust(['serve', '--name', 'a', '--port', '0', '--data-dir', dataDir, '--tls-cert', missing, '--tls-key', missing]);
   expect(result.code).toBe(2);
   expect(result.stderr.trim()).toBe(`peertrust: --tls-cert ${missing}: cannot read it (ENOENT)`);
+});
+
+test("a key that is not the certificate's stops serve with one clear line, not a server no client can reach", async () => {
+  const [one, other] = await Promise.all([selfSigned(await tempDir()), selfSigned(await tempDir())]);
+  const result = await peertrust(['serve', '--name', 'a', '--port', '0', '--data-dir', await tempDir(), '--tls-cert', one.certFile, '--tls-key', other.keyFile], {
+    DATABASE_URL: await freshDatabaseUrl(),
+  });
+  expect(result.code).toBe(2);
+  expect(result.stderr.trim()).toBe(`peertrust: --tls-key ${other.keyFile} is not the private key of the certificate in --tls-cert ${one.certFile}`);
 });
 
 test('without TLS, listening beyond this host logs one warning', async () => {

@@ -1,4 +1,5 @@
 // The API's HTTP server: HTTPS when given a certificate and key, else plain HTTP.
+import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type RequestListener, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -18,6 +19,22 @@ export async function createApiServer(tls: TlsFiles | undefined, listener: Reque
   // One after the other: when both are wrong, the first named is the one reported.
   const cert = await readPem(tls.certFile, '--tls-cert');
   const key = await readPem(tls.keyFile, '--tls-key');
+  // Node takes a key that is not the certificate's, and every handshake then fails.
+  let certificate: X509Certificate;
+  try {
+    certificate = new X509Certificate(cert);
+  } catch (error) {
+    throw new OperatorError(`--tls-cert ${tls.certFile}: not a PEM certificate (${(error as Error).message})`);
+  }
+  let privateKey: KeyObject;
+  try {
+    privateKey = createPrivateKey(key);
+  } catch (error) {
+    throw new OperatorError(`--tls-key ${tls.keyFile}: not a PEM private key (${(error as Error).message})`);
+  }
+  if (!certificate.checkPrivateKey(privateKey)) {
+    throw new OperatorError(`--tls-key ${tls.keyFile} is not the private key of the certificate in --tls-cert ${tls.certFile}`);
+  }
   try {
     return createHttpsServer({ cert, key }, listener);
   } catch (error) {
