@@ -154,7 +154,13 @@ export function createPeertrustClient(options: PeertrustClientOptions): Peertrus
     },
     close: async () => {
       clearTimeout(pongTimeout);
-      await ws.dispose();
+      // A connection being retried when the last subscription ended rejects with its
+      // close event ("All Subscriptions Gone"): nothing is left open, which is the point.
+      try {
+        await ws.dispose();
+      } catch (error) {
+        if (typeof (error as { code?: unknown } | null)?.code !== 'number') throw error;
+      }
     },
   };
 }

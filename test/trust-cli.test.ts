@@ -241,6 +241,16 @@ test('watch prints the notice when a new server registers and each change of tru
   await expect.poll(live).toEqual([0, 0]);
 });
 
+test('watch stops cleanly on SIGINT while it is reconnecting to a server that went away', async () => {
+  const cluster = await startCluster(['alpha', 'bravo']);
+  const [alpha] = cluster.servers;
+  const watch = await startProcess(['watch'], /APPROVAL REQUIRED +bravo/, { PEERTRUST_URL: alpha!.app.url, PEERTRUST_TOKEN: cluster.adminToken });
+  await cluster.stopServer(alpha!);
+  await expect.poll(() => watch.logs, { timeout: 30_000 }).toContain('reconnecting...');
+  expect(await stopProcess(watch.child, 'SIGINT')).toBe(0);
+  expect(watch.logs).toContain('stopped (SIGINT)');
+});
+
 test('cluster says each start-up step on stderr; its printed token works for the CLI', async () => {
   const dataDir = await tempDir();
   const cluster = await startProcess(['cluster', '--servers', '2', '--port', '0', '--data-dir', dataDir], /ptk_\S+\n/);
