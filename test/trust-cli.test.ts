@@ -196,6 +196,12 @@ test('deny, revoke and decommission, by name, as tables and as JSON', async () =
   expect((await admin(['peers'])).stdout).toMatch(/\ncharlie +REVOKED +none +DECOMMISSIONED /);
   const charlieHistory = JSON.parse((await admin(['history', '--peer', 'charlie', '--json'])).stdout);
   expect(charlieHistory.events.map((event: { kind: string }) => event.kind)).toEqual(['TRUST_APPROVED', 'TRUST_REVOKED', 'SERVER_DECOMMISSIONED']);
+
+  // charlie's new instance: the decommissioned one leaves it the name.
+  const newCharlie = await cluster.addServer('charlie');
+  const approved = await admin(['approve', 'charlie', '--fingerprint', newCharlie.fingerprint, '--json']);
+  expect(approved.code, approved.stderr).toBe(0);
+  expect(JSON.parse(approved.stdout).peer).toMatchObject({ id: newCharlie.id, trustStatus: 'PENDING' });
 });
 
 test('watch prints the notice when a new server registers and each change of trust, then stops cleanly on SIGINT', async () => {

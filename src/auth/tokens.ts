@@ -160,7 +160,10 @@ export async function authenticate(prisma: PrismaClient, authorization: unknown,
   if (!found.statement) return { kind: 'invalid', reason: 'the token was issued before tokens were signed: issue a new one with `peertrust token create`' };
   const signedBy = await signedIssuers(prisma, found);
   if (!signedBy.some((signature) => trust.acceptsIssuer(signature.server, signature.fingerprint))) {
-    return { kind: 'invalid', reason: 'the token was not issued by this server or by a server it trusts' };
+    return {
+      kind: 'invalid',
+      reason: `the token was not issued by this server or by a server it trusts (a new server's key signs the tokens it should take: \`peertrust token sign --name ${found.user.name} --data-dir <its data directory>\`)`,
+    };
   }
   return { kind: 'user', user: found.user, tokenHash };
 }

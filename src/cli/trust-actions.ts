@@ -65,6 +65,9 @@ async function resolve(api: Api, name: string): Promise<{ self: ServerFieldsFrag
   const byId = servers.find((server) => server.id === name);
   const named = byId ? [byId] : servers.filter((server) => server.name === name);
   if (named.length === 1) return { self, peer: named[0]! };
+  // A replaced server's old instance, once decommissioned, leaves the name to the new one (its id still names it).
+  const active = named.filter((server) => server.status !== 'DECOMMISSIONED');
+  if (active.length === 1) return { self, peer: active[0]! };
   if (named.length === 0) {
     const known = servers.map((server) => (server.isThisServer ? `${server.name} (this server)` : server.name)).join(', ');
     throw new CliError(`no server has the name or id ${JSON.stringify(name)}; the servers are: ${known}`, ExitCode.refused, 'NotFoundError');
