@@ -149,15 +149,17 @@ program
 program
   .command('cluster')
   .description('Run several servers on this host, each its own process, on one database: the embedded PostgreSQL in the data directory, or DATABASE_URL.')
-  .option('--servers <n>', 'how many servers (1 to 10)', '2')
+  .option('--servers <n>', 'how many servers (1 to 10; default: as many as the data directory has, at least 2)')
   .option('--port <port>', 'port of the first server; the others follow', '4000')
   .option('--host <host>', 'interface to listen on (default: 127.0.0.1, or 0.0.0.0 with TLS)')
   .option('--data-dir <dir>', 'data directory: the embedded database, and one directory per server', './data')
   .option(...tlsCertOption)
   .option(...tlsKeyOption)
   .addHelpText('after', `\n${ENVIRONMENT_HELP}`)
-  .action(async (flags: { servers: string; port: string; host?: string; dataDir: string; tlsCert?: string; tlsKey?: string }) => {
-    const config = clusterConfig(flags);
+  .action(async (flags: { servers?: string; port: string; host?: string; dataDir: string; tlsCert?: string; tlsKey?: string }) => {
+    // A restart runs every server the data directory has, not the first two of them.
+    const known = (await loadClusterKeys(flags.dataDir)).map(({ name }) => CLUSTER_NAMES.indexOf(name));
+    const config = clusterConfig({ ...flags, servers: flags.servers ?? String(Math.max(2, ...known.map((index) => index + 1))) });
     // Not the API's modules: each server process loads its own, while this one starts the database.
     const [{ runCluster }, { createLogger }] = await Promise.all([import('./cluster.js'), import('./logger.js')]);
     const log = createLogger(config.logLevel);

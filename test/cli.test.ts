@@ -167,8 +167,9 @@ test('cluster runs each server as its own process on one embedded database, with
   expect(rotated.code, rotated.stderr).toBe(0);
   await stop(cluster.child);
 
-  // A restart keeps the servers and the token, so open consoles keep working.
-  const again = await start(['cluster', '--servers', '3', '--port', '0', '--data-dir', dataDir], /ptk_\S+\n/);
+  // A restart keeps the servers (all three, unasked) and the token, so open consoles keep working.
+  const again = await start(['cluster', '--port', '0', '--data-dir', dataDir], /ptk_\S+\n/);
+  expect([...again.output.matchAll(/GraphiQL\s+(http\S+)/g)]).toHaveLength(3);
   expect(again.output.trim().split('\n').at(-1)).toBe(token);
   const url = [...again.output.matchAll(/GraphiQL\s+(http\S+)/g)].map((m) => m[1]!)[2]!;
   const same = createPeertrustClient({ url, token });
