@@ -110,6 +110,8 @@ test("the API's typed errors print its message and exit 1; names that match no s
 
   // bravo reinstalled: a new instance with the same name.
   const bravo2 = await cluster.addServer('bravo');
+  // peers says what the console warns of.
+  expect((await admin(['peers'])).stdout).toContain(`\nbravo (${bravo2.id}) may replace bravo (${bravo!.id}), whose name it has, with another root key: check its fingerprint on the server itself`);
   const ambiguous = await admin(['revoke', 'bravo']);
   expect(ambiguous.code).toBe(1);
   expect(ambiguous.stderr).toContain('"bravo" names 2 servers');

@@ -130,6 +130,12 @@ export function decommission(name: string, target: Target) {
   });
 }
 
+/** What the console warns of a new instance that has an existing server's name or address, for people. */
+function possibleReplacement(peer: ServerFieldsFragment): string {
+  const old = peer.possibleReplacementOf!;
+  return `${peer.name} (${peer.id}) may replace ${old.name} (${old.id}), whose ${old.name === peer.name ? 'name' : 'address'} it has, with another root key: check its fingerprint on the server itself; if not a reinstall, someone may be impersonating ${old.name}`;
+}
+
 export function peers(target: Target) {
   return withApi(target, async (api) => {
     const { thisServer } = await api.query(ThisServerDocument, {});
@@ -142,6 +148,7 @@ export function peers(target: Target) {
           ...(waiting
             ? [`\n${waiting} awaiting approval on ${thisServer.name}: check the fingerprint on the peer itself (\`peertrust fingerprint\` there), then \`peertrust approve NAME --fingerprint FP\``]
             : []),
+          ...pairs.flatMap(({ peer }) => (peer.possibleReplacementOf ? [`\n${possibleReplacement(peer)}`] : [])),
         ].join('\n')
       : `${thisServer.name} has no peers yet`;
     print(target, { server: { id: thisServer.id, name: thisServer.name }, peers: pairs.map(peerJson) }, text);
@@ -191,9 +198,10 @@ export function watch(target: Target) {
       if (target.json) return console.log(JSON.stringify({ notice, peer: peerJson(pair) }));
       console.log(
         notice === 'trustApprovalRequired'
-          ? `${pair.updatedAt}  APPROVAL REQUIRED  ${peer.name}  ${peer.id}  fingerprint ${formatFingerprint(peer.fingerprint)}  addresses ${peer.addresses.join(', ')}${pair.approvedByPeer ? `  (${peer.name} has approved ${thisServer.name})` : ''}`
+          ? `${pair.updatedAt}  APPROVAL REQUIRED  ${peer.name}  ${peer.id}  fingerprint ${formatFingerprint(peer.fingerprint)}  addresses ${peer.addresses.join(', ')}${pair.approvedByPeer ? `  (${peer.name} has approved ${thisServer.name})` : ''}${peer.possibleReplacementOf ? `  (${possibleReplacement(peer)})` : ''}`
           : rotated
-            ? `${pair.updatedAt}  KEY ROTATED        ${peer.name}  new fingerprint ${formatFingerprint(peer.fingerprint)}; ${describePair(pair, thisServer.name)}`
+            ? // The pair's own time is its last change of trust; the rotation is now.
+              `${new Date().toISOString()}  KEY ROTATED        ${peer.name}  new fingerprint ${formatFingerprint(peer.fingerprint)}; ${describePair(pair, thisServer.name)}`
             : `${pair.updatedAt}  TRUST CHANGED      ${peer.name}  ${describePair(pair, thisServer.name)}`,
       );
     };
