@@ -5,7 +5,8 @@ import { expect, test } from 'vitest';
 import { ApproveTrustDocument, RotateRootKeyDocument } from '../client/index.js';
 import { formatFingerprint } from '../src/identity/fingerprint-text.js';
 import { adminToken } from './ha-helpers.js';
-import { freshDatabaseUrl, run, startCluster, tempDir, type TestServer } from './helpers.js';
+import { revokeApiTokens } from '../src/auth/tokens.js';
+import { freshDatabaseUrl, run, signerIn, startCluster, tempDir, type TestServer } from './helpers.js';
 import { startServerWith } from './limited-server.js';
 import { peertrust, serve, startProcess, stopProcess, type Running } from './processes.js';
 import { parseExposition, valueOf } from './prometheus.js';
@@ -257,6 +258,16 @@ test('watch stops cleanly on SIGINT while it is reconnecting to a server that we
   await expect.poll(() => watch.logs, { timeout: 30_000 }).toContain('reconnecting...');
   expect(await stopProcess(watch.child, 'SIGINT')).toBe(0);
   expect(watch.logs).toContain('stopped (SIGINT)');
+});
+
+test('watch ends with exit 3 and the reason when its token is revoked, instead of reconnecting for ever', async () => {
+  const cluster = await startCluster(['alpha', 'bravo']);
+  const [alpha] = cluster.servers;
+  const watch = await startProcess(['watch'], /APPROVAL REQUIRED +bravo/, { PEERTRUST_URL: alpha!.app.url, PEERTRUST_TOKEN: cluster.adminToken });
+  const exited = new Promise<number | null>((resolve) => watch.child.once('exit', resolve));
+  await revokeApiTokens(cluster.db, 'admin', await signerIn(cluster.db, alpha!.identityDir));
+  expect(await exited).toBe(3);
+  expect(watch.logs).toContain('peertrust: the token was revoked or its role changed: authenticate again');
 });
 
 test('cluster says each start-up step on stderr; its printed token works for the CLI', async () => {

@@ -2,6 +2,7 @@
 // line and the environment, the typed client, and each answer turned into its data or
 // into a CliError with the exit code it means.
 import type { AnyVariables, CombinedError, TypedDocumentNode } from '@urql/core';
+import { CloseCode } from 'graphql-ws';
 import { z } from 'zod';
 import { createPeertrustClient, type PeertrustClient } from '../../client/index.js';
 import { CliError, ExitCode } from './errors.js';
@@ -95,6 +96,13 @@ export class Api {
   }
 
   #failure(error: CombinedError): CliError {
+    // A subscription's WebSocket closed by the server: its close event, with the reason.
+    const closed = error.networkError as { code?: unknown; reason?: unknown } | undefined;
+    if (typeof closed?.code === 'number') {
+      const reason = String(closed.reason || `code ${closed.code}`);
+      if (closed.code === CloseCode.Forbidden) return new CliError(reason, ExitCode.permission, 'FORBIDDEN');
+      return new CliError(`${this.url} closed the connection: ${reason}`, ExitCode.unavailable, 'UNREACHABLE');
+    }
     if (error.networkError) {
       const status = (error.response as Response | undefined)?.status;
       const cause = (error.networkError.cause as Error | undefined)?.message ?? error.networkError.message;
