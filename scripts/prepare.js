@@ -11,9 +11,9 @@ const has = (path) => existsSync(new URL(path, root));
 // the build's own devDependencies tell whether this install can build.
 if (has('node_modules/@tsconfig/strictest/package.json') && has('node_modules/@graphql-codegen/cli/package.json')) {
   execSync('npm run generate && npm run build', { stdio: 'inherit', cwd: root });
-} else if (has('dist/peertrust.js')) {
+} else if (has('dist/bundle/peertrust.js')) {
   console.error('peertrust: no build tools installed (production install): using the built dist/');
 } else {
-  console.error('peertrust: the build (dist/peertrust.js) is missing and the build tools are not installed: run `npm ci` with devDependencies, or ship a built tree (see README, "Shipping")');
+  console.error('peertrust: the build (dist/bundle/peertrust.js) is missing and the build tools are not installed: run `npm ci` with devDependencies, or ship a built tree (see README, "Shipping")');
   process.exit(1);
 }
