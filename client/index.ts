@@ -74,6 +74,14 @@ export function createPeertrustClient(options: PeertrustClientOptions): Peertrus
   const endpoints = new Endpoints(typeof options.url === 'string' ? [options.url] : options.url, options.onFailover);
   const authorization = options.token ? `Bearer ${options.token}` : undefined;
   const requestTimeoutMs = options.requestTimeoutMs ?? 65_000;
+  // A server that accepts connections and never answers must not hold a (re)connection
+  // for ever: its upgrade and its acknowledgement each have this long, then the next server.
+  const connectTimeoutMs = Math.min(requestTimeoutMs, 10_000);
+  class TimedWebSocket extends WebSocket {
+    constructor(address: string, protocols?: string | string[]) {
+      super(address, protocols, { handshakeTimeout: connectTimeoutMs });
+    }
+  }
 
   /** The endpoint the WebSocket connected to last. */
   let wsEndpoint = '';
@@ -84,7 +92,8 @@ export function createPeertrustClient(options: PeertrustClientOptions): Peertrus
       return wsEndpoint.replace(/^http/, 'ws');
     },
     // Node 20 has no global WebSocket.
-    webSocketImpl: WebSocket,
+    webSocketImpl: TimedWebSocket,
+    connectionAckWaitTimeout: connectTimeoutMs,
     connectionParams: authorization ? { authorization } : {},
     lazy: true,
     // A cluster outlives its servers: keep trying; active subscriptions are re-sent on reconnect.

@@ -258,6 +258,19 @@ describe.skipIf(!testDatabaseUrl)('HA faults: several processes on one PostgreSQ
     expect(notice?.error).toBeUndefined();
     expect(notice?.data?.peerTrustChanged.peer.id).toBe(alpha!.id);
     const subscriptionMovedAfter = performance.now() - frozenAt;
+
+    // A client that connects while alpha is frozen is not held there: its upgrade (or the
+    // acknowledgement) times out, and it subscribes on bravo.
+    const late = clientOf([alpha!.url, bravo!.url], token, { requestTimeoutMs: 2_000 });
+    const lateChanges = subscribe(late, PeerTrustChangedDocument, {});
+    let lateNotice;
+    const lateFrom = performance.now();
+    do {
+      expect(await decideThrough(onBravo, kind, alpha!)).toMatch(/Success$/);
+      kind = kind === 'revoke' ? 'approve' : 'revoke';
+      lateNotice = await lateChanges.next(1_000).catch(() => undefined);
+    } while (!lateNotice && performance.now() - lateFrom < 30_000);
+    expect(lateNotice?.data?.peerTrustChanged.peer.id).toBe(alpha!.id);
     console.log(
       `a frozen server: a query moved on after ${(queryMovedAfter / 1000).toFixed(1)} s (time limit 2 s), ` +
         `the subscription after ${(subscriptionMovedAfter / 1000).toFixed(1)} s (ping every 10 s, 5 s to answer)`,
