@@ -43,9 +43,8 @@ export class TamperingWatch {
 
   /**
    * Compares every pair of this server with the verified history; records what differs,
-   * once. A pair that differs is read again, with its peer, before it is recorded: what
-   * the record says is signed and stays in the history. One that cannot be recorded now
-   * is tried again at the next check, and the others are checked all the same.
+   * once. One that cannot be recorded now is tried again at the next check, and the
+   * others are checked all the same.
    */
   async check(): Promise<void> {
     const scope = this.#scope;
@@ -54,15 +53,13 @@ export class TamperingWatch {
     let failure: unknown;
     for (const pair of pairs) {
       const peer = peers.get(this.#peerId(pair));
-      if (!peer || (await scope.ledger.verdict(pair, peer)).verified) continue;
+      if (!peer) continue;
       try {
-        const again = await scope.db.prisma.peerTrust.findUnique({ where: { id: pair.id } });
-        const peerAgain = again && (await this.#peers([again])).get(this.#peerId(again));
-        if (!again || !peerAgain) continue;
-        const verdict = await scope.ledger.verdict(again, peerAgain);
-        if (verdict.verified || !scope.ledger.isUnreported(again.id, verdict.reason)) continue;
-        await recordTampering(scope, again, verdict.reason);
-        scope.ledger.reported(again.id, verdict.reason);
+        // The verdict reads the row and the peer again where the history has moved past them.
+        const verdict = await scope.ledger.verdict(pair, peer);
+        if (verdict.verified || !scope.ledger.isUnreported(pair.id, verdict.reason)) continue;
+        await recordTampering(scope, pair, verdict.reason);
+        scope.ledger.reported(pair.id, verdict.reason);
       } catch (error) {
         failure ??= error;
       }
