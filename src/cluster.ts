@@ -31,7 +31,7 @@ export interface ServerSummary {
 }
 
 export type ReadyMessage = { type: 'ready'; server: ServerSummary };
-/** The supervisor asks a ready server whether its kept token is still one this server's key issued. */
+/** The supervisor asks a ready server whether it takes the kept token, as a request's (its keys, retired ones too). */
 export type IssuedQuestion = { type: 'issued?'; token: string };
 export type IssuedAnswer = { type: 'issued'; issued: boolean } | { type: 'issued'; error: string };
 
@@ -134,9 +134,10 @@ export async function runCluster(config: ClusterConfig, log: Logger, progress: (
 /**
  * The administrator token of the cluster: the one kept in the data directory while it
  * is still issued by every server and not revoked (stored hashed in the database like
- * every other), else a new one, and the kept one revoked. Each server is asked about its own key: it has Prisma
- * loaded already, where this process would load it for this one question (~0.45 s of a
- * ~3 s restart). A server that cannot answer is checked here.
+ * every other), else a new one, and the kept one revoked. Each server is asked whether
+ * it takes the token: it has Prisma loaded already, where this process would load it for
+ * this one question (~0.45 s of a ~3 s restart). A server that cannot answer is checked
+ * here, against its current key.
  */
 async function clusterToken(db: Database, file: string, servers: ServerProcess[], keys: (RootKeyPair | undefined)[]): Promise<string> {
   const kept = (await readFile(file, 'utf8').catch(() => '')).trim();
@@ -201,7 +202,7 @@ class ServerProcess {
     });
   }
 
-  /** Whether this server's key issued `token`, not revoked, as the process reads it; rejects when it cannot tell. */
+  /** Whether the server takes `token` as an administrator's, as a request would; rejects when it cannot tell. */
   issued(token: string): Promise<boolean> {
     const child = this.#child;
     if (!child?.connected) return Promise.reject(new Error(`${this.#name} is not running`));
