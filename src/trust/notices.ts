@@ -43,6 +43,34 @@ function approvalRequest(notice: PairNotice): PairNotice {
   return request;
 }
 
+/** A pair that needs this server's approval now, and the notice its subscribers share. */
+interface PendingRequest {
+  id: string;
+  lastSequence: bigint;
+  notice: PairNotice;
+}
+
+/**
+ * The pairs that need this server's approval now, read once for every subscriber that
+ * asks in the same turn of the event loop (a console reconnecting its tabs, a flood of
+ * subscribes): the read starts after the last of them asked, once each listens, so none
+ * misses a change. They share its notice objects, so what they read of each pair is read
+ * once too (readOnce), and so is their answer (src/http/shared-events.ts).
+ */
+const pendingReads = new WeakMap<ServerScope, Promise<PendingRequest[]>>();
+function pendingRequests(scope: ServerScope): Promise<PendingRequest[]> {
+  let read = pendingReads.get(scope);
+  if (!read) {
+    read = new Promise((resolve) => setImmediate(resolve)).then(async () => {
+      // Whoever asks from now on needs a read of its own, started after it asked.
+      pendingReads.delete(scope);
+      return (await pendingApprovals(scope)).map((pair) => ({ id: pair.id, lastSequence: pair.lastSequence, notice: { peerTrustId: pair.id } }));
+    });
+    pendingReads.set(scope, read);
+  }
+  return read;
+}
+
 type ServerNotice = { kind: 'changed'; notice: PairNotice } | { kind: 'resync'; since: Date };
 
 /** This server's share of the change feed, from now on, until `signal` aborts. */
@@ -120,9 +148,9 @@ async function* approvalRequestsUntil(scope: ServerScope, signal: AbortSignal): 
   const announced = new Map<string, bigint>();
   async function* announcePending() {
     announced.clear();
-    for (const pair of await readRetrying(() => pendingApprovals(scope))) {
+    for (const pair of await readRetrying(() => pendingRequests(scope))) {
       announced.set(pair.id, pair.lastSequence);
-      yield { peerTrustId: pair.id };
+      yield pair.notice;
     }
   }
   try {
