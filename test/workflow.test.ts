@@ -176,6 +176,9 @@ describe('replacing a server', () => {
     expect(bravo2.fingerprint).not.toBe(bravo!.fingerprint);
     const pairs = await run(alpha!.reader, PeerTrustsDocument, { status: ['PENDING'] });
     expect(pairs.peerTrusts.edges.map((e) => [e.node.peer.id, e.node.approvalRequired])).toEqual([[bravo2.id, true]]);
+    // Its only peer is alpha: not its decommissioned predecessor, which takes no decisions.
+    const peersOfNew = await run(bravo2.reader, PeerTrustsDocument, {});
+    expect(peersOfNew.peerTrusts.edges.map((e) => e.node.peer.id)).toEqual([alpha!.id]);
     await approve(alpha!, bravo2);
     expect(await approve(bravo2, alpha!)).toMatchObject({ peerTrust: { status: 'TRUSTED' } });
     expect(await pair(alpha!, bravo!)).toMatchObject({ status: 'REVOKED', peer: { status: 'DECOMMISSIONED' } });

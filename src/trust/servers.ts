@@ -35,7 +35,9 @@ export interface Registered {
 /**
  * Registers the server that owns this root key, or updates it when it restarts (same
  * data directory, same key, same instance), and creates its pair with every other
- * server. A new key is a new instance: when an active server has its name or one of
+ * server that takes decisions: a pair with a decommissioned server could only ever be
+ * revoked (a new instance would list its own predecessor as a peer), and a
+ * decommissioned server takes no new peers. A new key is a new instance: when an active server has its name or one of
  * its addresses, the new one is marked as its possible replacement, for operators to
  * see (it may be an impostor: only a rotation, endorsed by the old key, keeps trust).
  */
@@ -67,10 +69,11 @@ export async function registerServer(db: Database, registration: Registration): 
             rootKeys: { create: { publicKey: registration.publicKeyPem, fingerprint: registration.fingerprint } },
           },
         });
-    const created = await tx.$queryRaw<{ id: string; serverAId: string; serverBId: string }[]>`
+    const created = server.status === 'DECOMMISSIONED' ? [] : await tx.$queryRaw<{ id: string; serverAId: string; serverBId: string }[]>`
       INSERT INTO "PeerTrust" ("id", "serverAId", "serverBId")
       SELECT gen_random_uuid(), LEAST(s."id", ${server.id}::uuid), GREATEST(s."id", ${server.id}::uuid)
-      FROM "Server" s WHERE s."id" <> ${server.id}::uuid
+      FROM "Server" s
+      WHERE s."id" <> ${server.id}::uuid AND s."status" <> 'DECOMMISSIONED'
       ON CONFLICT ("serverAId", "serverBId") DO NOTHING
       RETURNING "id", "serverAId", "serverBId"`;
     await notifyPeerTrustChanged(tx, created);
