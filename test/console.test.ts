@@ -4,6 +4,7 @@ import type { Page } from 'playwright-core';
 import { describe, expect, test, vi } from 'vitest';
 import { ApproveTrustDocument, DenyTrustDocument, RevokeTrustDocument, VerifyTrustHistoryDocument } from '../client/index.js';
 import { chromiumPath, expectAccessible, openBrowser, screenshot } from './browser.js';
+import { formatFingerprint } from '../src/identity/fingerprint-text.js';
 import { run, startCluster, type TestServer } from './helpers.js';
 
 if (!chromiumPath) {
@@ -139,7 +140,8 @@ describe.skipIf(!chromiumPath)('web console', { timeout: 180_000 }, () => {
   });
 
   test('deny says it is final and asks first; revoke and decommission ask too; an API error is shown beside the action', async () => {
-    const { adminToken, servers: [alpha, bravo, charlie] } = await startCluster(['alpha', 'bravo', 'charlie']);
+    const cluster = await startCluster(['alpha', 'bravo', 'charlie']);
+    const { adminToken, servers: [alpha, bravo, charlie] } = cluster;
     const { newPage, errors } = await openBrowser();
     const page = await newPage();
     await page.goto(consoleLink(alpha!, adminToken));
@@ -192,11 +194,15 @@ describe.skipIf(!chromiumPath)('web console', { timeout: 180_000 }, () => {
     await dialog.getByRole('button', { name: 'Cancel' }).click();
     await dialog.waitFor({ state: 'detached' });
 
+    // charlie's new instance shares its name: the history's filter tells the two apart.
+    const newCharlie = await cluster.addServer('charlie');
     await page.getByRole('link', { name: 'Trust History' }).click();
     const kinds = page.getByRole('table').locator('tbody tr td:nth-child(2)');
     await kinds.nth(3).waitFor();
     expect(await kinds.allInnerTexts()).toEqual(['Denied', 'Decommissioned', 'Denied', 'Revoked']);
-    await page.getByLabel('Peer').selectOption({ label: 'charlie' });
+    const keyStart = (server: TestServer) => formatFingerprint(server.fingerprint).slice(0, 9);
+    await page.getByLabel('Peer').locator('option', { hasText: `charlie (${keyStart(newCharlie)})` }).waitFor({ state: 'attached' });
+    await page.getByLabel('Peer').selectOption({ label: `charlie (decommissioned, ${keyStart(charlie!)})` });
     await kinds.nth(2).waitFor({ state: 'detached' });
     expect(await kinds.allInnerTexts()).toEqual(['Decommissioned', 'Denied']);
     expect(errors).toEqual([]);

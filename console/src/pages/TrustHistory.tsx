@@ -9,6 +9,7 @@ import {
 } from '../../../client/gql/graphql.js';
 import { eventSubject } from '../../../client/events.js';
 import { FingerprintText } from '../components/Fingerprint.js';
+import { formatFingerprint } from '../../../src/identity/fingerprint-text.js';
 import { describeError } from '../client.js';
 import { useLive } from '../live.js';
 import { PAGE_SIZE, useRefetchAfterReconnect } from '../paging.js';
@@ -27,6 +28,18 @@ const kindLabel: Record<TrustEventKind, string> = {
   TOKEN_ISSUED: 'Token issued',
   TOKEN_REVOKED: 'Token revoked',
 };
+
+type Peer = { id: string; name: string; fingerprint: string; status: string };
+
+/**
+ * A peer as the filter names it: a replaced server's instances share a name, so where
+ * several do, each says its state and the start of its fingerprint.
+ */
+function peerLabel(peer: Peer, all: readonly { node: { peer: Peer } }[]): string {
+  if (all.filter(({ node }) => node.peer.name === peer.name).length < 2) return peer.name;
+  const key = formatFingerprint(peer.fingerprint).slice(0, 9);
+  return peer.status === 'DECOMMISSIONED' ? `${peer.name} (decommissioned, ${key})` : `${peer.name} (${key})`;
+}
 
 export function TrustHistoryPage() {
   const { thisServer } = useSession();
@@ -72,7 +85,7 @@ export function TrustHistoryPage() {
           <option value="">All peers</option>
           {peers.data?.peerTrusts.edges.map(({ node }) => (
             <option key={node.peer.id} value={node.peer.id}>
-              {node.peer.name}
+              {peerLabel(node.peer, peers.data!.peerTrusts.edges)}
             </option>
           ))}
         </select>
