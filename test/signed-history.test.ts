@@ -179,6 +179,7 @@ test('each server cosigns the checkpoints it verified; verifyTrustHistory report
 
 test('a bundle verifies offline (whole, or one entry with its proof), across a rotation; any change to it is caught', async () => {
   const { cluster, alpha, bravo } = await trusted();
+  const retired = alpha.fingerprint;
   await rotate(alpha);
   await approve(alpha, bravo);
   const size = (await history(alpha)).length;
@@ -205,6 +206,11 @@ test('a bundle verifies offline (whole, or one entry with its proof), across a r
   expect(changed((b) => (b.keys = b.keys.map((k) => ({ ...k, publicKey: b.keys[0]!.publicKey }))))).toMatchObject({ ok: false });
   expect(verifyBundle(bundle, ['0'.repeat(64)])).toMatchObject({ ok: false, reason: 'no key you trust signed or cosigned its checkpoint' });
   const single = await exportBundle(cluster.db, { sequence: 2 });
+  // alpha's key as an auditor noted it before the rotation: the whole history's rotation,
+  // signed by it, leads to the key alpha signs with now. One entry holds no rotation.
+  expect(whole.signers.map((s) => s.fingerprint)).not.toContain(retired);
+  expect(verifyBundle(bundle, [retired])).toMatchObject({ ok: true });
+  expect(verifyBundle(single, [retired])).toMatchObject({ ok: false, reason: expect.stringContaining('a bundle of one entry holds no rotations') });
   expect(verifyBundle({ ...single, entry: { ...single.entry!, sequence: 3 } })).toMatchObject({ ok: false, brokenAt: 3 });
 });
 

@@ -91,8 +91,10 @@ export async function exportBundle(db: Database, options: { sequence?: number } 
 
 /**
  * Verifies a bundle offline. With `trusted` fingerprints, the checkpoint must also be
- * signed or cosigned by one of those keys; without, the result lists who signed, for
- * the auditor to compare with the servers.
+ * signed or cosigned by one of those keys, or by a key one of them was rotated to (a
+ * rotation is signed by both keys, so a key an auditor noted before a rotation still
+ * anchors the history; only a bundle of the whole history holds the rotations);
+ * without, the result lists who signed, for the auditor to compare with the servers.
  */
 export function verifyBundle(input: unknown, trusted: string[] = []): BundleVerification {
   const parsed = HistoryBundle.safeParse(input);
@@ -119,9 +121,16 @@ export function verifyBundle(input: unknown, trusted: string[] = []): BundleVeri
   const signers = who(opened.logSignatures, logKeys);
   const witnesses = who(opened.cosignatures, witnessKeys);
   const result = { size: checkpoint.size, rootHash: encodeBase64(checkpoint.rootHash), signers, witnesses };
-  if (trusted.length && ![...signers, ...witnesses].some((s) => trusted.includes(s.fingerprint))) {
-    return { ...result, ok: false, reason: 'no key you trust signed or cosigned its checkpoint' };
-  }
+  /** The keys trusted, and those they were rotated to, by the entries verified so far. */
+  const anchors = new Set(trusted);
+  const unanchored = () =>
+    trusted.length > 0 && ![...signers, ...witnesses].some((s) => anchors.has(s.fingerprint))
+      ? {
+          ...result,
+          ok: false,
+          reason: `no key you trust signed or cosigned its checkpoint${bundle.entry ? ' (a bundle of one entry holds no rotations: to anchor it with a key that was rotated since, verify a bundle of the whole history)' : ''}`,
+        }
+      : undefined;
   const check = (sequence: number, text: string): string | undefined => {
     const entry = parseEntry(text);
     if (!entry) return 'it is not a Trust History entry';
@@ -133,9 +142,13 @@ export function verifyBundle(input: unknown, trusted: string[] = []): BundleVeri
       const pem = publicKeyFromStatement(read.statement);
       if (pem) keys.set(read.statement.to, { server: read.statement.server, name: read.statement.server, pem });
     }
-    return signaturesHold(entry, requiredSigners(read, entry), (fingerprint) => keys.get(fingerprint)?.pem) ? undefined : 'its statement is not signed by the keys it names';
+    if (!signaturesHold(entry, requiredSigners(read, entry), (fingerprint) => keys.get(fingerprint)?.pem)) return 'its statement is not signed by the keys it names';
+    if (read.type === 'rotation' && anchors.has(read.statement.from)) anchors.add(read.statement.to);
+    return undefined;
   };
   if (bundle.entry) {
+    const notTrusted = unanchored();
+    if (notTrusted) return notTrusted;
     const { sequence, text, proof } = bundle.entry;
     const problem = check(sequence, text);
     if (problem) return { ...result, ok: false, brokenAt: sequence, reason: problem };
@@ -157,7 +170,7 @@ export function verifyBundle(input: unknown, trusted: string[] = []): BundleVeri
     return { ...result, ok: false, brokenAt: Math.min(entries.length, checkpoint.size) + 1, reason: `the checkpoint covers ${checkpoint.size} entries; the bundle has ${entries.length}` };
   }
   if (encodeBase64(frontier.root()) !== result.rootHash) return { ...result, ok: false, reason: "the entries do not hash to the checkpoint's root" };
-  return { ...result, ok: true };
+  return unanchored() ?? { ...result, ok: true };
 }
 
 function failure(size: number, rootHash: string, reason: string): BundleVerification {
