@@ -7,7 +7,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { expect, test } from 'vitest';
 import { freshDatabaseUrl, tempDir } from './helpers.js';
-import { peertrust, startProcess } from './processes.js';
+import { peertrust, startProcess, stopProcess } from './processes.js';
 import { openSocket } from './raw-client.js';
 
 const READY = /GraphiQL\s+(\S+)[\s\S]*addresses.*\n/;
@@ -81,4 +81,30 @@ test('without TLS, listening beyond this host logs one warning', async () => {
   const warnings = server.logs.split('\n').filter((line) => line.includes('without TLS'));
   expect(warnings).toHaveLength(1);
   expect(JSON.parse(warnings[0]!)).toMatchObject({ level: 40, host: '0.0.0.0', msg: expect.stringContaining('use --tls-cert and --tls-key') });
+});
+
+test('watch ends with exit 4 and says so when the server comes back with a certificate this machine does not trust, rather than reconnect for ever', async () => {
+  const url = await freshDatabaseUrl({ migrated: true });
+  const dataDir = await tempDir();
+  const [trusted, replaced] = await Promise.all([selfSigned(await tempDir()), selfSigned(await tempDir())]);
+  const serveWith = (cert: { certFile: string; keyFile: string }, port: string) =>
+    startProcess(
+      ['serve', '--name', 'alpha', '--host', '127.0.0.1', '--port', port, '--data-dir', dataDir, '--address', '192.0.2.5', '--tls-cert', cert.certFile, '--tls-key', cert.keyFile],
+      READY,
+      { DATABASE_URL: url },
+    );
+  const alpha = await serveWith(trusted, '0');
+  const alphaUrl = READY.exec(alpha.output)![1]!;
+  // bravo awaits alpha's approval: watch prints it once it is live.
+  await startProcess(['serve', '--name', 'bravo', '--host', '127.0.0.1', '--port', '0', '--data-dir', await tempDir(), '--address', '192.0.2.6'], READY, { DATABASE_URL: url });
+  const created = await peertrust(['token', 'create', '--name', 'ops', '--role', 'READ_ONLY', '--data-dir', dataDir], { DATABASE_URL: url });
+  const env = { PEERTRUST_URL: alphaUrl, PEERTRUST_TOKEN: created.stdout.trim().split('\n').at(-1)!, NODE_EXTRA_CA_CERTS: trusted.certFile };
+  const watching = await startProcess(['watch'], /APPROVAL REQUIRED +bravo/, env);
+  const exited = new Promise<number | null>((resolve) => watching.child.once('exit', resolve));
+
+  await stopProcess(alpha.child);
+  await expect.poll(() => watching.logs, { timeout: 30_000 }).toContain('was lost; reconnecting');
+  await serveWith(replaced, new URL(alphaUrl).port);
+  expect(await exited).toBe(4);
+  expect(watching.logs).toContain(`cannot reach ${alphaUrl}: self-signed certificate: its TLS certificate is not one this machine trusts`);
 });

@@ -23,6 +23,10 @@ const ApiUrl = z
 const UNAVAILABLE_CODES = new Set(['DATABASE_UNAVAILABLE', 'SERVER_BUSY', 'STORAGE_FULL', 'RATE_LIMITED']);
 const PERMISSION_CODES = new Set(['UNAUTHENTICATED', 'FORBIDDEN']);
 
+/** Node's codes for a TLS certificate it does not trust: self-signed, expired, another name, no known issuer. */
+const CERTIFICATE_REFUSED = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/;
+const isCertificateRefused = (error: unknown): error is Error => CERTIFICATE_REFUSED.test(String((error as { code?: unknown } | undefined)?.code ?? ''));
+
 /** A Relay connection page, as every list of the API answers. */
 export interface Page<Node> {
   edges: { node: Node }[];
@@ -85,6 +89,17 @@ export class Api {
     this.#client.ws.on('connected', back);
   }
 
+  /**
+   * A live connection that reconnecting cannot mend: the server's TLS certificate is not
+   * one this machine trusts (it was replaced, or expired, while the connection was up).
+   */
+  onCertificateRefused(refused: (error: CliError) => void): void {
+    this.#client.ws.on('error', (event) => {
+      const error = (event as { error?: unknown }).error;
+      if (isCertificateRefused(error)) refused(this.#unreachable(error));
+    });
+  }
+
   close(): Promise<void> {
     return this.#client.close();
   }
@@ -93,6 +108,13 @@ export class Api {
     if (result.error) throw this.#failure(result.error);
     if (!result.data) throw new CliError(`${this.url} answered without data`, ExitCode.unavailable, 'NO_DATA');
     return result.data;
+  }
+
+  #unreachable(cause: Error): CliError {
+    const hint = isCertificateRefused(cause)
+      ? ": its TLS certificate is not one this machine trusts (replaced or expired?); check it, then trust its CA with NODE_EXTRA_CA_CERTS"
+      : '';
+    return new CliError(`cannot reach ${this.url}: ${cause.message}${hint}`, ExitCode.unavailable, 'UNREACHABLE');
   }
 
   #failure(error: CombinedError): CliError {
@@ -105,10 +127,9 @@ export class Api {
     }
     if (error.networkError) {
       const status = (error.response as Response | undefined)?.status;
-      const cause = (error.networkError.cause as Error | undefined)?.message ?? error.networkError.message;
       return status
         ? new CliError(`${this.url} answered HTTP ${status}, not GraphQL: is it a peertrust server's /graphql?`, ExitCode.unavailable, 'UNREACHABLE')
-        : new CliError(`cannot reach ${this.url}: ${cause}`, ExitCode.unavailable, 'UNREACHABLE');
+        : this.#unreachable((error.networkError.cause as Error | undefined) ?? error.networkError);
     }
     const first = error.graphQLErrors[0];
     const code = String(first?.extensions['code'] ?? 'GRAPHQL_ERROR');

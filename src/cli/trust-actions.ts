@@ -218,6 +218,7 @@ export function watch(target: Target) {
     );
     const unsubscribes: (() => void)[] = [];
     const failed = new Promise<CliError>((fail) => {
+      api.onCertificateRefused(fail);
       unsubscribes.push(api.subscribe(TrustApprovalRequiredDocument, {}, (data) => show('trustApprovalRequired', data.trustApprovalRequired.peerTrust), fail));
       unsubscribes.push(api.subscribe(PeerTrustChangedDocument, {}, (data) => show('peerTrustChanged', data.peerTrustChanged), fail));
     });
