@@ -182,15 +182,16 @@ program
 
 program
   .command('fingerprint')
+  // In groups of four, as the console, `npm start` and `peers` show it: what it is compared with.
   .description("Print this server's root key fingerprint, to compare with what a peer shows; of each server, by name, in a `peertrust cluster` data directory.")
   .option('--data-dir <dir>', "the server's data directory (or the cluster's)", './data')
   .action(async (flags: { dataDir: string }) => {
     const key = await loadRootKey(flags.dataDir);
-    if (key) return console.log(key.fingerprint);
+    if (key) return console.log(formatFingerprint(key.fingerprint));
     const servers = await loadClusterKeys(flags.dataDir);
     if (!servers.length) throw new OperatorError(`${flags.dataDir} has no root key: start the server once to create it`);
     const width = Math.max(...servers.map(({ name }) => name.length));
-    for (const { name, key } of servers) console.log(`${name.padEnd(width)}  ${key.fingerprint}`);
+    for (const { name, key } of servers) console.log(`${name.padEnd(width)}  ${formatFingerprint(key.fingerprint)}`);
   });
 
 /** Runs `work` on the database a token command names, and closes it. */

@@ -4,6 +4,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { describe, expect, test, onTestFinished, vi } from 'vitest';
 import { createPeertrustClient, ThisServerDocument, ViewerDocument } from '../client/index.js';
+import { formatFingerprint } from '../src/identity/fingerprint-text.js';
 import { freshDatabaseUrl, request, run, tempDir } from './helpers.js';
 import { freePort } from './private-postgres.js';
 import { peertrust, startProcess as start, stopProcess as stop } from './processes.js';
@@ -64,7 +65,7 @@ test('serve, token create and fingerprint on one embedded data directory; a rest
   expect(me).toMatchObject({ name: 'solo', addresses: ['198.51.100.7'] });
 
   const fingerprint = await peertrust(['fingerprint', '--data-dir', dataDir]);
-  expect(fingerprint.stdout.trim()).toBe(me.fingerprint);
+  expect(fingerprint.stdout.trim()).toBe(formatFingerprint(me.fingerprint));
   expect((await stat(path.join(dataDir, 'root-key.pem'))).mode & 0o777).toBe(0o600);
 
   // Restarting on the same directory is the same server, with everything kept.
@@ -154,11 +155,12 @@ test('cluster runs each server as its own process on one embedded database, with
   expect(me.name).toBe('charlie');
   // The cluster's data directory: each server's fingerprint, by name.
   const fingerprints = await peertrust(['fingerprint', '--data-dir', dataDir]);
-  expect(fingerprints.stdout).toMatch(new RegExp(`^alpha {4}[0-9a-f]{64}\\nbravo {4}[0-9a-f]{64}\\ncharlie  ${me.fingerprint}\\n$`));
+  const grouped = '[0-9a-f]{4}(:[0-9a-f]{4}){15}';
+  expect(fingerprints.stdout).toMatch(new RegExp(`^alpha {4}${grouped}\\nbravo {4}${grouped}\\ncharlie  ${formatFingerprint(me.fingerprint)}\\n$`));
   // Added while alpha and bravo were stopped, with this host's addresses, as theirs: it
   // registered once they ran again, so nothing marks it as a replacement of either.
   expect(me.possibleReplacementOf).toBeNull();
-  expect(cluster.output).toContain(me.fingerprint.match(/.{4}/g)!.join(':'));
+  expect(cluster.output).toContain(formatFingerprint(me.fingerprint));
   // Tokens can be made while it runs.
   const created = await peertrust(['token', 'create', '--name', 'reader', '--role', 'read-only', '--data-dir', dataDir]);
   expect(created.code, created.stderr).toBe(0);
