@@ -252,7 +252,8 @@ export function createApp(config: AppConfig): App {
   };
 
   async function startApp() {
-    const server = await createApiServer(http.tls, handle);
+    const { server, warnings } = await createApiServer(http.tls, handle);
+    for (const warning of warnings) log.warn(warning);
     const registered = await registerServer(config.database, {
       name: config.name,
       addresses: config.addresses,

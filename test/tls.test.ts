@@ -49,6 +49,7 @@ test('serve --tls-cert --tls-key: HTTPS and WSS on every interface by default, a
   const url = READY.exec(server.output)![1]!;
   expect(url).toMatch(/^https:\/\/localhost:\d+\/graphql$/);
   expect(server.logs).not.toContain('without TLS');
+  expect(server.logs).not.toContain('browsers refuse');
 
   expect(await httpsPost(url, ca, token, '{ viewer { name } }')).toEqual({ status: 200, body: '{"data":{"viewer":{"name":"ops"}}}' });
   const socket = await openSocket(url, { ca });
@@ -71,6 +72,20 @@ test("a key that is not the certificate's stops serve with one clear line, not a
   });
   expect(result.code).toBe(2);
   expect(result.stderr.trim()).toBe(`peertrust: --tls-key ${other.keyFile} is not the private key of the certificate in --tls-cert ${one.certFile}`);
+});
+
+test('an Ed25519 certificate, which browsers refuse, is served with a warning that says so', async () => {
+  const dir = await tempDir();
+  const [certFile, keyFile] = [path.join(dir, 'cert.pem'), path.join(dir, 'key.pem')];
+  await promisify(execFile)('openssl', ['req', '-x509', '-newkey', 'ed25519', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-keyout', keyFile, '-out', certFile]);
+  const server = await startProcess(
+    ['serve', '--name', 'ed', '--host', '127.0.0.1', '--port', '0', '--data-dir', dir, '--address', '192.0.2.7', '--tls-cert', certFile, '--tls-key', keyFile],
+    READY,
+    { DATABASE_URL: await freshDatabaseUrl({ migrated: true }) },
+  );
+  await expect.poll(() => server.logs).toContain('which browsers refuse');
+  const warning = server.logs.split('\n').find((line) => line.includes('which browsers refuse'))!;
+  expect(JSON.parse(warning)).toMatchObject({ level: 40, msg: `--tls-cert ${certFile} has an Ed25519 key, which browsers refuse: the console will not open in them (the CLI and the typed client work); use an ECDSA P-256 or RSA certificate` });
 });
 
 test('without TLS, listening beyond this host logs one warning', async () => {

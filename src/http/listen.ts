@@ -14,8 +14,17 @@ async function readPem(file: string, flag: string): Promise<Buffer> {
   }
 }
 
-export async function createApiServer(tls: TlsFiles | undefined, listener: RequestListener): Promise<Server> {
-  if (!tls) return createHttpServer(listener);
+/** The HTTP server, and what an operator should know about its certificate (to log). */
+export interface ApiServer {
+  server: Server;
+  warnings: string[];
+}
+
+/** Key types Node serves but browsers refuse in TLS certificates. */
+const NOT_FOR_BROWSERS = new Set(['ed25519', 'ed448']);
+
+export async function createApiServer(tls: TlsFiles | undefined, listener: RequestListener): Promise<ApiServer> {
+  if (!tls) return { server: createHttpServer(listener), warnings: [] };
   // One after the other: when both are wrong, the first named is the one reported.
   const cert = await readPem(tls.certFile, '--tls-cert');
   const key = await readPem(tls.keyFile, '--tls-key');
@@ -35,8 +44,15 @@ export async function createApiServer(tls: TlsFiles | undefined, listener: Reque
   if (!certificate.checkPrivateKey(privateKey)) {
     throw new OperatorError(`--tls-key ${tls.keyFile} is not the private key of the certificate in --tls-cert ${tls.certFile}`);
   }
+  const warnings: string[] = [];
+  const keyType = certificate.publicKey.asymmetricKeyType ?? '';
+  if (NOT_FOR_BROWSERS.has(keyType)) {
+    warnings.push(
+      `--tls-cert ${tls.certFile} has an ${keyType === 'ed25519' ? 'Ed25519' : 'Ed448'} key, which browsers refuse: the console will not open in them (the CLI and the typed client work); use an ECDSA P-256 or RSA certificate`,
+    );
+  }
   try {
-    return createHttpsServer({ cert, key }, listener);
+    return { server: createHttpsServer({ cert, key }, listener), warnings };
   } catch (error) {
     throw new OperatorError(`--tls-cert ${tls.certFile} and --tls-key ${tls.keyFile}: ${(error as Error).message}`);
   }
