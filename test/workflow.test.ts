@@ -176,9 +176,11 @@ describe('replacing a server', () => {
     expect(bravo2.fingerprint).not.toBe(bravo!.fingerprint);
     const pairs = await run(alpha!.reader, PeerTrustsDocument, { status: ['PENDING'] });
     expect(pairs.peerTrusts.edges.map((e) => [e.node.peer.id, e.node.approvalRequired])).toEqual([[bravo2.id, true]]);
-    // Its only peer is alpha: not its decommissioned predecessor, which takes no decisions.
+    // Its only peer is alpha: not its decommissioned predecessor, which takes no decisions
+    // and is no trust of the new instance's to decide, which says so.
     const peersOfNew = await run(bravo2.reader, PeerTrustsDocument, {});
     expect(peersOfNew.peerTrusts.edges.map((e) => e.node.peer.id)).toEqual([alpha!.id]);
+    expect(await deny(bravo2, bravo!)).toMatchObject({ __typename: 'ServerDecommissionedError', message: expect.stringContaining('was never a peer of this server') });
     await approve(alpha!, bravo2);
     expect(await approve(bravo2, alpha!)).toMatchObject({ peerTrust: { status: 'TRUSTED' } });
     expect(await pair(alpha!, bravo!)).toMatchObject({ status: 'REVOKED', peer: { status: 'DECOMMISSIONED' } });
@@ -243,7 +245,13 @@ describe('decommissioning (rule 4)', () => {
     // Restarted on its data directory, it starts as what it is (its summary and console say so).
     expect(alpha!.app.decommissioned).toBe(false);
     await cluster.stopServer(bravo!);
-    expect((await cluster.addServer('bravo', bravo!.identityDir)).app.decommissioned).toBe(true);
+    // delta joins while bravo is down: bravo, restarted, takes it as no peer, nor delta bravo.
+    const delta = await cluster.addServer('delta');
+    const restarted = await cluster.addServer('bravo', bravo!.identityDir);
+    expect(restarted.app.decommissioned).toBe(true);
+    const peersOf = async (server: TestServer) => (await run(server.reader, PeerTrustsDocument, {})).peerTrusts.edges.map((e) => e.node.peer.name).sort();
+    expect(await peersOf(restarted)).toEqual(['alpha', 'charlie']);
+    expect(await peersOf(delta)).toEqual(['alpha', 'charlie']);
   });
 
   test('two servers decommissioning each other at once: exactly one is decommissioned, as if it went first', async () => {

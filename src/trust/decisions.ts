@@ -234,9 +234,13 @@ function decideTogether(scope: ServerScope, key: RootKeyPair, requests: Request[
 /** The rules, on the locked pair and its servers as read now: the decision, or why it is refused. */
 function allowedChange(scope: ServerScope, request: Request, pair: PeerTrust | undefined, servers: Map<string, ServerFacts>) {
   const { kind, ids, peerId, verified } = request;
-  if (!pair) throw new NotFoundError('server', request.peerIdInput);
   const self = servers.get(scope.serverId);
   const peer = servers.get(peerId);
+  if (!pair) {
+    // A server decommissioned before this one registered was never its peer (servers.ts).
+    if (peer?.status === 'DECOMMISSIONED') throw new ServerDecommissionedError(peer.name, false, true);
+    throw new NotFoundError('server', request.peerIdInput);
+  }
   if (!self || !peer) throw new Error(`the pair ${pair.id} names a server that is not registered`);
   if (self.status === 'DECOMMISSIONED') throw new ServerDecommissionedError(self.name, true);
   if (verified !== undefined && verified !== peer.fingerprint) {

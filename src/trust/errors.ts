@@ -51,11 +51,13 @@ export class SelfTrustError extends TrustError {
 
 export class ServerDecommissionedError extends TrustError {
   override name = 'ServerDecommissionedError';
-  constructor(readonly serverName: string, readonly isThisServer: boolean) {
+  constructor(readonly serverName: string, readonly isThisServer: boolean, neverPeer = false) {
     super(
       isThisServer
         ? `this server (${serverName}) is decommissioned: it no longer approves, denies, revokes or decommissions; use another server of the cluster`
-        : `${serverName} is decommissioned and cannot be approved; it can still be denied`,
+        : neverPeer
+          ? `${serverName} was decommissioned before this server registered: it was never a peer of this server, and there is no trust with it to decide`
+          : `${serverName} is decommissioned and cannot be approved; it can still be denied`,
     );
   }
 }

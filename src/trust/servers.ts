@@ -108,11 +108,15 @@ export function serversWithFingerprints(tx: TransactionClient, ids: string[]): P
 
 /**
  * Marks a peer DECOMMISSIONED and revokes its PENDING and TRUSTED pairs. A
- * decommissioned server can no longer be approved, but it can be denied.
+ * decommissioned server can no longer be approved, but its peers can deny it.
  */
 export async function decommissionServer(scope: ServerScope, actor: Actor, input: { serverId: string }): Promise<Server> {
   const peerId = peerIdFor(scope, input.serverId);
   return withOwnKey(scope, (key) => inTransaction(scope.db, async (tx, afterCommit) => {
+    // Ordered with registrations, before any row lock (as they take it): one that
+    // committed first made its pair with the peer, revoked below; one after sees the peer
+    // decommissioned and makes none. Its snapshot alone could miss this decommission.
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(${REGISTRATION_LOCK}::bigint)`;
     // The peer's row, locked to change it, orders decommissions of it. This server's row,
     // locked to read it, orders this decommission against one of this server: two
     // servers decommissioning each other at once end with one decommissioned, as if one
