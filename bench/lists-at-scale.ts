@@ -23,7 +23,9 @@ import { jsonClient } from './load.js';
  * doubled the load's time (this needs a superuser, as the embedded database's is). The
  * two tables' secondary indexes are built after their rows, as pg_restore does: a row at
  * a time into random places of them took most of the load's time. All in one
- * transaction, so that a load that fails leaves every index as it was. Vacuumed after,
+ * transaction, so that a load that fails leaves every index as it was; the two tables
+ * are locked for it (reads of them wait: their servers see the rows all at once), in
+ * the order decisions take them, so that none can deadlock with it. Vacuumed after,
  * as autovacuum would do in time: so that it does not run while the reads are measured.
  * Shared by this bench and test/scale.test.ts.
  */
@@ -35,6 +37,7 @@ export async function loadAtScale(databaseUrl: string, servers: number, events: 
     await sql('BEGIN');
     await sql('SET LOCAL session_replication_role = replica');
     await sql(`SET LOCAL maintenance_work_mem = '256MB'`);
+    await sql('LOCK TABLE "PeerTrust", "TrustEvent" IN ACCESS EXCLUSIVE MODE');
     // Unique ones stay: ON CONFLICT needs them, and they hold the rows' identity.
     const { rows: secondary } = await client.query<{ name: string; definition: string }>(
       `SELECT i.indexrelid::regclass::text AS name, pg_get_indexdef(i.indexrelid) AS definition FROM pg_index i
