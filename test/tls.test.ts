@@ -55,6 +55,12 @@ test('serve --tls-cert --tls-key: HTTPS and WSS on every interface by default, a
   const socket = await openSocket(url, { ca });
   expect(await socket.init({ authorization: `Bearer ${token}` })).toBe('ack');
   await expect(fetch(url.replace('https:', 'http:'), { method: 'POST' })).rejects.toThrow();
+  // A CLI that trusts the certificate, at an address it does not name, is told what to change.
+  const otherName = url.replace('localhost', '127.0.0.2');
+  const refused = await peertrust(['peers', '--url', otherName], { PEERTRUST_TOKEN: token, NODE_EXTRA_CA_CERTS: certFile });
+  expect(refused.code).toBe(4);
+  expect(refused.stderr).toContain(`cannot reach ${otherName}: `);
+  expect(refused.stderr).toContain('its TLS certificate is for other names: use a URL with a name or address the certificate has');
 });
 
 test('a bad certificate file stops serve with one clear line', async () => {
@@ -115,7 +121,7 @@ test('watch ends with exit 4 and says so when the server comes back with a certi
   const created = await peertrust(['token', 'create', '--name', 'ops', '--role', 'READ_ONLY', '--data-dir', dataDir], { DATABASE_URL: url });
   const env = { PEERTRUST_URL: alphaUrl, PEERTRUST_TOKEN: created.stdout.trim().split('\n').at(-1)!, NODE_EXTRA_CA_CERTS: trusted.certFile };
   const watching = await startProcess(['watch'], /APPROVAL REQUIRED +bravo/, env);
-  const exited = new Promise<number | null>((resolve) => watching.child.once('exit', resolve));
+  const exited = new Promise<number | null>((resolve) => watching.child.once('close', resolve));
 
   await stopProcess(alpha.child);
   await expect.poll(() => watching.logs, { timeout: 30_000 }).toContain('was lost; reconnecting');

@@ -264,7 +264,7 @@ test('watch ends with exit 3 and the reason when its token is revoked, instead o
   const cluster = await startCluster(['alpha', 'bravo']);
   const [alpha] = cluster.servers;
   const watch = await startProcess(['watch'], /APPROVAL REQUIRED +bravo/, { PEERTRUST_URL: alpha!.app.url, PEERTRUST_TOKEN: cluster.adminToken });
-  const exited = new Promise<number | null>((resolve) => watch.child.once('exit', resolve));
+  const exited = new Promise<number | null>((resolve) => watch.child.once('close', resolve));
   await revokeApiTokens(cluster.db, 'admin', await signerIn(cluster.db, alpha!.identityDir));
   expect(await exited).toBe(3);
   expect(watch.logs).toContain('peertrust: the token was revoked or its role changed: authenticate again');

@@ -23,9 +23,22 @@ const ApiUrl = z
 const UNAVAILABLE_CODES = new Set(['DATABASE_UNAVAILABLE', 'SERVER_BUSY', 'STORAGE_FULL', 'RATE_LIMITED']);
 const PERMISSION_CODES = new Set(['UNAUTHENTICATED', 'FORBIDDEN']);
 
-/** Node's codes for a TLS certificate it does not trust: self-signed, expired, another name, no known issuer. */
-const CERTIFICATE_REFUSED = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/;
-const isCertificateRefused = (error: unknown): error is Error => CERTIFICATE_REFUSED.test(String((error as { code?: unknown } | undefined)?.code ?? ''));
+/** Why Node refused a server's TLS certificate (its error code), and what to do: no retry mends it. */
+const UNTRUSTED = 'its TLS certificate is not one this machine trusts (replaced?); check it, then trust its CA with NODE_EXTRA_CA_CERTS';
+const CERTIFICATE_REFUSED: Record<string, string> = {
+  DEPTH_ZERO_SELF_SIGNED_CERT: UNTRUSTED,
+  SELF_SIGNED_CERT_IN_CHAIN: UNTRUSTED,
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: UNTRUSTED,
+  UNABLE_TO_GET_ISSUER_CERT: UNTRUSTED,
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: UNTRUSTED,
+  CERT_HAS_EXPIRED: 'its TLS certificate has expired: the server needs a new one',
+  CERT_NOT_YET_VALID: "its TLS certificate is not valid yet: check this machine's clock and the server's",
+  ERR_TLS_CERT_ALTNAME_INVALID: 'its TLS certificate is for other names: use a URL with a name or address the certificate has',
+};
+const certificateRefusal = (error: unknown): string | undefined => {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' && Object.hasOwn(CERTIFICATE_REFUSED, code) ? CERTIFICATE_REFUSED[code] : undefined;
+};
 
 /** A Relay connection page, as every list of the API answers. */
 export interface Page<Node> {
@@ -96,7 +109,7 @@ export class Api {
   onCertificateRefused(refused: (error: CliError) => void): void {
     this.#client.ws.on('error', (event) => {
       const error = (event as { error?: unknown }).error;
-      if (isCertificateRefused(error)) refused(this.#unreachable(error));
+      if (error instanceof Error && certificateRefusal(error)) refused(this.#unreachable(error));
     });
   }
 
@@ -111,10 +124,8 @@ export class Api {
   }
 
   #unreachable(cause: Error): CliError {
-    const hint = isCertificateRefused(cause)
-      ? ": its TLS certificate is not one this machine trusts (replaced or expired?); check it, then trust its CA with NODE_EXTRA_CA_CERTS"
-      : '';
-    return new CliError(`cannot reach ${this.url}: ${cause.message}${hint}`, ExitCode.unavailable, 'UNREACHABLE');
+    const hint = certificateRefusal(cause);
+    return new CliError(`cannot reach ${this.url}: ${cause.message}${hint ? `: ${hint}` : ''}`, ExitCode.unavailable, 'UNREACHABLE');
   }
 
   #failure(error: CombinedError): CliError {
@@ -129,7 +140,7 @@ export class Api {
       const status = (error.response as Response | undefined)?.status;
       return status
         ? new CliError(`${this.url} answered HTTP ${status}, not GraphQL: is it a peertrust server's /graphql?`, ExitCode.unavailable, 'UNREACHABLE')
-        : this.#unreachable((error.networkError.cause as Error | undefined) ?? error.networkError);
+        : this.#unreachable(error.networkError.cause instanceof Error ? error.networkError.cause : error.networkError);
     }
     const first = error.graphQLErrors[0];
     const code = String(first?.extensions['code'] ?? 'GRAPHQL_ERROR');
