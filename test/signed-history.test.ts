@@ -14,6 +14,7 @@ import {
   TrustHistoryDocument,
   VerifyTrustHistoryDocument,
 } from '../client/index.js';
+import { formatFingerprint } from '../src/identity/fingerprint-text.js';
 import { loadRootKey, prepareRotation } from '../src/identity/root-key.js';
 import { exportBundle, verifyBundle, type HistoryBundle } from '../src/trust/bundle.js';
 import { signedDecision } from '../src/trust/decisions.js';
@@ -211,6 +212,16 @@ test('a bundle verifies offline (whole, or one entry with its proof), across a r
   expect(whole.signers.map((s) => s.fingerprint)).not.toContain(retired);
   expect(verifyBundle(bundle, [retired])).toMatchObject({ ok: true });
   expect(verifyBundle(single, [retired])).toMatchObject({ ok: false, reason: expect.stringContaining('a bundle of one entry holds no rotations') });
+  // A signed statement replayed at another place, its signatures intact, is caught there.
+  const replayed = changed((b) => {
+    const entries = b.entries!.map((text) => JSON.parse(text) as { kind: string; statement?: string; signatures?: unknown });
+    // The trust enabled by bravo's approval, carrying alpha's approval before it instead.
+    const [first, later] = [entries.findIndex((e) => e.kind === 'TRUST_APPROVED'), entries.findIndex((e) => e.kind === 'TRUST_ENABLED')];
+    b.entries![later] = JSON.stringify({ ...entries[later], statement: entries[first]!.statement, signatures: entries[first]!.signatures });
+  });
+  const enabled = bundle.entries!.findIndex((text) => text.includes('"TRUST_ENABLED"')) + 1;
+  const alphaApproved = bundle.entries!.findIndex((text) => text.includes('"TRUST_APPROVED"')) + 1;
+  expect(replayed).toMatchObject({ ok: false, brokenAt: enabled, reason: `its statement was made for entry ${alphaApproved}` });
   expect(verifyBundle({ ...single, entry: { ...single.entry!, sequence: 3 } })).toMatchObject({ ok: false, brokenAt: 3 });
 });
 
@@ -227,6 +238,7 @@ test('peertrust history export and history verify --bundle, with no server and n
   const verified = await peertrust(['history', 'verify', '--bundle', file, '--trust', alpha.fingerprint.toUpperCase()]);
   expect(verified.code, verified.stderr).toBe(0);
   expect(verified.stdout).toMatch(/^ok: \d+ entries verify; root hash \S+\ncheckpoint signed by: /);
+  expect(verified.stdout).toContain(`alpha ${formatFingerprint(alpha.fingerprint)}`);
   // Without --trust it verifies only against the keys it names itself, and says so.
   const unanchored = await peertrust(['history', 'verify', '--bundle', file]);
   expect(unanchored.code, unanchored.stderr).toBe(0);

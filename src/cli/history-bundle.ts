@@ -2,7 +2,7 @@
 // auditor checks with no server and no database (src/trust/bundle.ts says what it holds).
 import { readFile, writeFile } from 'node:fs/promises';
 import type { Database } from '../db/client.js';
-import { canonicalFingerprint } from '../identity/fingerprint-text.js';
+import { canonicalFingerprint, formatFingerprint } from '../identity/fingerprint-text.js';
 import { exportBundle, NotInHistoryError, verifyBundle } from '../trust/bundle.js';
 import { CliError, ExitCode } from './errors.js';
 
@@ -28,7 +28,8 @@ export async function verifyBundleFile(file: string, trust: string[], json?: boo
   // Without --trust, the bundle is only consistent with the keys it names itself.
   const anchored = trusted.length > 0;
   if (json) console.log(JSON.stringify({ ...report, anchored }, null, 2));
-  const signedBy = (list: { name: string; fingerprint: string }[]) => list.map((key) => `${key.name} ${key.fingerprint}`).join(', ') || 'none';
+  // Grouped, as `peertrust fingerprint` prints what they are compared with.
+  const signedBy = (list: { name: string; fingerprint: string }[]) => list.map((key) => `${key.name} ${formatFingerprint(key.fingerprint)}`).join(', ') || 'none';
   if (!report.ok) {
     const where = report.brokenAt ? `entry ${report.brokenAt}: ` : '';
     throw new CliError(`the bundle does not verify: ${where}${report.reason ?? 'no reason given'}`, ExitCode.refused, 'HistoryBroken', { brokenAt: report.brokenAt, reason: report.reason });

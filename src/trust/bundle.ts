@@ -131,6 +131,11 @@ export function verifyBundle(input: unknown, trusted: string[] = []): BundleVeri
           reason: `no key you trust signed or cosigned its checkpoint${bundle.entry ? ' (a bundle of one entry holds no rotations: to anchor it with a key that was rotated since, verify a bundle of the whole history)' : ''}`,
         }
       : undefined;
+  // As the servers' ledger reads them (ledger.ts): a statement's events follow one another,
+  // the first at the place it was made for, and a key rotated away rotates no more. One
+  // entry alone shows no neighbours: its statement was made for it or an entry before.
+  let previousStatement: string | undefined;
+  const rotatedAway = new Set<string>();
   const check = (sequence: number, text: string): string | undefined => {
     const entry = parseEntry(text);
     if (!entry) return 'it is not a Trust History entry';
@@ -138,12 +143,21 @@ export function verifyBundle(input: unknown, trusted: string[] = []): BundleVeri
     if (entry.legacy) return sequence <= bundle.legacyLength ? undefined : 'an unsigned entry after the history was signed';
     const read = entryStatement(entry);
     if (!read) return 'it has no signed statement of its kind';
+    const continuing = entry.statement === previousStatement;
+    previousStatement = entry.statement;
+    const madeFor = 'sequence' in read.statement ? read.statement.sequence : entry.sequence;
+    if (bundle.entry ? madeFor > entry.sequence : !continuing && madeFor !== entry.sequence) return `its statement was made for entry ${madeFor}`;
     if (read.type === 'rotation') {
+      if (read.statement.server !== entry.server) return 'the entry does not say what its rotation says';
+      if (!continuing && rotatedAway.has(read.statement.from)) return `a rotation from ${read.statement.from}, a key its server rotated away`;
       const pem = publicKeyFromStatement(read.statement);
       if (pem) keys.set(read.statement.to, { server: read.statement.server, name: read.statement.server, pem });
     }
     if (!signaturesHold(entry, requiredSigners(read, entry), (fingerprint) => keys.get(fingerprint)?.pem)) return 'its statement is not signed by the keys it names';
-    if (read.type === 'rotation' && anchors.has(read.statement.from)) anchors.add(read.statement.to);
+    if (read.type === 'rotation') {
+      rotatedAway.add(read.statement.from);
+      if (anchors.has(read.statement.from)) anchors.add(read.statement.to);
+    }
     return undefined;
   };
   if (bundle.entry) {
