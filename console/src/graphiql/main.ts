@@ -1,7 +1,8 @@
 // GraphiQL on /graphql: Yoga's GraphiQL build, loaded as a static, cached script (see
 // console/vite.config.ts), started here with the server's options. Opened from the
 // console (/graphql#token=...), the Authorization header is filled in, and the
-// prefilled operations' variables name the first peer that awaits approval.
+// prefilled operations' variables name the first peer that awaits approval (not its
+// fingerprint, which the administrator checks on the peer).
 import { Client, fetchExchange } from '@urql/core';
 import { scriptUrl, workerUrls } from 'virtual:yoga-graphiql';
 import { PeerTrustsDocument } from '../../../client/gql/graphql.js';
@@ -17,7 +18,12 @@ declare global {
 // Monaco's workers from their own files, not from blobs built in the page.
 window.MonacoEnvironment = { globalAPI: false, getWorkerUrl: (_moduleId, label) => workerUrls[label] };
 
-/** Variables for the prefilled operations: the first peer that awaits approval, else the first peer. */
+/**
+ * Variables for the prefilled operations: the first peer that awaits approval, else the
+ * first that takes decisions. Its fingerprint is left for the administrator to fill in
+ * from the peer itself: filled in from this server's answer, Approve would take whatever
+ * key the database says, unchecked.
+ */
 async function variablesFor(authorization: string): Promise<string | undefined> {
   const client = new Client({
     url: '/graphql',
@@ -27,8 +33,8 @@ async function variablesFor(authorization: string): Promise<string | undefined> 
   });
   const result = await client.query(PeerTrustsDocument, { first: 50 }).toPromise();
   const pairs = result.data?.peerTrusts.edges.map((edge) => edge.node) ?? [];
-  const pair = pairs.find((candidate) => candidate.approvalRequired) ?? pairs[0];
-  return pair && JSON.stringify({ peerId: pair.peer.id, fingerprint: pair.peer.fingerprint }, null, 2);
+  const pair = pairs.find((candidate) => candidate.approvalRequired) ?? pairs.find((candidate) => candidate.peer.status !== 'DECOMMISSIONED');
+  return pair && JSON.stringify({ peerId: pair.peer.id, fingerprint: `<${pair.peer.name}'s fingerprint, as ${pair.peer.name} itself shows it>` }, null, 2);
 }
 
 function loadScript(src: string): Promise<void> {
