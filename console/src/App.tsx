@@ -18,6 +18,17 @@ type LiveState = 'connecting' | 'live' | 'lost';
 export function App() {
   const [token, setToken] = useState(takeToken);
   const [problem, setProblem] = useState<string>();
+  // A console link pasted into this tab (a new token, after one was revoked) only changes
+  // the fragment: no page load would read it.
+  useEffect(() => {
+    const onLink = () => {
+      if (!new URLSearchParams(location.hash.slice(1)).has('token')) return;
+      setProblem(undefined);
+      setToken(takeToken());
+    };
+    window.addEventListener('hashchange', onLink);
+    return () => window.removeEventListener('hashchange', onLink);
+  }, []);
   const signOut = (reason?: string) => {
     forgetToken();
     setToken(null);
