@@ -52,6 +52,9 @@ test('revoking a token ends its WebSocket connections (4403) and SSE streams', a
   const live = await liveSubscriptions(url, token);
   await revokeApiTokens(db, 'operator', signer);
   expect(await bothEnd(live)).toEqual({ code: 4403, reason: 'the token was revoked or its role changed: authenticate again' });
+  // Sent again, it is refused as revoked, not as a token never seen.
+  const again = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: '{"query":"{ viewer { name } }"}' });
+  expect(((await again.json()) as { errors: { message: string }[] }).errors[0]!.message).toMatch(/^the token was revoked: use a current one/);
 });
 
 test("changing the user's role ends them too", async () => {

@@ -156,7 +156,9 @@ export async function authenticate(prisma: PrismaClient, authorization: unknown,
   if (!token) return { kind: 'invalid', reason: 'the authorization must be "Bearer <token>"' };
   const tokenHash = hashToken(token);
   const found = await prisma.apiToken.findUnique({ where: { tokenHash }, include: { user: true } });
-  if (!found || found.revokedAt || trust.isRevoked(tokenHash)) return NOT_VALID;
+  if (!found) return NOT_VALID;
+  // Whoever sends it holds it: saying it was revoked tells them nothing new, and what to do.
+  if (found.revokedAt || trust.isRevoked(tokenHash)) return { kind: 'invalid', reason: 'the token was revoked: use a current one' };
   if (!found.statement) return { kind: 'invalid', reason: 'the token was issued before tokens were signed: issue a new one with `peertrust token create`' };
   const signedBy = await signedIssuers(prisma, found);
   if (!signedBy.some((signature) => trust.acceptsIssuer(signature.server, signature.fingerprint))) {
