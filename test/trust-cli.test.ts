@@ -68,6 +68,8 @@ test('approve by name on one serve process and by id on the other: TRUSTED; peer
 
   const history = await cli(['history'], alpha.url, token);
   expect(history.code, history.stderr).toBe(0);
+  // The token's issue came first: numbers missing here are said to be the cluster's other events.
+  expect(history.stderr).toContain("# is each event's place in the cluster's one Trust History");
   const lines = history.stdout.trimEnd().split('\n');
   expect(lines[0]).toMatch(/^# +AT +EVENT +ON +PEER +BY +FINGERPRINTS$/);
   expect(lines.slice(1).map((line) => line.split(/ {2,}/).slice(2, 6))).toEqual([
@@ -205,6 +207,8 @@ test('deny, revoke and decommission, by name, as tables and as JSON', async () =
   const approved = await admin(['approve', 'charlie', '--fingerprint', newCharlie.fingerprint, '--json']);
   expect(approved.code, approved.stderr).toBe(0);
   expect(JSON.parse(approved.stdout).peer).toMatchObject({ id: newCharlie.id, trustStatus: 'PENDING' });
+  // Which instance the name meant, and how to name the other.
+  expect(approved.stderr).toBe(`charlie: the active instance ${newCharlie.id}; its decommissioned instance ${charlie!.id} shares the name (give its id to mean it)\n`);
 });
 
 test('watch prints the notice when a new server registers and each change of trust, then stops cleanly on SIGINT', async () => {

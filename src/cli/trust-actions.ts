@@ -67,7 +67,11 @@ async function resolve(api: Api, name: string): Promise<{ self: ServerFieldsFrag
   if (named.length === 1) return { self, peer: named[0]! };
   // A replaced server's old instance, once decommissioned, leaves the name to the new one (its id still names it).
   const active = named.filter((server) => server.status !== 'DECOMMISSIONED');
-  if (active.length === 1) return { self, peer: active[0]! };
+  if (active.length === 1) {
+    const others = named.filter((server) => server !== active[0]).map((server) => server.id).join(', ');
+    console.error(`${name}: the active instance ${active[0]!.id}; its decommissioned instance ${others} shares the name (give its id to mean it)`);
+    return { self, peer: active[0]! };
+  }
   if (named.length === 0) {
     const known = servers.map((server) => (server.isThisServer ? `${server.name} (this server)` : server.name)).join(', ');
     throw new CliError(`no server has the name or id ${JSON.stringify(name)}; the servers are: ${known}`, ExitCode.refused, 'NotFoundError');
@@ -170,6 +174,13 @@ export function history(options: { peer?: string | undefined; limit: number }, t
       ({ hasPreviousPage: earlier, startCursor: before } = page.pageInfo);
     }
     const events = pages.flat();
+    // Numbers missing from the list are the cluster's other events, not lost ones: say so.
+    const gaps = events.some((event, index) => event.sequence !== (index === 0 ? (earlier ? event.sequence : 1) : events[index - 1]!.sequence + 1));
+    if (gaps && !target.json) {
+      console.error(
+        `# is each event's place in the cluster's one Trust History, which also holds the events of ${thisServer.name}'s other pairs, other servers' pairs and API tokens: \`peertrust history export\` has them all, and \`peertrust history verify\` checks them`,
+      );
+    }
     const text = events.length
       ? [historyTable(events, thisServer), ...(earlier ? [`(the ${events.length} newest; more with a larger --limit)`] : [])].join('\n')
       : 'no trust history yet';

@@ -68,7 +68,11 @@ export function TrustHistoryPage() {
   return (
     <>
       <h1>Trust History</h1>
-      <p className="lead">Every change to {thisServer.name}'s trust, newest first. Nothing in it is ever changed or deleted.</p>
+      <p className="lead">
+        Every change to {thisServer.name}'s trust, newest first. Nothing in it is ever changed or deleted. # is the event's
+        place in the cluster's one history, which also holds other pairs' and API tokens' events: numbers not shown here are
+        those, and verifying checks them all.
+      </p>
       <HistoryVerification
         serverNames={new Map([[thisServer.id, thisServer.name], ...(peers.data?.peerTrusts.edges ?? []).map(({ node }) => [node.peer.id, node.peer.name] as const)])}
       />
@@ -170,7 +174,7 @@ function HistoryVerification({ serverNames }: { serverNames: Map<string, string>
         {result.error && <p role="alert" className="problem">Could not verify: {describeError(result.error)}</p>}
         {report?.ok && (
           <p role="status" className="ok">
-            Verified: all {report.size} entries, each decision's signature and the Merkle tree (root{' '}
+            Verified: all {report.size} entries of the cluster's history, each decision's signature and the Merkle tree (root{' '}
             <code>{report.rootHash}</code>).{' '}
             {report.witnesses.length > 0
               ? `Its newest checkpoint is cosigned by ${report.witnesses.map((id) => serverNames.get(id) ?? id).join(', ')}.`
