@@ -98,6 +98,8 @@ describe('two servers', () => {
     const refused = await approve(alpha!, bravo!, wrong);
     expect(refused).toMatchObject({ __typename: 'FingerprintMismatchError', expected: bravo!.fingerprint, given: wrong });
     expect(refused.__typename === 'FingerprintMismatchError' && refused.message).toContain('nothing was recorded');
+    // Not the fingerprint this server has: copied from here, it would be approved unchecked.
+    expect(refused.__typename === 'FingerprintMismatchError' && refused.message).not.toContain(bravo!.fingerprint);
     expect(await deny(alpha!, bravo!, wrong)).toMatchObject({ __typename: 'FingerprintMismatchError' });
     expect(await pair(alpha!, bravo!)).toMatchObject({ status: 'PENDING', approvedByThisServer: false });
     expect(await history(alpha!)).toEqual([]);

@@ -25,9 +25,11 @@ export class InvalidFingerprintError extends TrustError {
 export class FingerprintMismatchError extends TrustError {
   override name = 'FingerprintMismatchError';
   constructor(readonly peerName: string, readonly expected: string, readonly given: string) {
+    // The message does not show the fingerprint this server has: read from this side, it
+    // would only invite copying it over, unchecked. (`expected` carries it, for programs.)
     super(
-      `the fingerprint you verified (${given}) is not the current root key fingerprint of ${peerName} (${expected}); ` +
-        `nothing was recorded. Check that you are looking at the right server, and that it was not reinstalled.`,
+      `the fingerprint you verified (${given}) is not the current root key fingerprint of ${peerName}; nothing was recorded. ` +
+        `Read it again on ${peerName} itself (its console, or \`peertrust fingerprint\` there): if that differs from what this server lists, ${peerName} was reinstalled, or another server is using its name.`,
     );
   }
 }
