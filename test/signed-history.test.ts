@@ -210,7 +210,9 @@ test('a bundle verifies offline (whole, or one entry with its proof), across a r
   // alpha's key as an auditor noted it before the rotation: the whole history's rotation,
   // signed by it, leads to the key alpha signs with now. One entry holds no rotation.
   expect(whole.signers.map((s) => s.fingerprint)).not.toContain(retired);
-  expect(verifyBundle(bundle, [retired])).toMatchObject({ ok: true });
+  const throughRotation = verifyBundle(bundle, [retired]);
+  expect(throughRotation).toMatchObject({ ok: true });
+  expect(throughRotation.anchoredBy).toContainEqual({ name: 'alpha', fingerprint: expect.not.stringMatching(retired), trusted: retired });
   expect(verifyBundle(single, [retired])).toMatchObject({ ok: false, reason: expect.stringContaining('a bundle of one entry holds no rotations') });
   // A signed statement replayed at another place, its signatures intact, is caught there.
   const replayed = changed((b) => {
@@ -239,6 +241,7 @@ test('peertrust history export and history verify --bundle, with no server and n
   expect(verified.code, verified.stderr).toBe(0);
   expect(verified.stdout).toMatch(/^ok: \d+ entries verify; root hash \S+\ncheckpoint signed by: /);
   expect(verified.stdout).toContain(`alpha ${formatFingerprint(alpha.fingerprint)}`);
+  expect(verified.stdout).toMatch(new RegExp(`\nanchored by: (\\S+ \\S+, )*alpha ${formatFingerprint(alpha.fingerprint)}(,|\n)`));
   // Without --trust it verifies only against the keys it names itself, and says so.
   const unanchored = await peertrust(['history', 'verify', '--bundle', file]);
   expect(unanchored.code, unanchored.stderr).toBe(0);

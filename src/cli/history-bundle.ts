@@ -45,7 +45,11 @@ export async function verifyBundleFile(file: string, trust: string[], json?: boo
         `checkpoint signed by: ${signedBy(report.signers)}`,
         `cosigned by witnesses: ${signedBy(report.witnesses)}`,
         ...(anchored
-          ? []
+          ? [
+              `anchored by: ${(report.anchoredBy ?? [])
+                .map((key) => `${key.name} ${formatFingerprint(key.fingerprint)}${key.trusted === key.fingerprint ? '' : ` (rotated from ${formatFingerprint(key.trusted)}, which you trust)`}`)
+                .join(', ')}`,
+            ]
           : ['Not anchored: the bundle verifies against the keys it names itself, which anyone can make. Compare these fingerprints with `peertrust fingerprint` on the servers, or pass --trust FP to require one.']),
       ].join('\n'),
     );

@@ -42,6 +42,8 @@ export interface BundleVerification {
   /** The servers whose keys signed the checkpoint, and those that cosigned it as witnesses. */
   signers: { name: string; fingerprint: string }[];
   witnesses: { name: string; fingerprint: string }[];
+  /** With trusted keys: the signers and witnesses whose key is one, or one was rotated to (`trusted`: the key it comes from). */
+  anchoredBy?: { name: string; fingerprint: string; trusted: string }[];
   /** The first entry that does not verify, and why; or why the bundle as a whole does not. */
   brokenAt?: number;
   reason?: string;
@@ -121,16 +123,23 @@ export function verifyBundle(input: unknown, trusted: string[] = []): BundleVeri
   const signers = who(opened.logSignatures, logKeys);
   const witnesses = who(opened.cosignatures, witnessKeys);
   const result = { size: checkpoint.size, rootHash: encodeBase64(checkpoint.rootHash), signers, witnesses };
-  /** The keys trusted, and those they were rotated to, by the entries verified so far. */
-  const anchors = new Set(trusted);
-  const unanchored = () =>
-    trusted.length > 0 && ![...signers, ...witnesses].some((s) => anchors.has(s.fingerprint))
-      ? {
+  /** The keys trusted, and those they were rotated to by the entries verified so far, each with the trusted key it comes from. */
+  const anchors = new Map(trusted.map((fingerprint) => [fingerprint, fingerprint]));
+  /** Done: ok, with the signers and witnesses that anchor it, or why it is not anchored. */
+  const anchored = (): BundleVerification => {
+    if (!trusted.length) return { ...result, ok: true };
+    const anchoredBy = [...signers, ...witnesses].flatMap((key) => {
+      const through = anchors.get(key.fingerprint);
+      return through ? [{ ...key, trusted: through }] : [];
+    });
+    return anchoredBy.length
+      ? { ...result, ok: true, anchoredBy }
+      : {
           ...result,
           ok: false,
           reason: `no key you trust signed or cosigned its checkpoint${bundle.entry ? ' (a bundle of one entry holds no rotations: to anchor it with a key that was rotated since, verify a bundle of the whole history)' : ''}`,
-        }
-      : undefined;
+        };
+  };
   // As the servers' ledger reads them (ledger.ts): a statement's events follow one another,
   // the first at the place it was made for, and a key rotated away rotates no more. One
   // entry alone shows no neighbours: its statement was made for it or an entry before.
@@ -156,13 +165,14 @@ export function verifyBundle(input: unknown, trusted: string[] = []): BundleVeri
     if (!signaturesHold(entry, requiredSigners(read, entry), (fingerprint) => keys.get(fingerprint)?.pem)) return 'its statement is not signed by the keys it names';
     if (read.type === 'rotation') {
       rotatedAway.add(read.statement.from);
-      if (anchors.has(read.statement.from)) anchors.add(read.statement.to);
+      const through = anchors.get(read.statement.from);
+      if (through) anchors.set(read.statement.to, through);
     }
     return undefined;
   };
   if (bundle.entry) {
-    const notTrusted = unanchored();
-    if (notTrusted) return notTrusted;
+    const anchoring = anchored();
+    if (!anchoring.ok) return anchoring;
     const { sequence, text, proof } = bundle.entry;
     const problem = check(sequence, text);
     if (problem) return { ...result, ok: false, brokenAt: sequence, reason: problem };
@@ -171,7 +181,7 @@ export function verifyBundle(input: unknown, trusted: string[] = []): BundleVeri
     } catch (error) {
       return { ...result, ok: false, brokenAt: sequence, reason: `it is not in the checkpoint's tree: ${(error as Error).message}` };
     }
-    return { ...result, ok: true };
+    return anchoring;
   }
   const entries = bundle.entries ?? [];
   const frontier = new Frontier();
@@ -184,7 +194,7 @@ export function verifyBundle(input: unknown, trusted: string[] = []): BundleVeri
     return { ...result, ok: false, brokenAt: Math.min(entries.length, checkpoint.size) + 1, reason: `the checkpoint covers ${checkpoint.size} entries; the bundle has ${entries.length}` };
   }
   if (encodeBase64(frontier.root()) !== result.rootHash) return { ...result, ok: false, reason: "the entries do not hash to the checkpoint's root" };
-  return unanchored() ?? { ...result, ok: true };
+  return anchored();
 }
 
 function failure(size: number, rootHash: string, reason: string): BundleVerification {
