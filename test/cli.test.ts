@@ -145,6 +145,11 @@ test('cluster runs each server as its own process on one embedded database, with
   onTestFinished(() => replaced.close());
   expect((await request(replaced, ThisServerDocument, {})).error?.graphQLErrors[0]?.extensions['code']).toBe('UNAUTHENTICATED');
   expect(cluster.output).toContain(`console      ${urls[0]!.replace(/\/graphql$/, '')}/#token=${token}`);
+  // A second one on the same directory is refused, saying how to have more servers.
+  const second = await peertrust(['cluster', '--port', '0', '--data-dir', dataDir]);
+  expect(second.code).toBe(2);
+  expect(second.stderr).toContain('is in use by peertrust cluster');
+  expect(second.stderr).toContain('or stop it and start it again with more servers (`npm start -- --servers N`)');
   // Three server processes under the supervisor, each its own.
   const children = (await readFile(`/proc/${cluster.child.pid}/task/${cluster.child.pid}/children`, 'utf8')).trim().split(/\s+/);
   const serveCommands = await Promise.all(children.map((pid) => readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')));

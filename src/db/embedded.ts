@@ -493,9 +493,14 @@ export class EmbeddedPostgres {
     await privateDir(paths.root);
     const ownership = await takeOwnership(paths.root, options.purpose);
     if ('owner' in ownership) {
+      // `peertrust cluster` (npm start) already runs several servers on it: more come from its --servers.
+      const alternative =
+        ownership.owner?.purpose === 'cluster'
+          ? 'or stop it and start it again with more servers (`npm start -- --servers N`)'
+          : 'or run several servers on it with `peertrust cluster`';
       throw new EmbeddedDatabaseInUseError(
         `the embedded database in ${paths.root} is in use by ${describeOwner(ownership.owner)}: stop it first, ` +
-          'or run several servers on it with `peertrust cluster`, or share PostgreSQL through DATABASE_URL',
+          `${alternative}, or share PostgreSQL through DATABASE_URL`,
       );
     }
     try {
