@@ -2,7 +2,7 @@
 // against real servers (serve processes, or servers in this process), the token in
 // PEERTRUST_TOKEN.
 import { expect, test } from 'vitest';
-import { ApproveTrustDocument, RotateRootKeyDocument } from '../client/index.js';
+import { ApproveTrustDocument, DecommissionServerDocument, RotateRootKeyDocument } from '../client/index.js';
 import { formatFingerprint } from '../src/identity/fingerprint-text.js';
 import { adminToken } from './ha-helpers.js';
 import { revokeApiTokens } from '../src/auth/tokens.js';
@@ -247,6 +247,11 @@ test('watch prints the notice when a new server registers and each change of tru
   const newKey = rotated.rotateRootKey.__typename === 'RotateRootKeySuccess' ? rotated.rotateRootKey.server.fingerprint : 'not rotated';
   const line = new RegExp(`^\\S+Z {2}KEY ROTATED {8}bravo {2}new fingerprint ${formatFingerprint(newKey)}; TRUSTED: alpha and bravo trust each other$`);
   await expect.poll(textLines).toContainEqual(expect.stringMatching(line));
+  // bravo decommissions alpha: said as that, not as a revoke to approve again.
+  await run(bravo.admin, DecommissionServerDocument, { input: { serverId: alpha!.id } });
+  await expect.poll(textLines).toContainEqual(expect.stringMatching(/^\S+Z {2}DECOMMISSIONED {5}alpha \(this server\): it takes no more trust decisions; its peers approve a new instance$/));
+  await expect.poll(textLines).toContainEqual(expect.stringMatching(/^\S+Z {2}TRUST CHANGED {6}bravo {2}REVOKED: alpha is decommissioned$/));
+  await expect.poll(() => notices().find((n) => n.notice === 'serverDecommissioned')).toMatchObject({ server: { id: alpha!.id, serverStatus: 'DECOMMISSIONED' } });
   expect(await stopProcess(text.child, 'SIGINT')).toBe(0);
 
   expect(await stopProcess(watch.child, 'SIGINT')).toBe(0);

@@ -100,7 +100,9 @@ export function describePair(pair: PeerTrustFieldsFragment, thisServer: string):
       if (pair.approvedByPeer) return `PENDING: ${peer} approved ${thisServer}; approval required on ${thisServer}`;
       return `PENDING: neither ${thisServer} nor ${peer} has approved`;
     case 'REVOKED':
-      return `REVOKED: approving again starts a new round on both servers`;
+      return pair.peer.status === 'DECOMMISSIONED'
+        ? `REVOKED: ${peer} is decommissioned and cannot be approved again (a new instance of it is a new peer)`
+        : `REVOKED: approving again starts a new round on both servers`;
     case 'DENIED':
       return `DENIED by ${pair.deniedByThisServer ? thisServer : peer}: final for this instance of ${peer}`;
     case 'UNVERIFIED':

@@ -202,19 +202,40 @@ export function watch(target: Target) {
       (await api.all((after) => api.query(PeerTrustsDocument, { first: PAGE, after }).then((data) => data.peerTrusts))).map((pair) => [pair.id, pair.peer.fingerprint]),
     );
     console.error(`watching ${thisServer.name} (${api.url}): trust approval required, and every change of trust. Ctrl-C to stop.`);
-    const show = (notice: 'trustApprovalRequired' | 'peerTrustChanged', pair: PeerTrustFieldsFragment) => {
+    /**
+     * Whether a peer has decommissioned this server: its pairs then come revoked, which
+     * for a server that takes no more decisions is not "approve again". Asked at a revoke.
+     */
+    let decommissioned = thisServer.status === 'DECOMMISSIONED';
+    const checkDecommissioned = async () => {
+      if (decommissioned) return;
+      const { thisServer: now } = await api.query(ThisServerDocument, {});
+      if (now.status !== 'DECOMMISSIONED') return;
+      decommissioned = true;
+      if (target.json) return console.log(JSON.stringify({ notice: 'serverDecommissioned', server: serverJson(now) }));
+      console.log(`${new Date().toISOString()}  DECOMMISSIONED     ${now.name} (this server): it takes no more trust decisions; its peers approve a new instance`);
+    };
+    const describe = (pair: PeerTrustFieldsFragment) =>
+      decommissioned && pair.status === 'REVOKED' ? `REVOKED: ${thisServer.name} is decommissioned` : describePair(pair, thisServer.name);
+    const show = async (notice: 'trustApprovalRequired' | 'peerTrustChanged', pair: PeerTrustFieldsFragment) => {
       const peer = pair.peer;
       const rotated = keys.has(pair.id) && keys.get(pair.id) !== peer.fingerprint;
       keys.set(pair.id, peer.fingerprint);
+      if (pair.status === 'REVOKED') await checkDecommissioned();
       if (target.json) return console.log(JSON.stringify({ notice, peer: peerJson(pair) }));
       console.log(
         notice === 'trustApprovalRequired'
           ? `${pair.updatedAt}  APPROVAL REQUIRED  ${peer.name}  ${peer.id}  fingerprint ${formatFingerprint(peer.fingerprint)}  addresses ${peer.addresses.join(', ')}${pair.approvedByPeer ? `  (${peer.name} has approved ${thisServer.name})` : ''}${peer.possibleReplacementOf ? `  (${possibleReplacement(peer)})` : ''}`
           : rotated
             ? // The pair's own time is its last change of trust; the rotation is now.
-              `${new Date().toISOString()}  KEY ROTATED        ${peer.name}  new fingerprint ${formatFingerprint(peer.fingerprint)}; ${describePair(pair, thisServer.name)}`
-            : `${pair.updatedAt}  TRUST CHANGED      ${peer.name}  ${describePair(pair, thisServer.name)}`,
+              `${new Date().toISOString()}  KEY ROTATED        ${peer.name}  new fingerprint ${formatFingerprint(peer.fingerprint)}; ${describe(pair)}`
+            : `${pair.updatedAt}  TRUST CHANGED      ${peer.name}  ${describe(pair)}`,
       );
+    };
+    // One notice after the other, in the order they came, though one may wait for a query.
+    let shown = Promise.resolve();
+    const showInOrder = (notice: 'trustApprovalRequired' | 'peerTrustChanged', pair: PeerTrustFieldsFragment, fail: (error: CliError) => void) => {
+      shown = shown.then(() => show(notice, pair)).catch((error: unknown) => fail(error instanceof CliError ? error : new CliError(String(error), ExitCode.unavailable, 'UNREACHABLE')));
     };
     let lost = false;
     api.onConnection(
@@ -230,8 +251,8 @@ export function watch(target: Target) {
     const unsubscribes: (() => void)[] = [];
     const failed = new Promise<CliError>((fail) => {
       api.onCertificateRefused(fail);
-      unsubscribes.push(api.subscribe(TrustApprovalRequiredDocument, {}, (data) => show('trustApprovalRequired', data.trustApprovalRequired.peerTrust), fail));
-      unsubscribes.push(api.subscribe(PeerTrustChangedDocument, {}, (data) => show('peerTrustChanged', data.peerTrustChanged), fail));
+      unsubscribes.push(api.subscribe(TrustApprovalRequiredDocument, {}, (data) => showInOrder('trustApprovalRequired', data.trustApprovalRequired.peerTrust, fail), fail));
+      unsubscribes.push(api.subscribe(PeerTrustChangedDocument, {}, (data) => showInOrder('peerTrustChanged', data.peerTrustChanged, fail), fail));
     });
     const stopped = new Promise<NodeJS.Signals>((stop) => {
       process.once('SIGINT', () => stop('SIGINT'));
