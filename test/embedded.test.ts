@@ -21,8 +21,10 @@ async function notPrivate(dir: string): Promise<string[]> {
   const found: string[] = [];
   for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
     const file = path.join(entry.parentPath, entry.name);
-    const { mode } = await stat(file);
-    if (mode & 0o077) found.push(`${file} ${(mode & 0o777).toString(8)}`);
+    // A file written beside its final name (ledger.json.<pid>) may be renamed away between
+    // the listing and this look; it keeps its mode, checked under its final name.
+    const mode = (await stat(file).catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? undefined : Promise.reject(error))))?.mode;
+    if (mode !== undefined && mode & 0o077) found.push(`${file} ${(mode & 0o777).toString(8)}`);
   }
   return found;
 }

@@ -60,6 +60,9 @@ export interface Running {
   readonly logs: string;
 }
 
+/** Generous: a start takes seconds, and tens of seconds on a machine loaded by other work. */
+const READY_WITHIN_MS = 90_000;
+
 /** Starts a long-running command and resolves once it printed a line matching `ready`; killed when the test ends. */
 export async function startProcess(args: string[], ready: RegExp, env: Record<string, string> = {}): Promise<Running> {
   const child = launch(args, env);
@@ -68,9 +71,13 @@ export async function startProcess(args: string[], ready: RegExp, env: Record<st
   let logs = '';
   child.stderr!.on('data', (chunk: Buffer) => (logs += chunk.toString()));
   return new Promise((resolve, reject) => {
+    // A process that neither gets ready nor exits fails its test with what it said, rather
+    // than running it into the test's own time limit, which says nothing.
+    const deadline = setTimeout(() => reject(new Error(`not ready after ${READY_WITHIN_MS / 1000} s: ${args.join(' ')}\n${output}\n${logs}`)), READY_WITHIN_MS);
     child.stdout!.on('data', (chunk: Buffer) => {
       output += chunk.toString();
       if (ready.test(output)) {
+        clearTimeout(deadline);
         resolve({
           child,
           output,
@@ -80,7 +87,10 @@ export async function startProcess(args: string[], ready: RegExp, env: Record<st
         });
       }
     });
-    child.on('exit', (code, signal) => reject(new Error(`exited with ${signal ?? code} before it was ready:\n${output}\n${logs}`)));
+    child.on('exit', (code, signal) => {
+      clearTimeout(deadline);
+      reject(new Error(`exited with ${signal ?? code} before it was ready:\n${output}\n${logs}`));
+    });
   });
 }
 
