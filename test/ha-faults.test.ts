@@ -1,7 +1,7 @@
 // High availability under faults: a server process killed, the database restarted.
 // Runs when TEST_DATABASE_URL is set; the restart needs PostgreSQL's binaries.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { describe, expect, onTestFinished, test } from 'vitest';
+import { describe, expect, onTestFailed, onTestFinished, test } from 'vitest';
 import {
   PeerTrustChangedDocument,
   PeerTrustDocument,
@@ -230,16 +230,22 @@ describe.skipIf(!testDatabaseUrl)('HA faults: several processes on one PostgreSQ
   });
 
   test('a server that freezes (accepts connections, never answers) is left: queries after their time limit, subscriptions after a missed pong', async () => {
+    // Where it was, if it fails: it once ran into its time limit in a clean-clone run.
+    let step = 'starting alpha and bravo';
+    onTestFailed(() => console.log(`the freeze test failed while ${step}`));
     const url = await freshPostgresUrl();
     const [alpha, bravo] = await serveAll(['alpha', 'bravo'], url);
+    step = 'making a token';
     const token = await adminToken(url, [alpha!, bravo!]);
     const onBravo = clientOf(bravo!.url, token);
     const moves: string[] = [];
     const client = clientOf([alpha!.url, bravo!.url], token, { requestTimeoutMs: 2_000, onFailover: (to) => moves.push(to) });
+    step = 'subscribing on alpha';
     const changes = subscribe(client, PeerTrustChangedDocument, {});
     expect(await decideThrough(onBravo, 'approve', alpha!)).toBe('ApproveTrustSuccess');
     expect((await changes.next()).data?.peerTrustChanged.approvedByPeer).toBe(true);
 
+    step = 'querying with alpha frozen';
     alpha!.child.kill('SIGSTOP');
     const frozenAt = performance.now();
     expect((await run(client, ThisServerDocument, {})).thisServer.id).toBe(bravo!.id);
@@ -248,6 +254,7 @@ describe.skipIf(!testDatabaseUrl)('HA faults: several processes on one PostgreSQ
 
     // The subscription stays on alpha's silent socket until a ping goes unanswered
     // (every 10 s, 5 s to answer), then re-subscribes on bravo: bravo's changes arrive.
+    step = 'waiting for the subscription to move to bravo';
     let kind: Kind = 'revoke';
     let notice;
     do {
@@ -261,6 +268,7 @@ describe.skipIf(!testDatabaseUrl)('HA faults: several processes on one PostgreSQ
 
     // A client that connects while alpha is frozen is not held there: its upgrade (or the
     // acknowledgement) times out, and it subscribes on bravo.
+    step = 'waiting for a late client to subscribe on bravo';
     const late = clientOf([alpha!.url, bravo!.url], token, { requestTimeoutMs: 2_000 });
     const lateChanges = subscribe(late, PeerTrustChangedDocument, {});
     let lateNotice;
@@ -272,6 +280,7 @@ describe.skipIf(!testDatabaseUrl)('HA faults: several processes on one PostgreSQ
     } while (!lateNotice && performance.now() - lateFrom < 30_000);
     expect(lateNotice?.data?.peerTrustChanged.peer.id).toBe(alpha!.id);
     // Gone before the clients close, so that no close waits on a frozen server.
+    step = 'closing';
     await alpha!.kill();
     console.log(
       `a frozen server: a query moved on after ${(queryMovedAfter / 1000).toFixed(1)} s (time limit 2 s), ` +

@@ -40,15 +40,29 @@ export interface Finished {
   stderr: string;
 }
 
+/**
+ * How long a command may take to finish, or a long-running one to get ready. Generous: a
+ * start takes seconds, and tens of seconds on a machine loaded by other work.
+ */
+const READY_WITHIN_MS = 90_000;
+
 /** Runs a command to its end. */
 export function peertrust(args: string[], env: Record<string, string> = {}): Promise<Finished> {
   return new Promise((resolve) => {
     const child = launch(args, env);
     let stdout = '';
     let stderr = '';
+    // A command that hangs fails its test saying so, not by the test's own time limit.
+    const deadline = setTimeout(() => {
+      stderr += `\n(killed: still running after ${READY_WITHIN_MS / 1000} s: ${args.join(' ')})`;
+      killGroup(child);
+    }, READY_WITHIN_MS);
     child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.on('close', (code) => {
+      clearTimeout(deadline);
+      resolve({ code, stdout, stderr });
+    });
   });
 }
 
@@ -59,9 +73,6 @@ export interface Running {
   /** Everything it logged (stderr) so far. */
   readonly logs: string;
 }
-
-/** Generous: a start takes seconds, and tens of seconds on a machine loaded by other work. */
-const READY_WITHIN_MS = 90_000;
 
 /** Starts a long-running command and resolves once it printed a line matching `ready`; killed when the test ends. */
 export async function startProcess(args: string[], ready: RegExp, env: Record<string, string> = {}): Promise<Running> {
