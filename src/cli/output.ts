@@ -90,7 +90,8 @@ export function historyTable(events: TrustEvent[], thisServer: { id: string; nam
 }
 
 /** One line about a pair after a change or a notice: status, and who has approved. */
-export function describePair(pair: PeerTrustFieldsFragment, thisServer: string): string {
+export function describePair(pair: PeerTrustFieldsFragment, self: Pick<ServerFieldsFragment, 'name' | 'status'>): string {
+  const thisServer = self.name;
   const peer = pair.peer.name;
   switch (pair.status) {
     case 'TRUSTED':
@@ -100,6 +101,7 @@ export function describePair(pair: PeerTrustFieldsFragment, thisServer: string):
       if (pair.approvedByPeer) return `PENDING: ${peer} approved ${thisServer}; approval required on ${thisServer}`;
       return `PENDING: neither ${thisServer} nor ${peer} has approved`;
     case 'REVOKED':
+      if (self.status === 'DECOMMISSIONED') return `REVOKED: ${thisServer} is decommissioned`;
       return pair.peer.status === 'DECOMMISSIONED'
         ? `REVOKED: ${peer} is decommissioned and cannot be approved again (a new instance of it is a new peer)`
         : `REVOKED: approving again starts a new round on both servers`;

@@ -101,7 +101,7 @@ function decide(
     print(
       target,
       { result, server: { id: self.id, name: self.name }, peer: peerJson(peerTrust) },
-      `${verb} ${peer.name} on ${self.name}. ${describePair(peerTrust, self.name)}`,
+      `${verb} ${peer.name} on ${self.name}. ${describePair(peerTrust, self)}`,
     );
   });
 }
@@ -175,7 +175,7 @@ export function history(options: { peer?: string | undefined; limit: number }, t
     }
     const events = pages.flat();
     // Numbers missing from the list are the cluster's other events, not lost ones: say so.
-    const gaps = events.some((event, index) => event.sequence !== (index === 0 ? (earlier ? event.sequence : 1) : events[index - 1]!.sequence + 1));
+    const gaps = (!earlier && events[0] !== undefined && events[0].sequence !== 1) || events.some((event, index) => index > 0 && event.sequence !== events[index - 1]!.sequence + 1);
     if (gaps && !target.json) {
       console.error(
         `# is each event's place in the cluster's one Trust History, which also holds the events of ${thisServer.name}'s other pairs, other servers' pairs and API tokens: \`peertrust history export\` has them all, and \`peertrust history verify\` checks them`,
@@ -203,20 +203,17 @@ export function watch(target: Target) {
     );
     console.error(`watching ${thisServer.name} (${api.url}): trust approval required, and every change of trust. Ctrl-C to stop.`);
     /**
-     * Whether a peer has decommissioned this server: its pairs then come revoked, which
-     * for a server that takes no more decisions is not "approve again". Asked at a revoke.
+     * This server as last read: read again at a revoke, which a peer's decommission of
+     * this server brings to each of its pairs (said once, as what it is).
      */
-    let decommissioned = thisServer.status === 'DECOMMISSIONED';
+    let self = thisServer;
     const checkDecommissioned = async () => {
-      if (decommissioned) return;
-      const { thisServer: now } = await api.query(ThisServerDocument, {});
-      if (now.status !== 'DECOMMISSIONED') return;
-      decommissioned = true;
-      if (target.json) return console.log(JSON.stringify({ notice: 'serverDecommissioned', server: serverJson(now) }));
-      console.log(`${new Date().toISOString()}  DECOMMISSIONED     ${now.name} (this server): it takes no more trust decisions; its peers approve a new instance`);
+      if (self.status === 'DECOMMISSIONED') return;
+      self = (await api.query(ThisServerDocument, {})).thisServer;
+      if (self.status !== 'DECOMMISSIONED') return;
+      if (target.json) return console.log(JSON.stringify({ notice: 'serverDecommissioned', server: serverJson(self) }));
+      console.log(`${new Date().toISOString()}  DECOMMISSIONED     ${self.name} (this server): it takes no more trust decisions; its peers approve a new instance`);
     };
-    const describe = (pair: PeerTrustFieldsFragment) =>
-      decommissioned && pair.status === 'REVOKED' ? `REVOKED: ${thisServer.name} is decommissioned` : describePair(pair, thisServer.name);
     const show = async (notice: 'trustApprovalRequired' | 'peerTrustChanged', pair: PeerTrustFieldsFragment) => {
       const peer = pair.peer;
       const rotated = keys.has(pair.id) && keys.get(pair.id) !== peer.fingerprint;
@@ -228,8 +225,8 @@ export function watch(target: Target) {
           ? `${pair.updatedAt}  APPROVAL REQUIRED  ${peer.name}  ${peer.id}  fingerprint ${formatFingerprint(peer.fingerprint)}  addresses ${peer.addresses.join(', ')}${pair.approvedByPeer ? `  (${peer.name} has approved ${thisServer.name})` : ''}${peer.possibleReplacementOf ? `  (${possibleReplacement(peer)})` : ''}`
           : rotated
             ? // The pair's own time is its last change of trust; the rotation is now.
-              `${new Date().toISOString()}  KEY ROTATED        ${peer.name}  new fingerprint ${formatFingerprint(peer.fingerprint)}; ${describe(pair)}`
-            : `${pair.updatedAt}  TRUST CHANGED      ${peer.name}  ${describe(pair)}`,
+              `${new Date().toISOString()}  KEY ROTATED        ${peer.name}  new fingerprint ${formatFingerprint(peer.fingerprint)}; ${describePair(pair, self)}`
+            : `${pair.updatedAt}  TRUST CHANGED      ${peer.name}  ${describePair(pair, self)}`,
       );
     };
     // One notice after the other, in the order they came, though one may wait for a query.
