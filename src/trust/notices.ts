@@ -43,11 +43,10 @@ function approvalRequest(notice: PairNotice): PairNotice {
   return request;
 }
 
-/** A pair that needs this server's approval now, and the notice its subscribers share. */
+/** A pair that needs this server's approval now: the notice its subscribers share, and its last change. */
 interface PendingRequest {
-  id: string;
-  lastSequence: bigint;
   notice: PairNotice;
+  lastSequence: bigint;
 }
 
 /**
@@ -64,7 +63,7 @@ function pendingRequests(scope: ServerScope): Promise<PendingRequest[]> {
     read = new Promise((resolve) => setImmediate(resolve)).then(async () => {
       // Whoever asks from now on needs a read of its own, started after it asked.
       pendingReads.delete(scope);
-      return (await pendingApprovals(scope)).map((pair) => ({ id: pair.id, lastSequence: pair.lastSequence, notice: { peerTrustId: pair.id } }));
+      return (await pendingApprovals(scope)).map((pair) => ({ notice: { peerTrustId: pair.id }, lastSequence: pair.lastSequence }));
     });
     pendingReads.set(scope, read);
   }
@@ -148,9 +147,9 @@ async function* approvalRequestsUntil(scope: ServerScope, signal: AbortSignal): 
   const announced = new Map<string, bigint>();
   async function* announcePending() {
     announced.clear();
-    for (const pair of await readRetrying(() => pendingRequests(scope))) {
-      announced.set(pair.id, pair.lastSequence);
-      yield pair.notice;
+    for (const { notice, lastSequence } of await readRetrying(() => pendingRequests(scope))) {
+      announced.set(notice.peerTrustId, lastSequence);
+      yield notice;
     }
   }
   try {
