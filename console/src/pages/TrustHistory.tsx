@@ -4,6 +4,7 @@ import {
   ConsoleTrustHistoryDocument,
   PeerTrustsDocument,
   VerifyTrustHistoryDocument,
+  type ServerFieldsFragment,
   type TrustEventFieldsFragment as TrustEvent,
   type TrustEventKind,
 } from '../../../client/gql/graphql.js';
@@ -29,7 +30,7 @@ const kindLabel: Record<TrustEventKind, string> = {
   TOKEN_REVOKED: 'Token revoked',
 };
 
-type Peer = { id: string; name: string; fingerprint: string; status: string };
+type Peer = Pick<ServerFieldsFragment, 'name' | 'fingerprint' | 'status'>;
 
 /**
  * A peer as the filter names it: a replaced server's instances share a name, so where
