@@ -12,12 +12,13 @@ import { openSocket } from './raw-client.js';
 
 const READY = /GraphiQL\s+(\S+)[\s\S]*addresses.*\n/;
 
-/** A self-signed certificate for localhost and 127.0.0.1, made with the machine's openssl. */
-async function selfSigned(dir: string) {
+/** A self-signed certificate for localhost and 127.0.0.1, made with the machine's openssl: ECDSA P-256, or Ed25519. */
+async function selfSigned(dir: string, key: 'p256' | 'ed25519' = 'p256') {
   const certFile = path.join(dir, 'cert.pem');
   const keyFile = path.join(dir, 'key.pem');
   await promisify(execFile)('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
+    'req', '-x509', '-nodes', '-days', '1',
+    ...(key === 'p256' ? ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1'] : ['-newkey', 'ed25519']),
     '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
     '-keyout', keyFile, '-out', certFile,
   ]);
@@ -82,8 +83,7 @@ test("a key that is not the certificate's stops serve with one clear line, not a
 
 test('an Ed25519 certificate, which browsers refuse, is served with a warning that says so', async () => {
   const dir = await tempDir();
-  const [certFile, keyFile] = [path.join(dir, 'cert.pem'), path.join(dir, 'key.pem')];
-  await promisify(execFile)('openssl', ['req', '-x509', '-newkey', 'ed25519', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-keyout', keyFile, '-out', certFile]);
+  const { certFile, keyFile } = await selfSigned(dir, 'ed25519');
   const server = await startProcess(
     ['serve', '--name', 'ed', '--host', '127.0.0.1', '--port', '0', '--data-dir', dir, '--address', '192.0.2.7', '--tls-cert', certFile, '--tls-key', keyFile],
     READY,
