@@ -30,7 +30,7 @@ async function typeFingerprint(page: Page, peer: TestServer, typed: string) {
 
 async function approveInConsole(page: Page, peer: TestServer) {
   const dialog = await typeFingerprint(page, peer, asTyped(peer.fingerprint));
-  await dialog.getByRole('button', { name: 'Accept', disabled: false }).click();
+  await dialog.getByRole('button', { name: `Approve ${peer.name}`, disabled: false }).click();
   await dialog.waitFor({ state: 'hidden' });
 }
 
@@ -77,12 +77,12 @@ describe.skipIf(!chromiumPath)('web console', { timeout: 180_000 }, () => {
     await screenshot(alphaPage, 'trusted-servers');
     await expectAccessible(alphaPage, 'Trusted Servers');
 
-    // A fingerprint that is not bravo's keeps Accept disabled, whatever its form.
+    // A fingerprint that is not bravo's keeps the dialog's Approve disabled, whatever its form.
     const wrong = await typeFingerprint(alphaPage, bravo!, asTyped(alpha!.fingerprint));
-    await wrong.getByRole('button', { name: 'Accept', disabled: true }).waitFor();
+    await wrong.getByRole('button', { name: 'Approve bravo', disabled: true }).waitFor();
     await wrong.getByText('Does not match').waitFor();
     await wrong.getByLabel('Fingerprint read on bravo').fill(bravo!.fingerprint.slice(0, 40));
-    await wrong.getByRole('button', { name: 'Accept', disabled: true }).waitFor();
+    await wrong.getByRole('button', { name: 'Approve bravo', disabled: true }).waitFor();
     await screenshot(alphaPage, 'approve-dialog');
     await expectAccessible(alphaPage, 'the Approve dialog');
     await wrong.getByRole('button', { name: 'Cancel' }).click();
@@ -121,7 +121,10 @@ describe.skipIf(!chromiumPath)('web console', { timeout: 180_000 }, () => {
       ['Approved', 'bravo → alpha', 'admin'],
       ['Approved', 'alpha → bravo', 'admin'],
     ]);
-    expect(grid[2]![3]!.replace(/\s/g, '')).toContain(bravo!.fingerprint.slice(0, 4));
+    // Each fingerprint says whose key it is: bravo's approval enabled trust, against bravo's key and alpha's.
+    const keys = (cells: string[]) => cells[3]!.replace(/\s/g, '');
+    expect(keys(grid[0]!)).toBe(`bravo:${formatFingerprint(bravo!.fingerprint)}alpha:${formatFingerprint(alpha!.fingerprint)}`);
+    expect(keys(grid[2]!)).toBe(`bravo:${formatFingerprint(bravo!.fingerprint)}`);
     await screenshot(alphaPage, 'trust-history');
     await expectAccessible(alphaPage, 'Trust History');
     // A change made on bravo comes to the top of alpha's grid by itself.
@@ -184,10 +187,10 @@ describe.skipIf(!chromiumPath)('web console', { timeout: 180_000 }, () => {
     await charliePage.close();
 
     // bravo denies alpha while alpha's administrator has the Approve dialog open:
-    // Accept then gets the API's TrustDeniedError, in words, beside the button.
+    // its Approve then gets the API's TrustDeniedError, in words, beside the button.
     const dialog = await typeFingerprint(page, bravo!, bravo!.fingerprint);
     await run(bravo!.admin, DenyTrustDocument, { input: { peerId: alpha!.id, fingerprint: alpha!.fingerprint } });
-    await dialog.getByRole('button', { name: 'Accept' }).click();
+    await dialog.getByRole('button', { name: 'Approve bravo' }).click();
     const problem = dialog.getByRole('alert');
     await problem.waitFor();
     expect(await problem.textContent()).toMatch(/denied/i);
@@ -205,6 +208,14 @@ describe.skipIf(!chromiumPath)('web console', { timeout: 180_000 }, () => {
     await page.getByLabel('Peer').selectOption({ label: `charlie (decommissioned, ${keyStart(charlie!)})` });
     await kinds.nth(2).waitFor({ state: 'detached' });
     expect(await kinds.allInnerTexts()).toEqual(['Decommissioned', 'Denied']);
+
+    // A decommissioned peer whose pair was pending, not denied: its tile says that no approval can come.
+    await page.getByRole('link', { name: 'Trusted Servers' }).click();
+    const newCharlieTile = page.getByRole('article').filter({ hasText: newCharlie.id });
+    await newCharlieTile.getByRole('button', { name: 'Decommission…' }).click();
+    await page.getByRole('dialog', { name: 'Decommission charlie' }).getByRole('button', { name: 'Decommission charlie' }).click();
+    await newCharlieTile.getByText('none: charlie is decommissioned and cannot be approved again').waitFor();
+    await expect(newCharlieTile.getByRole('button', { name: /Approve/ }).count()).resolves.toBe(0);
     expect(errors).toEqual([]);
   });
 
@@ -262,7 +273,7 @@ describe.skipIf(!chromiumPath)('web console', { timeout: 180_000 }, () => {
     expect(errors).toEqual([]);
   });
 
-  test('keyboard only, on a narrow screen: banner link, Approve, typed fingerprint, Accept; Escape closes a dialog', async () => {
+  test('keyboard only, on a narrow screen: banner link, Approve, typed fingerprint, Approve in the dialog; Escape closes a dialog', async () => {
     const { adminToken, servers: [alpha, bravo] } = await startCluster(['alpha', 'bravo']);
     const { newPage, errors } = await openBrowser();
     const page = await newPage();
@@ -296,7 +307,7 @@ describe.skipIf(!chromiumPath)('web console', { timeout: 180_000 }, () => {
     // The dialog starts in its only field.
     await page.keyboard.type(bravo!.fingerprint);
     await page.keyboard.press('Tab');
-    expect(await focusedText(page)).toBe('Accept');
+    expect(await focusedText(page)).toBe('Approve bravo');
     await page.keyboard.press('Enter');
     await tile(page, 'bravo').getByText('alpha (this server): approved').waitFor();
     expect(errors).toEqual([]);
@@ -316,7 +327,7 @@ describe.skipIf(!chromiumPath)('web console', { timeout: 180_000 }, () => {
     await expect(banner(page).textContent()).resolves.toContain('2 peers await');
     await tile(page, 'charlie').waitFor();
     await tile(page, 'bravo').getByText('Pending', { exact: true }).waitFor();
-    const changing = /Approve|Accept|Deny|Revoke|Decommission/;
+    const changing = /Approve|Deny|Revoke|Decommission/;
     expect(await page.getByRole('button', { name: changing }).count()).toBe(0);
     await screenshot(page, 'read-only');
     await expectAccessible(page, 'Trusted Servers, read-only');

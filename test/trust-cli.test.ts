@@ -78,6 +78,8 @@ test('approve by name on one serve process and by id on the other: TRUSTED; peer
     ['TRUST_APPROVED', 'bravo', 'alpha', 'ops'],
     ['TRUST_ENABLED', 'bravo', 'alpha', 'ops'],
   ]);
+  // Each fingerprint says whose key it is.
+  expect(lines.at(-1)!.split(/ {2,}/)[6]).toBe(`bravo: ${bravo.fingerprint}, alpha: ${alpha.fingerprint}`);
   const lastTwo = (await cli(['history', '--limit', '2'], alpha.url, token)).stdout.trimEnd().split('\n');
   expect(lastTwo.slice(1, -1).map((line) => line.split(/ {2,}/)[2])).toEqual(['TRUST_APPROVED', 'TRUST_ENABLED']);
   expect(lastTwo.at(-1)).toBe('(the 2 newest; more with a larger --limit)');
@@ -182,6 +184,8 @@ test('deny, revoke and decommission, by name, as tables and as JSON', async () =
   const revoked = JSON.parse((await admin(['revoke', 'charlie', '--json'])).stdout);
   expect(revoked).toMatchObject({ result: 'RevokeTrustSuccess', server: { name: 'alpha' }, peer: { name: 'charlie', trustStatus: 'REVOKED' } });
 
+  // bravo's pair with charlie, which alpha's decommission of charlie revokes too.
+  expect((await on(bravo!, cluster.adminToken)(['approve', 'charlie', '--fingerprint', charlie!.fingerprint])).code).toBe(0);
   const decommissioned = await admin(['decommission', 'charlie', '--json']);
   expect(decommissioned.code, decommissioned.stderr).toBe(0);
   const shape = JSON.parse(decommissioned.stdout);
@@ -201,6 +205,9 @@ test('deny, revoke and decommission, by name, as tables and as JSON', async () =
   expect((await admin(['peers'])).stdout).toMatch(/\ncharlie +REVOKED +none +DECOMMISSIONED /);
   const charlieHistory = JSON.parse((await admin(['history', '--peer', 'charlie', '--json'])).stdout);
   expect(charlieHistory.events.map((event: { kind: string }) => event.kind)).toEqual(['TRUST_APPROVED', 'TRUST_REVOKED', 'SERVER_DECOMMISSIONED']);
+  // On bravo, that revoke was made through alpha, and is about charlie: neither is bravo.
+  const onBravo = await on(bravo!, cluster.adminToken)(['history', '--peer', charlie!.id]);
+  expect(onBravo.stdout.trimEnd().split('\n').at(-1)!.split(/ {2,}/).slice(2, 5)).toEqual(['TRUST_REVOKED', 'alpha', 'charlie']);
 
   // charlie's new instance: the decommissioned one leaves it the name.
   const newCharlie = await cluster.addServer('charlie');

@@ -1,7 +1,7 @@
 // What the trust commands print: aligned tables and lines for people, and for --json the
 // shapes documented in the README. Those shapes are built here field by field, so that
 // a change of the API's documents cannot change what scripts read.
-import { eventSubject, type PeerTrustFieldsFragment, type ServerFieldsFragment, type TrustEvent } from '../../client/index.js';
+import { eventKeys, eventSubject, type PeerTrustFieldsFragment, type ServerFieldsFragment, type TrustEvent } from '../../client/index.js';
 import { formatFingerprint } from '../identity/fingerprint-text.js';
 
 
@@ -84,7 +84,7 @@ export function historyTable(events: TrustEvent[], thisServer: { id: string; nam
       event.server.name,
       eventSubject(event, thisServer).name,
       event.actor.name,
-      event.fingerprints.map(formatFingerprint).join(', '),
+      eventKeys(event, thisServer).map(({ owner, fingerprint }) => `${owner}: ${formatFingerprint(fingerprint)}`).join(', '),
     ]),
   );
 }

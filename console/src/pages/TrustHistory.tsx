@@ -8,7 +8,7 @@ import {
   type TrustEventFieldsFragment as TrustEvent,
   type TrustEventKind,
 } from '../../../client/gql/graphql.js';
-import { eventSubject } from '../../../client/events.js';
+import { eventKeys, eventSubject } from '../../../client/events.js';
 import { FingerprintText } from '../components/Fingerprint.js';
 import { formatFingerprint } from '../../../src/identity/fingerprint-text.js';
 import { describeError } from '../client.js';
@@ -129,17 +129,21 @@ export function TrustHistoryPage() {
 }
 
 function HistoryRow({ event, thisServerName, thisServerId }: { event: TrustEvent; thisServerName: string; thisServerId: string }) {
-  const peerName = event.peerTrust.peer.name;
-  const subject = eventSubject(event, { id: thisServerId, name: thisServerName }).name;
+  const thisServer = { id: thisServerId, name: thisServerName };
+  const { peer } = event.peerTrust;
+  const subject = eventSubject(event, thisServer);
   const servers =
     event.kind === 'TRUST_ENABLED'
-      ? `${thisServerName} ↔ ${peerName}`
+      ? `${thisServerName} ↔ ${peer.name}`
       : event.kind === 'KEY_ROTATED'
         ? // One entry for each of its pairs: the pair says which.
-          `${event.server.name} (its own key), with ${subject}`
+          `${event.server.name} (its own key), with ${subject.name}`
         : event.kind === 'TAMPERING_DETECTED'
-          ? `${event.server.name} found the pair with ${subject} changed`
-          : `${event.server.name} → ${subject}`;
+          ? `${event.server.name} found the pair with ${subject.name} changed`
+          : event.server.id !== thisServerId && event.server.id !== peer.id
+            ? // Only a decommission changes a pair through a third server.
+              `${event.server.name} decommissioned ${subject.name}: its pair with ${subject.id === peer.id ? thisServerName : peer.name}`
+            : `${event.server.name} → ${subject.name}`;
   return (
     <tr>
       <td>
@@ -150,8 +154,10 @@ function HistoryRow({ event, thisServerName, thisServerId }: { event: TrustEvent
       </td>
       <td>{servers}</td>
       <td>
-        {event.fingerprints.map((fingerprint) => (
-          <FingerprintText key={fingerprint} value={fingerprint} className="fingerprint-cell" />
+        {eventKeys(event, thisServer).map(({ owner, fingerprint }) => (
+          <span key={fingerprint} className="fingerprint-cell">
+            {owner}: <FingerprintText value={fingerprint} />
+          </span>
         ))}
       </td>
       <td>{event.actor.name}</td>

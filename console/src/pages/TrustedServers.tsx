@@ -139,6 +139,8 @@ function PeerTile({ loaded, focused }: { loaded: PeerTrustFieldsFragment; focuse
             pair.deniedByThisServer ? `${thisServer.name} (this server)` : peer.name
           ) : unverified ? (
             'unknown: the stored approvals are not the signed ones'
+          ) : decommissioned ? (
+            `none: ${peer.name} is decommissioned and cannot be approved again`
           ) : (
             <ul className="approvals">
               <li>
@@ -203,7 +205,7 @@ function ApproveDialog({ pair, onClose }: DialogProps) {
   return (
     <ActionDialog
       title={`Approve ${peer.name}`}
-      confirmLabel="Accept"
+      confirmLabel={`Approve ${peer.name}`}
       canConfirm={check.matches}
       onClose={onClose}
       onConfirm={async () => {
