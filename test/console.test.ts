@@ -116,15 +116,18 @@ describe.skipIf(!chromiumPath)('web console', { timeout: 180_000 }, () => {
     await rows.nth(2).waitFor();
     const grid = await rows.evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.innerText)));
     // Newest first: enabled, bravo's approval of alpha, alpha's approval of bravo.
-    expect(grid.map((cells) => cells.slice(1, 3).concat(cells[4]!))).toEqual([
+    expect(grid.map((cells) => cells.slice(2, 4).concat(cells[5]!))).toEqual([
       ['Trust enabled', 'alpha ↔ bravo', 'admin'],
       ['Approved', 'bravo → alpha', 'admin'],
       ['Approved', 'alpha → bravo', 'admin'],
     ]);
     // Each fingerprint says whose key it is: bravo's approval enabled trust, against bravo's key and alpha's.
-    const keys = (cells: string[]) => cells[3]!.replace(/\s/g, '');
+    const keys = (cells: string[]) => cells[4]!.replace(/\s/g, '');
     expect(keys(grid[0]!)).toBe(`bravo:${formatFingerprint(bravo!.fingerprint)}alpha:${formatFingerprint(alpha!.fingerprint)}`);
     expect(keys(grid[2]!)).toBe(`bravo:${formatFingerprint(bravo!.fingerprint)}`);
+    // # is each event's place in the cluster's one history: consecutive here, but for the token's issue before them.
+    const places = grid.map((cells) => Number(cells[0]));
+    expect(places).toEqual([places[2]! + 2, places[2]! + 1, places[2]]);
     await screenshot(alphaPage, 'trust-history');
     await expectAccessible(alphaPage, 'Trust History');
     // A change made on bravo comes to the top of alpha's grid by itself.
@@ -200,13 +203,18 @@ describe.skipIf(!chromiumPath)('web console', { timeout: 180_000 }, () => {
     // charlie's new instance shares its name: the history's filter tells the two apart.
     const newCharlie = await cluster.addServer('charlie');
     await page.getByRole('link', { name: 'Trust History' }).click();
-    const kinds = page.getByRole('table').locator('tbody tr td:nth-child(2)');
+    const kinds = page.getByRole('table').locator('tbody tr td:nth-child(3)');
     await kinds.nth(3).waitFor();
     expect(await kinds.allInnerTexts()).toEqual(['Denied', 'Decommissioned', 'Denied', 'Revoked']);
     const keyStart = (server: TestServer) => formatFingerprint(server.fingerprint).slice(0, 9);
     await page.getByLabel('Peer').locator('option', { hasText: `charlie (${keyStart(newCharlie)})` }).waitFor({ state: 'attached' });
     await page.getByLabel('Peer').selectOption({ label: `charlie (decommissioned, ${keyStart(charlie!)})` });
     await kinds.nth(2).waitFor({ state: 'detached' });
+    expect(await kinds.allInnerTexts()).toEqual(['Decommissioned', 'Denied']);
+    // The filter is in the address: a reload keeps it.
+    expect(new URL(page.url()).search).toBe(`?peer=${charlie!.id}`);
+    await page.reload();
+    await kinds.nth(1).waitFor();
     expect(await kinds.allInnerTexts()).toEqual(['Decommissioned', 'Denied']);
 
     // A decommissioned peer whose pair was pending, not denied: its tile says that no approval can come.
@@ -216,6 +224,11 @@ describe.skipIf(!chromiumPath)('web console', { timeout: 180_000 }, () => {
     await page.getByRole('dialog', { name: 'Decommission charlie' }).getByRole('button', { name: 'Decommission charlie' }).click();
     await newCharlieTile.getByText('none: charlie is decommissioned and cannot be approved again').waitFor();
     await expect(newCharlieTile.getByRole('button', { name: /Approve/ }).count()).resolves.toBe(0);
+
+    // Each tile links to its pair's history.
+    await tile(page, 'bravo').getByRole('link', { name: 'History with bravo' }).click();
+    await expect.poll(() => kinds.allInnerTexts()).toEqual(['Denied', 'Revoked']);
+    expect(await page.getByLabel('Peer').inputValue()).toBe(bravo!.id);
     expect(errors).toEqual([]);
   });
 

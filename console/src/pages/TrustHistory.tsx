@@ -1,5 +1,6 @@
 import { useEffect, useId, useState } from 'react';
 import { useQuery } from 'urql';
+import { useSearchParams } from 'wouter';
 import {
   ConsoleTrustHistoryDocument,
   PeerTrustsDocument,
@@ -46,9 +47,14 @@ export function TrustHistoryPage() {
   const { thisServer } = useSession();
   const live = useLive();
   const filterId = useId();
-  const [peerId, setPeerId] = useState('');
-  // The `before` cursors of the pages shown so far; none: the newest page.
-  const [older, setOlder] = useState<string[]>([]);
+  // The peer filter is in the address (?peer=<id>), so that a filtered history can be linked to and reloaded.
+  const [search, setSearch] = useSearchParams();
+  const peerId = search.get('peer') ?? '';
+  // The `before` cursors of the pages shown so far, for the filter they were read with
+  // (it also changes by the browser's Back); none: the newest page.
+  const [paging, setPaging] = useState<{ peerId: string; older: string[] }>({ peerId, older: [] });
+  const older = paging.peerId === peerId ? paging.older : [];
+  const setOlder = (next: string[]) => setPaging({ peerId, older: next });
   const before = older.at(-1) ?? null;
   const [result, reexecute] = useQuery({
     query: ConsoleTrustHistoryDocument,
@@ -83,11 +89,14 @@ export function TrustHistoryPage() {
           id={filterId}
           value={peerId}
           onChange={(event) => {
-            setPeerId(event.target.value);
-            setOlder([]);
+            setSearch(event.target.value ? { peer: event.target.value } : {});
           }}
         >
           <option value="">All peers</option>
+          {peerId && !peers.data?.peerTrusts.edges.some(({ node }) => node.peer.id === peerId) && (
+            // A peer beyond the list's first page, from a link: named by its events once they are read.
+            <option value={peerId}>{events[0]?.peerTrust.peer.name ?? peerId}</option>
+          )}
           {peers.data?.peerTrusts.edges.map(({ node }) => (
             <option key={node.peer.id} value={node.peer.id}>
               {peerLabel(node.peer, peers.data!.peerTrusts.edges)}
@@ -101,6 +110,7 @@ export function TrustHistoryPage() {
           <caption className="visually-hidden">Trust History of {thisServer.name}, newest first</caption>
           <thead>
             <tr>
+              <th scope="col">#</th>
               <th scope="col">Time</th>
               <th scope="col">Event</th>
               <th scope="col">Servers</th>
@@ -146,6 +156,7 @@ function HistoryRow({ event, thisServerName, thisServerId }: { event: TrustEvent
             : `${event.server.name} → ${subject.name}`;
   return (
     <tr>
+      <td>{event.sequence}</td>
       <td>
         <time dateTime={event.at}>{new Date(event.at).toLocaleString()}</time>
       </td>

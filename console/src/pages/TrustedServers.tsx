@@ -1,5 +1,6 @@
 import { useEffect, useId, useRef, useState } from 'react';
 import { useMutation } from 'urql';
+import { Link } from 'wouter';
 import {
   ApproveTrustDocument,
   DecommissionServerDocument,
@@ -10,6 +11,7 @@ import {
   type TrustStatus,
 } from '../../../client/gql/graphql.js';
 import { canonicalFingerprint } from '../../../src/identity/fingerprint-text.js';
+import { consolePaths } from '../../../src/http/console-routes.js';
 import { ActionDialog } from '../components/ActionDialog.js';
 import { Fingerprint, FingerprintText } from '../components/Fingerprint.js';
 import { describeError } from '../client.js';
@@ -155,6 +157,9 @@ function PeerTile({ loaded, focused }: { loaded: PeerTrustFieldsFragment; focuse
         <dt>Instance</dt>
         <dd className="id">{peer.id}</dd>
       </dl>
+      <p>
+        <Link href={`${consolePaths.history}?peer=${peer.id}`}>History with {peer.name}</Link>
+      </p>
       {canChangeTrust && (
         <div className="actions">
           {(Object.keys(available) as Action[])
