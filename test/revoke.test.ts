@@ -3,7 +3,8 @@
 import { expect, test } from 'vitest';
 import { createApiToken, revokeApiTokens } from '../src/auth/tokens.js';
 import type { Database } from '../src/db/client.js';
-import { bearer, freshPostgresUrl, postGraphQL, signerIn, startCluster, testDatabaseUrl } from './helpers.js';
+import { ApproveTrustDocument, RevokeTrustDocument } from '../client/index.js';
+import { bearer, freshPostgresUrl, postGraphQL, run, signerIn, startCluster, testDatabaseUrl, type TestServer } from './helpers.js';
 import { peertrust, serve } from './processes.js';
 import { openSocket, type RawSocket } from './raw-client.js';
 
@@ -51,7 +52,7 @@ test('revoking a token ends its WebSocket connections (4403) and SSE streams', a
   const { db, url, token, signer } = await cluster();
   const live = await liveSubscriptions(url, token);
   await revokeApiTokens(db, 'operator', signer);
-  expect(await bothEnd(live)).toEqual({ code: 4403, reason: 'the token was revoked or its role changed: authenticate again' });
+  expect(await bothEnd(live)).toEqual({ code: 4403, reason: 'the token is no longer accepted (revoked, its role changed, or its issuer not trusted): authenticate again' });
   // Sent again, it is refused as revoked, not as a token never seen.
   const again = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: '{"query":"{ viewer { name } }"}' });
   expect(((await again.json()) as { errors: { message: string }[] }).errors[0]!.message).toMatch(/^the token was revoked: use a current one/);
@@ -69,6 +70,20 @@ test('a revoke whose notice is lost still ends them, at the next check', async (
   const live = await liveSubscriptions(url, token);
   await withoutNotices(db, () => revokeApiTokens(db, 'operator', signer));
   expect((await bothEnd(live)).code).toBe(4403);
+});
+
+test("no longer trusting a token's only issuer ends them", async () => {
+  // charlie awaits approval: something for the subscriptions to send.
+  const { db, servers } = await startCluster(['alpha', 'bravo', 'charlie']);
+  const [alpha, bravo] = servers as [TestServer, TestServer];
+  for (const [on, peer] of [[alpha, bravo], [bravo, alpha]] as const) {
+    await run(on.admin, ApproveTrustDocument, { input: { peerId: peer.id, fingerprint: peer.fingerprint } });
+  }
+  // Signed by bravo alone: alpha takes it while it trusts bravo.
+  const { token } = await createApiToken(db, { userName: 'operator', role: 'ADMINISTRATOR' }, [await signerIn(db, bravo.identityDir)]);
+  const live = await liveSubscriptions(alpha.app.url, token);
+  await run(alpha.admin, RevokeTrustDocument, { input: { peerId: bravo.id } });
+  expect(await bothEnd(live)).toEqual({ code: 4403, reason: 'the token is no longer accepted (revoked, its role changed, or its issuer not trusted): authenticate again' });
 });
 
 async function withoutNotices(db: Database, work: () => Promise<unknown>) {

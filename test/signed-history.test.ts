@@ -16,11 +16,13 @@ import {
 } from '../client/index.js';
 import { formatFingerprint } from '../src/identity/fingerprint-text.js';
 import { loadRootKey, prepareRotation } from '../src/identity/root-key.js';
+import { createApiToken } from '../src/auth/tokens.js';
 import { exportBundle, verifyBundle, type HistoryBundle } from '../src/trust/bundle.js';
 import { signedDecision } from '../src/trust/decisions.js';
 import { appendClauses, AUTOMATIC_ACTOR, reserve } from '../src/trust/history.js';
 import { inTransaction } from '../src/trust/transaction.js';
 import { run, startCluster, subscribe, tempDir, type TestCluster, type TestServer } from './helpers.js';
+import { clientOf } from './ha-helpers.js';
 import { peertrust } from './processes.js';
 
 const approve = (on: TestServer, peer: TestServer, fingerprint = peer.fingerprint) =>
@@ -103,6 +105,21 @@ test('a key rotated away signs no more: a revoke signed with the old key (stolen
     await tx.$executeRaw`WITH ${appended} UPDATE "PeerTrust" SET "status" = 'REVOKED', "acceptedByA" = false, "acceptedByB" = false, "lastSequence" = ${reservation.first}`;
   });
   expect(await pair(bravo, alpha)).toMatchObject({ status: 'UNVERIFIED', unverifiedReason: expect.stringContaining('a key its server rotated away at entry') });
+});
+
+test('a key rotated away issues no more tokens: one signed with it after the rotation is refused, one from before still works', async () => {
+  const { cluster, alpha, bravo } = await trusted();
+  const stolen = (await loadRootKey(alpha.identityDir))!;
+  const before = await createApiToken(cluster.db, { userName: 'before', role: 'ADMINISTRATOR' }, [{ serverId: alpha.id, key: stolen }]);
+  await rotate(alpha);
+  // The thief, with the database and the old key, signs itself a token.
+  const minted = await createApiToken(cluster.db, { userName: 'thief', role: 'ADMINISTRATOR' }, [{ serverId: alpha.id, key: stolen }]);
+  for (const server of [alpha, bravo]) {
+    // bravo believes tokens that alpha's key (by its rotations) issued.
+    const refused = await run(clientOf(server.app.url, minted.token), ThisServerDocument, {}).catch((error: Error) => error.message);
+    expect(refused).toMatch(/the token was not issued by this server or by a server it trusts/);
+    expect((await run(clientOf(server.app.url, before.token), ThisServerDocument, {})).thisServer.id).toBe(server.id);
+  }
 });
 
 test('a rotation interrupted by a crash: the key the database recorded is kept, one it did not is forgotten', async () => {

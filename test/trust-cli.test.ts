@@ -283,7 +283,7 @@ test('watch ends with exit 3 and the reason when its token is revoked, instead o
   const exited = new Promise<number | null>((resolve) => watch.child.once('close', resolve));
   await revokeApiTokens(cluster.db, 'admin', await signerIn(cluster.db, alpha!.identityDir));
   expect(await exited).toBe(3);
-  expect(watch.logs).toContain('peertrust: the token was revoked or its role changed: authenticate again');
+  expect(watch.logs).toContain('peertrust: the token is no longer accepted (revoked, its role changed, or its issuer not trusted): authenticate again');
 });
 
 test('cluster says each start-up step on stderr; its printed token works for the CLI', async () => {

@@ -1,10 +1,15 @@
 // A WebSocket connection is authenticated once, and a server-sent event stream once:
 // both would outlive their token. This watch ends them within moments of the token's
-// revoke or its user's role change, from whichever process or SQL session made it.
+// revoke or its user's role change, from whichever process or SQL session made it, and
+// of a change of trust that makes this server refuse the token (its issuer no longer
+// trusted): whatever a request with the token would now be refused, ends.
 import type { Database, Role } from '../db/client.js';
 import type { FeedNotice } from '../db/events.js';
 import type { Logger } from '../logger.js';
-import type { UserAuthentication } from './tokens.js';
+import { authenticateAgain, type Authentication, type TokenTrust, type UserAuthentication } from './tokens.js';
+
+/** Why a hold ended, in words for the client (a WebSocket close reason: at most 123 bytes). */
+export const HOLD_ENDED = 'the token is no longer accepted (revoked, its role changed, or its issuer not trusted): authenticate again';
 
 /**
  * Every token that holds something open is checked again this often: the change
@@ -24,15 +29,21 @@ export class CredentialWatch {
   /** By token hash. */
   readonly #holds = new Map<string, Set<Hold>>();
   #timer: NodeJS.Timeout | undefined;
+  #trust: (TokenTrust & { catchUp(): Promise<void> }) | undefined;
+  /** The check of every held token running now, and whether another must follow it. */
+  #checkingAll: Promise<void> | undefined;
+  #checkAllAgain = false;
 
   constructor(db: Database, log: Logger) {
     this.#db = db;
     this.#log = log;
   }
 
-  start(): void {
+  /** `trust`: what this server believes of issuers, read again after every change of trust. */
+  start(trust: TokenTrust & { catchUp(): Promise<void> }): void {
+    this.#trust = trust;
     this.#db.changes.on('notice', this.#onNotice);
-    this.#timer = setInterval(() => void this.#recheck([...this.#holds.keys()]), RECHECK_MS);
+    this.#timer = setInterval(() => this.#recheckAll(), RECHECK_MS);
     this.#timer.unref();
   }
 
@@ -42,8 +53,9 @@ export class CredentialWatch {
   }
 
   /**
-   * Calls `end` once the token of `auth` is revoked or its user's role is no longer the
-   * one it had. Returns the release, for when what it holds open ends by itself.
+   * Calls `end` once the token of `auth` is revoked, its user's role is no longer the one
+   * it had, or this server no longer believes its issuer. Returns the release, for when
+   * what it holds open ends by itself.
    */
   hold(auth: UserAuthentication, end: () => void): () => void {
     const hold: Hold = { userId: auth.user.id, role: auth.user.role, end };
@@ -57,28 +69,41 @@ export class CredentialWatch {
   }
 
   readonly #onNotice = (notice: FeedNotice) => {
-    if (notice.kind === 'resync') void this.#recheck([...this.#holds.keys()]);
-    if (notice.kind !== 'credentialsChanged') return;
+    // A pair's change may be the distrust of a token's issuer.
+    if (notice.kind === 'resync' || notice.kind === 'peerTrustChanged') return this.#recheckAll();
     const tokens = [...this.#holds].filter(([, holds]) => [...holds].some((hold) => hold.userId === notice.userId));
     void this.#recheck(tokens.map(([tokenHash]) => tokenHash));
   };
 
+  /** Checks every held token; checks asked for while one runs make one more after it. */
+  #recheckAll(): void {
+    if (this.#checkingAll) {
+      this.#checkAllAgain = true;
+      return;
+    }
+    this.#checkingAll = (async () => {
+      do {
+        this.#checkAllAgain = false;
+        await this.#recheck([...this.#holds.keys()]);
+      } while (this.#checkAllAgain);
+    })().finally(() => (this.#checkingAll = undefined));
+  }
+
   async #recheck(tokenHashes: string[]): Promise<void> {
-    if (tokenHashes.length === 0) return;
-    let valid: Map<string, Role>;
+    if (tokenHashes.length === 0 || !this.#trust) return;
+    let now: Map<string, Authentication>;
     try {
-      const rows = await this.#db.prisma.apiToken.findMany({
-        where: { tokenHash: { in: tokenHashes }, revokedAt: null },
-        select: { tokenHash: true, user: { select: { role: true } } },
-      });
-      valid = new Map(rows.map((row) => [row.tokenHash, row.user.role]));
+      // What the history says now, including the change that asked for this check.
+      await this.#trust.catchUp();
+      now = await authenticateAgain(this.#db.prisma, tokenHashes, this.#trust);
     } catch (error) {
       this.#log.warn({ err: error }, 'could not check tokens for revokes; trying again shortly');
       return;
     }
     for (const tokenHash of tokenHashes) {
+      const auth = now.get(tokenHash);
       for (const hold of this.#holds.get(tokenHash) ?? []) {
-        if (valid.get(tokenHash) !== hold.role) hold.end();
+        if (auth?.kind !== 'user' || auth.user.role !== hold.role) hold.end();
       }
     }
   }

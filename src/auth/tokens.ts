@@ -138,7 +138,8 @@ export type Authentication = { kind: 'anonymous' } | { kind: 'invalid'; reason: 
 
 /** What a server believes of token issuers and revokes: its verified history (src/trust/ledger.ts). */
 export interface TokenTrust {
-  acceptsIssuer(serverId: string, fingerprint: string): boolean;
+  /** Whether `serverId`'s key `fingerprint` may issue the token `tokenHash` (a key rotated away issues no new one). */
+  acceptsIssuer(serverId: string, fingerprint: string, tokenHash: string): boolean;
   isRevoked(tokenHash: string): boolean;
 }
 
@@ -154,14 +155,31 @@ export async function authenticate(prisma: PrismaClient, authorization: unknown,
   if (authorization === undefined || authorization === null || authorization === '') return { kind: 'anonymous' };
   const token = bearerToken(authorization);
   if (!token) return { kind: 'invalid', reason: 'the authorization must be "Bearer <token>"' };
-  const tokenHash = hashToken(token);
-  const found = await prisma.apiToken.findUnique({ where: { tokenHash }, include: { user: true } });
-  if (!found) return NOT_VALID;
+  const found = await prisma.apiToken.findUnique({ where: { tokenHash: hashToken(token) }, include: { user: true } });
+  return found ? believed(prisma, found, trust) : NOT_VALID;
+}
+
+/**
+ * What each of these tokens (by hash) is now, as `trust` believes it: for what a token
+ * holds open, which must end when a request with it would be refused.
+ */
+export async function authenticateAgain(prisma: PrismaClient, tokenHashes: string[], trust: TokenTrust): Promise<Map<string, Authentication>> {
+  const rows = await prisma.apiToken.findMany({ where: { tokenHash: { in: tokenHashes } }, include: { user: true } });
+  const now = new Map<string, Authentication>(tokenHashes.map((tokenHash) => [tokenHash, NOT_VALID]));
+  for (const row of rows) now.set(row.tokenHash, await believed(prisma, row, trust));
+  return now;
+}
+
+type TokenRow = { tokenHash: string; revokedAt: Date | null; statement: string | null; signatures: unknown; user: User };
+
+/** Who a stored token says its holder is, if `trust` believes it: not revoked, and signed by an issuer it trusts. */
+async function believed(prisma: PrismaClient, found: TokenRow, trust: TokenTrust): Promise<Authentication> {
+  const { tokenHash } = found;
   // Whoever sends it holds it: saying it was revoked tells them nothing new, and what to do.
   if (found.revokedAt || trust.isRevoked(tokenHash)) return { kind: 'invalid', reason: 'the token was revoked: use a current one' };
   if (!found.statement) return { kind: 'invalid', reason: 'the token was issued before tokens were signed: issue a new one with `peertrust token create`' };
   const signedBy = await signedIssuers(prisma, found);
-  if (!signedBy.some((signature) => trust.acceptsIssuer(signature.server, signature.fingerprint))) {
+  if (!signedBy.some((signature) => trust.acceptsIssuer(signature.server, signature.fingerprint, tokenHash))) {
     return {
       kind: 'invalid',
       reason: `the token was not issued by this server or by a server it trusts (a new server's key signs the tokens it should take: \`peertrust token sign --name ${found.user.name} --data-dir <its data directory>\`)`,

@@ -9,7 +9,7 @@ import { CloseCode, type SubscribePayload } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import type { YogaServerInstance } from 'graphql-yoga';
 import { WebSocket, WebSocketServer } from 'ws';
-import type { CredentialWatch } from '../auth/credential-watch.js';
+import { HOLD_ENDED, type CredentialWatch } from '../auth/credential-watch.js';
 import type { Authentication, UserAuthentication } from '../auth/tokens.js';
 import type { Logger } from '../logger.js';
 import type { ClientQuotas } from './client-quotas.js';
@@ -78,7 +78,7 @@ export function serveWebSocket(httpServer: Server, path: string, api: WebSocketA
       return refuse(socket, CloseCode.TooManyInitialisationRequests, `too many connections: at most ${api.connectionsPerUser} per user`);
     }
     const releaseHold = api.credentials.hold(auth, () =>
-      socket.close(CloseCode.Forbidden, 'the token was revoked or its role changed: authenticate again'),
+      socket.close(CloseCode.Forbidden, HOLD_ENDED),
     );
     connections.set(ctx, { auth, release: () => (releaseQuota(), releaseHold()) });
     return true;

@@ -74,7 +74,7 @@ interface Anchor {
  * from its first entry.
  */
 const VerifiedStateSchema = z.object({
-  version: z.literal(1),
+  version: z.literal(2),
   serverId: z.string(),
   key: z.string(),
   origin: z.string(),
@@ -88,6 +88,7 @@ const VerifiedStateSchema = z.object({
   retired: z.array(z.tuple([z.string(), z.number().int()])),
   pins: z.array(z.tuple([z.string(), z.string()])),
   revoked: z.array(z.string()),
+  tokenSignatures: z.array(z.tuple([z.string(), z.number().int()])),
   keys: z.array(z.tuple([z.string(), z.object({ serverId: z.string(), pem: z.string() })])),
   current: z.object({ statement: z.string(), owed: z.array(z.enum(TrustEventKind)) }).nullable(),
 });
@@ -199,6 +200,8 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
   /** This server's pin of each peer: the fingerprint its administrator approved last. */
   readonly #pins = new Map<string, string>();
   readonly #revoked = new Set<string>();
+  /** The entry that first recorded each token's signature by a key (`<token hash> <fingerprint>`). */
+  readonly #tokenSignatures = new Map<string, number>();
   /** Public keys by fingerprint: from RootKey rows that match their fingerprint, and from rotations. */
   readonly #keys = new Map<string, { serverId: string; pem: string }>();
   #broken: { sequence: number; reason: string } | undefined;
@@ -337,9 +340,13 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
 
   /**
    * Whether a token signed by `serverId`'s key `fingerprint` may be believed: one of this
-   * server's own keys, or the key of a peer it trusts, with verified trust.
+   * server's own keys, or the key of a peer it trusts, with verified trust. A key rotated
+   * away (a thief may hold it) vouches only for the tokens the history recorded it
+   * signing before its rotation, not for one signed with it since.
    */
-  acceptsIssuer(serverId: string, fingerprint: string): boolean {
+  acceptsIssuer(serverId: string, fingerprint: string, tokenHash: string): boolean {
+    const retiredAt = this.#retired.get(fingerprint);
+    if (retiredAt !== undefined && !((this.#tokenSignatures.get(`${tokenHash} ${fingerprint}`) ?? Infinity) < retiredAt)) return false;
     if (serverId === this.#serverId) return this.#ownKeys.has(fingerprint);
     const pin = this.#pins.get(serverId);
     const pair = this.#pairs.get(this.#ownPairs.get(serverId) ?? '');
@@ -569,6 +576,7 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
     for (const [key, at] of state.retired) this.#retired.set(key, at);
     for (const [peer, pin] of state.pins) this.#pins.set(peer, pin);
     for (const token of state.revoked) this.#revoked.add(token);
+    for (const [signature, at] of state.tokenSignatures) this.#tokenSignatures.set(signature, at);
     for (const [fingerprint, key] of state.keys) this.#keys.set(fingerprint, key);
     this.#current = state.current ?? undefined;
     this.#resumeFrom = undefined;
@@ -580,7 +588,7 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
   async #keepState(): Promise<void> {
     if (this.#audit || this.#broken || !this.#origin || this.#resumeFrom || this.size === this.#stateKeptAt) return;
     const state: VerifiedState = {
-      version: 1,
+      version: 2,
       serverId: this.#serverId,
       key: this.#identity.key.fingerprint,
       ...this.#verifiedHistory(),
@@ -591,6 +599,7 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
       retired: [...this.#retired],
       pins: [...this.#pins],
       revoked: [...this.#revoked],
+      tokenSignatures: [...this.#tokenSignatures],
       keys: [...this.#keys],
       current: this.#current ?? null,
     };
@@ -749,6 +758,11 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
         for (const token of read.statement.tokens) this.#revoked.add(token);
         return undefined;
       case 'token':
+        for (const { fingerprint } of entry.signatures ?? []) {
+          const signature = `${read.statement.token} ${fingerprint}`;
+          if (!this.#tokenSignatures.has(signature)) this.#tokenSignatures.set(signature, entry.sequence);
+        }
+        return undefined;
       case 'tampering':
         return undefined;
     }
