@@ -204,7 +204,7 @@ export function createApp(config: AppConfig): App {
   /** Whatever changed, the history may have grown as far as the change says: read it. */
   const catchUp = (notice: FeedNotice) =>
     void scope?.ledger
-      .catchUpTo(notice.kind === 'peerTrustChanged' ? notice.sequence : undefined)
+      .catchUpTo(notice.kind === 'peerTrustChanged' || notice.kind === 'historyAppended' ? notice.sequence : undefined)
       .catch((error: unknown) => log.warn({ err: error }, 'could not read the Trust History; trying again at the next change'));
 
   const serveConsole = createConsoleHandler();

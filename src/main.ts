@@ -240,7 +240,7 @@ token
   .action((flags: { name: string; role: 'ADMINISTRATOR' | 'READ_ONLY'; dataDir: string; signer?: string[] }) =>
     withDatabase(flags.dataDir, 'token create', async (db, { createApiToken }) => {
       const created = await createApiToken(db, { userName: flags.name, role: flags.role }, await signersIn(db, flags.signer ?? [flags.dataDir]));
-      console.error(`token for ${created.user.name} (${created.user.role}); it is not stored and cannot be shown again:`);
+      console.error(`token for ${created.user.name} (${created.user.role}); only its hash is stored, so it cannot be shown again:`);
       console.log(created.token);
     }),
   );

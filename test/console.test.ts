@@ -175,13 +175,14 @@ describe.skipIf(!chromiumPath)('web console', { timeout: 180_000 }, () => {
     await expect(tile(page, 'charlie').getByRole('button', { name: /Approve|Deny|Revoke/ }).count()).resolves.toBe(0);
 
     // Decommission asks, then marks the server DECOMMISSIONED.
+    const charliePage = await newPage();
+    await charliePage.goto(consoleLink(charlie!, adminToken));
+    await tile(charliePage, 'bravo').getByRole('button', { name: 'Deny…' }).waitFor();
     await tile(page, 'charlie').getByRole('button', { name: 'Decommission…' }).click();
     const decommission = page.getByRole('dialog', { name: 'Decommission charlie' });
     await decommission.getByRole('button', { name: 'Decommission charlie' }).click();
     await tile(page, 'charlie').getByText('DECOMMISSIONED').waitFor();
-    // charlie's own console says so, and offers no decision, which it would refuse.
-    const charliePage = await newPage();
-    await charliePage.goto(consoleLink(charlie!, adminToken));
+    // charlie's own console, open meanwhile, says so at once, and offers no decision, which it would refuse.
     await charliePage.getByText('charlie is decommissioned:').waitFor();
     // Its tile of alpha says who denied it.
     await tile(charliePage, 'alpha').getByText('Denied by', { exact: true }).waitFor();

@@ -89,6 +89,11 @@ function apply(model: Model, action: Action, pairOrder: string[]): string {
       return success;
     case 'decommission':
       if (model.decommissioned.has(about)) return success;
+      // Every other server that trusts it must trust the decider, whose word it takes.
+      for (let other = 0; other < SERVERS; other++) {
+        if (other === by || other === about) continue;
+        if (model.pairs.get(pairKey(other, about))!.status === 'TRUSTED' && model.pairs.get(pairKey(other, by))!.status !== 'TRUSTED') return 'UntrustedDecommissionError';
+      }
       model.decommissioned.add(about);
       for (const other of pairOrder.filter((k) => k.split('-').includes(String(about)))) {
         const affected = model.pairs.get(other)!;

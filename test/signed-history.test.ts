@@ -1,11 +1,13 @@
 // Verifiable trust (issue 10), what the servers' keys make possible: root key rotation
 // without a new approval round, a resumable stream of the history, witnesses'
 // cosignatures, and bundles an auditor verifies with no server and no database.
+import { generateKeyPairSync } from 'node:crypto';
 import { copyFile, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { expect, test, vi } from 'vitest';
 import {
   ApproveTrustDocument,
+  DecommissionServerDocument,
   PeerTrustDocument,
   RevokeTrustDocument,
   RotateRootKeyDocument,
@@ -14,6 +16,7 @@ import {
   TrustHistoryDocument,
   VerifyTrustHistoryDocument,
 } from '../client/index.js';
+import { fingerprintOf } from '../src/identity/fingerprint.js';
 import { formatFingerprint } from '../src/identity/fingerprint-text.js';
 import { loadRootKey, prepareRotation } from '../src/identity/root-key.js';
 import { createApiToken } from '../src/auth/tokens.js';
@@ -122,6 +125,53 @@ test('a key rotated away issues no more tokens: one signed with it after the rot
   }
 });
 
+test('a key row added for a peer by SQL does not speak for it: a deny signed with it leaves the pair Unverified, not Denied', async () => {
+  const { cluster, alpha, bravo } = await trusted();
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+  const publicKeyPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  const rogue = { publicKeyPem, fingerprint: fingerprintOf(publicKeyPem), privateKey, dataDir: '' };
+  // Listed as a key bravo retired long ago, so that bravo's current key is unchanged.
+  await cluster.db.prisma.$executeRaw`
+    INSERT INTO "RootKey" ("id", "serverId", "publicKey", "fingerprint", "createdAt", "retiredAt")
+    VALUES (gen_random_uuid(), ${bravo.id}::uuid, ${publicKeyPem}, ${rogue.fingerprint}, now() - interval '1 year', now() - interval '1 year')`;
+  const row = await cluster.db.prisma.peerTrust.findFirstOrThrow();
+  await inTransaction(cluster.db, async (tx, afterCommit) => {
+    const reservation = await reserve(tx, 1);
+    const { events } = signedDecision({
+      decider: { serverId: bravo.id, key: rogue },
+      kind: 'DENY',
+      pair: row,
+      peer: { id: alpha.id, fingerprint: alpha.fingerprint },
+      verified: alpha.fingerprint,
+      actor: { id: AUTOMATIC_ACTOR, name: '(peertrust)' },
+      reservation,
+      events: ['TRUST_DENIED'],
+    });
+    const appended = await appendClauses(cluster.db, tx, afterCommit, reservation, events, { serverId: bravo.id, key: rogue });
+    await tx.$executeRaw`WITH ${appended} UPDATE "PeerTrust" SET "status" = 'DENIED', "lastSequence" = ${reservation.first}`;
+  });
+  expect(await pair(alpha, bravo)).toMatchObject({ status: 'UNVERIFIED', unverifiedReason: `a DENY signed with ${rogue.fingerprint}, not a key of its server that this server approved` });
+});
+
+test('a server nobody approved cannot take a trusted peer away: its API refuses, and a decommission forced past it leaves the pair Unverified, saying whose it was', async () => {
+  const { cluster, alpha, bravo } = await trusted();
+  // A new instance against the same database, with its own key and an administrator token it signed.
+  const mallory = await cluster.addServer('mallory');
+  const decommission = () => run(mallory.admin, DecommissionServerDocument, { input: { serverId: bravo.id } }).then((d) => d.decommissionServer);
+  expect(await decommission()).toMatchObject({ __typename: 'UntrustedDecommissionError', trustedBy: ['alpha'], message: expect.stringContaining('Decommission bravo from alpha') });
+  // Past the API's check, with the database's help: mallory's pair with alpha said TRUSTED for the moment.
+  const marked = (status: string) => cluster.db.prisma.$executeRaw`
+    UPDATE "PeerTrust" SET "status" = ${status}::"TrustStatus" WHERE ${mallory.id}::uuid IN ("serverAId", "serverBId") AND ${alpha.id}::uuid IN ("serverAId", "serverBId")`;
+  await marked('TRUSTED');
+  expect(await decommission()).toMatchObject({ __typename: 'DecommissionServerSuccess' });
+  await marked('PENDING');
+  expect(await pair(alpha, bravo)).toMatchObject({
+    status: 'UNVERIFIED',
+    unverifiedReason: `revoked by a decommission that ${mallory.id}, a server this server does not trust, signed`,
+  });
+  expect(await pair(alpha, mallory)).toMatchObject({ status: 'PENDING', unverifiedReason: null });
+});
+
 test('a rotation interrupted by a crash: the key the database recorded is kept, one it did not is forgotten', async () => {
   const { cluster, alpha, bravo } = await trusted();
   const keyFile = path.join(alpha.identityDir, 'root-key.pem');
@@ -190,6 +240,22 @@ test('each server cosigns the checkpoints it verified; verifyTrustHistory report
       expect(report.witnesses.sort()).toEqual([alpha.id, bravo.id].sort());
       // The checkpoint note: origin, size, root hash; the appender's signature and the two cosignatures.
       expect(report.checkpoint).toMatch(/^[^\n]+\n\d+\n[A-Za-z0-9+/=]+\n\n(— \S+ \S+\n){3}$/);
+    },
+    { timeout: 15_000, interval: 200 },
+  );
+});
+
+test('a token issued (an entry about no pair) is read and cosigned too, not only at the next change of trust', async () => {
+  const { cluster, alpha, bravo } = await trusted();
+  await vi.waitFor(async () => expect((await verify(alpha)).witnesses).toContain(bravo.id), { timeout: 15_000, interval: 200 });
+  // As `peertrust token create` does it, from a process that is no server.
+  await createApiToken(cluster.db, { userName: 'auditor', role: 'READ_ONLY' }, [{ serverId: alpha.id, key: (await loadRootKey(alpha.identityDir))! }]);
+  const size = await cluster.db.prisma.trustEvent.count();
+  await vi.waitFor(
+    async () => {
+      const report = await verify(alpha);
+      expect(report.size).toBe(size);
+      expect(report.witnesses.sort()).toEqual([alpha.id, bravo.id].sort());
     },
     { timeout: 15_000, interval: 200 },
   );

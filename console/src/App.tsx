@@ -5,7 +5,7 @@ import { ThisServerDocument, ViewerDocument } from '../../client/gql/graphql.js'
 import { consolePaths } from '../../src/http/console-routes.js';
 import { connect, describeError } from './client.js';
 import { ApprovalBanner } from './components/Banner.js';
-import { LiveProvider } from './live.js';
+import { LiveProvider, useLive } from './live.js';
 import { RootKeysPage } from './pages/RootKeys.js';
 import { SignInPage } from './pages/SignIn.js';
 import { TrustedServersPage } from './pages/TrustedServers.js';
@@ -119,8 +119,22 @@ const liveText: Record<LiveState, string> = {
   lost: 'Connection lost: reconnecting…',
 };
 
+/**
+ * Reads this server again at each pair change: a decommission of this server made
+ * elsewhere revokes its pairs, and the session (which offers decisions) must learn it.
+ * The answer updates the session's own query, through urql's cache.
+ */
+function useThisServerKeptCurrent() {
+  const { changes } = useLive();
+  const [, reexecute] = useQuery({ query: ThisServerDocument, variables: {}, pause: true });
+  useEffect(() => {
+    if (changes > 0) reexecute({ requestPolicy: 'network-only' });
+  }, [changes]); // Only on a change: reexecute is a new function at every render.
+}
+
 function Shell({ liveState, onSignOut }: { liveState: LiveState; onSignOut(): void }) {
   const { viewer, thisServer, token } = useSession();
+  useThisServerKeptCurrent();
   useEffect(() => {
     document.title = `peertrust: ${thisServer.name}`;
   }, [thisServer.name]);

@@ -71,6 +71,7 @@ export class CredentialWatch {
   readonly #onNotice = (notice: FeedNotice) => {
     // A pair's change may be the distrust of a token's issuer.
     if (notice.kind === 'resync' || notice.kind === 'peerTrustChanged') return this.#recheckAll();
+    if (notice.kind !== 'credentialsChanged') return;
     const tokens = [...this.#holds].filter(([, holds]) => [...holds].some((hold) => hold.userId === notice.userId));
     void this.#recheck(tokens.map(([tokenHash]) => tokenHash));
   };

@@ -129,7 +129,7 @@ export function decommission(name: string, target: Target) {
     print(
       target,
       { result: 'DecommissionServerSuccess', server: { id: self.id, name: self.name }, decommissioned: serverJson(server) },
-      `decommissioned ${server.name} (${server.id}) on ${self.name}: its pending and trusted pairs are revoked; it can still be denied`,
+      `decommissioned ${server.name} (${server.id}) on ${self.name}: its pending and trusted pairs are revoked on every server; to bring it back, install a new instance and approve that`,
     );
   });
 }
@@ -197,28 +197,43 @@ export function watch(target: Target) {
   return withApi(target, async (api) => {
     // Over HTTP first: a wrong URL or token is said at once, not retried for ever.
     const { thisServer } = await api.query(ThisServerDocument, {});
+    const pairs = await api.all((after) => api.query(PeerTrustsDocument, { first: PAGE, after }).then((data) => data.peerTrusts));
     // Each peer's key as last seen: a change of trust that comes with a new one is its rotation.
-    const keys = new Map(
-      (await api.all((after) => api.query(PeerTrustsDocument, { first: PAGE, after }).then((data) => data.peerTrusts))).map((pair) => [pair.id, pair.peer.fingerprint]),
-    );
+    const keys = new Map(pairs.map((pair) => [pair.id, pair.peer.fingerprint]));
+    // Each pair's trust as last seen: a notice that changes none of it is about this server (its key, its decommission).
+    const trustOf = (pair: PeerTrustFieldsFragment) =>
+      JSON.stringify([pair.status, pair.approvedByThisServer, pair.approvedByPeer, pair.deniedByThisServer, pair.unverifiedReason, pair.updatedAt]);
+    const trust = new Map(pairs.map((pair) => [pair.id, trustOf(pair)]));
     console.error(`watching ${thisServer.name} (${api.url}): trust approval required, and every change of trust. Ctrl-C to stop.`);
     /**
      * This server as last read: read again at a revoke, which a peer's decommission of
-     * this server brings to each of its pairs (said once, as what it is).
+     * this server brings to each of its pairs, and at a notice that changes no pair's
+     * trust, which its key rotation brings to each: each said once, as what it is.
      */
     let self = thisServer;
-    const checkDecommissioned = async () => {
+    const checkSelf = async () => {
       if (self.status === 'DECOMMISSIONED') return;
+      const before = self;
       self = (await api.query(ThisServerDocument, {})).thisServer;
-      if (self.status !== 'DECOMMISSIONED') return;
-      if (target.json) return console.log(JSON.stringify({ notice: 'serverDecommissioned', server: serverJson(self) }));
-      console.log(`${new Date().toISOString()}  DECOMMISSIONED     ${self.name} (this server): it takes no more trust decisions; its peers approve a new instance`);
+      const now = new Date().toISOString();
+      if (self.status === 'DECOMMISSIONED') {
+        if (target.json) return console.log(JSON.stringify({ notice: 'serverDecommissioned', server: serverJson(self) }));
+        return console.log(`${now}  DECOMMISSIONED     ${self.name} (this server): it takes no more trust decisions; its peers approve a new instance`);
+      }
+      if (self.fingerprint === before.fingerprint) return;
+      if (target.json) return console.log(JSON.stringify({ notice: 'keyRotated', server: serverJson(self) }));
+      console.log(`${now}  KEY ROTATED        ${self.name} (this server)  new fingerprint ${formatFingerprint(self.fingerprint)}; its peers keep trusting it`);
     };
     const show = async (notice: 'trustApprovalRequired' | 'peerTrustChanged', pair: PeerTrustFieldsFragment) => {
       const peer = pair.peer;
       const rotated = keys.has(pair.id) && keys.get(pair.id) !== peer.fingerprint;
       keys.set(pair.id, peer.fingerprint);
-      if (pair.status === 'REVOKED') await checkDecommissioned();
+      if (notice === 'peerTrustChanged') {
+        const unchanged = !rotated && trust.get(pair.id) === trustOf(pair);
+        trust.set(pair.id, trustOf(pair));
+        if (unchanged || pair.status === 'REVOKED') await checkSelf();
+        if (unchanged) return;
+      }
       if (target.json) return console.log(JSON.stringify({ notice, peer: peerJson(pair) }));
       console.log(
         notice === 'trustApprovalRequired'

@@ -23,12 +23,19 @@ export type PeerTrustChanged = z.infer<typeof PeerTrustChangedSchema>;
 const CredentialsChangedSchema = z.object({ kind: z.literal('credentialsChanged'), userId: z.string() });
 
 /**
+ * Entries that change no pair were appended to the Trust History (a token issued, say):
+ * servers read them, and witnesses cosign the new checkpoint.
+ */
+const HistoryAppendedSchema = z.object({ kind: z.literal('historyAppended'), sequence: z.number().int().positive() });
+
+/**
  * What the feed says: a committed change, or that LISTEN was re-established after a
  * lost connection, so notices of changes committed since `since` may have been missed.
  */
 export type FeedNotice =
   | ({ kind: 'peerTrustChanged' } & PeerTrustChanged)
   | z.infer<typeof CredentialsChangedSchema>
+  | z.infer<typeof HistoryAppendedSchema>
   | { kind: 'resync'; since: Date };
 
 type PairIds = { id: string; serverAId: string; serverBId: string; sequence?: bigint };
@@ -53,6 +60,11 @@ export async function notifyPeerTrustChanged(tx: TransactionClient, pairs: PairI
   if (pairs.length) await tx.$executeRaw`SELECT ${peerTrustChangedNotices(pairs)}`;
 }
 
+/** Announces, once `tx` commits, that the history grew to `sequence` by entries about no pair. */
+export async function notifyHistoryAppended(tx: TransactionClient, sequence: bigint): Promise<void> {
+  await tx.$executeRaw`SELECT pg_notify(${CHANNEL}, ${JSON.stringify({ kind: 'historyAppended', sequence: Number(sequence) })})`;
+}
+
 /** The process-local side of LISTEN: emits 'notice' for every committed change and every resync. */
 export class ChangeFeed extends EventEmitter<{ notice: [FeedNotice] }> {
   constructor() {
@@ -72,7 +84,9 @@ export class ChangeFeed extends EventEmitter<{ notice: [FeedNotice] }> {
     const change = PeerTrustChangedSchema.safeParse(parsed);
     if (change.success) return void this.emit('notice', { kind: 'peerTrustChanged', ...change.data });
     const credentials = CredentialsChangedSchema.safeParse(parsed);
-    if (credentials.success) this.emit('notice', credentials.data);
+    if (credentials.success) return void this.emit('notice', credentials.data);
+    const appended = HistoryAppendedSchema.safeParse(parsed);
+    if (appended.success) this.emit('notice', appended.data);
   }
 
   /** LISTEN is back after it was lost at `since`: listeners re-read what they may have missed. */

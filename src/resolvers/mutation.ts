@@ -8,6 +8,7 @@ import {
   TrustDeniedError,
   TrustError,
   UnverifiedTrustError,
+  UntrustedDecommissionError,
 } from '../trust/errors.js';
 import { rotateRootKey } from '../trust/keys.js';
 import { decommissionServer } from '../trust/servers.js';
@@ -129,7 +130,7 @@ builder.mutationFields((t) => ({
       'Takes a peer out of the cluster: marks it DECOMMISSIONED and revokes its pending and trusted pairs. It can still be denied.',
     authScopes: { administrator: true },
     args: { input: t.arg({ type: DecommissionServerInput, required: true, description: 'What to do it to.' }) },
-    errors: resultOf('DecommissionServer', 'server', [NotFoundError, SelfTrustError, ServerDecommissionedError]),
+    errors: resultOf('DecommissionServer', 'server', [NotFoundError, SelfTrustError, ServerDecommissionedError, UntrustedDecommissionError]),
     resolve: (_root, { input }, ctx) =>
       counted(ctx, 'decommission', 'DecommissionServerSuccess', () =>
         decommissionServer(ctx.scope, actorOf(ctx), { serverId: String(input.serverId) }),

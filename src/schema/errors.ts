@@ -7,6 +7,7 @@ import {
   TrustDeniedError,
   TrustError,
   UnverifiedTrustError,
+  UntrustedDecommissionError,
 } from '../trust/errors.js';
 import { builder } from './builder.js';
 
@@ -66,6 +67,13 @@ builder.objectType(ServerDecommissionedError, {
       description: 'True when the server whose API you called is the decommissioned one.',
     }),
   }),
+});
+
+builder.objectType(UntrustedDecommissionError, {
+  ...implementError,
+  name: 'UntrustedDecommissionError',
+  description: 'Servers that trust the peer do not trust this server: only a server they trust may take the peer away.',
+  fields: (t) => ({ trustedBy: t.exposeStringList('trustedBy', { description: 'The names of the servers that trust the peer but not this server.' }) }),
 });
 
 builder.objectType(UnverifiedTrustError, {

@@ -64,6 +64,17 @@ export class ServerDecommissionedError extends TrustError {
   }
 }
 
+export class UntrustedDecommissionError extends TrustError {
+  override name = 'UntrustedDecommissionError';
+  constructor(readonly serverName: string, readonly trustedBy: string[]) {
+    const servers = trustedBy.join(', ');
+    super(
+      `${servers} ${trustedBy.length > 1 ? 'trust' : 'trusts'} ${serverName} but not this server, and would not believe this server taking ${serverName} away; nothing was recorded. ` +
+        `Decommission ${serverName} from ${trustedBy.length > 1 ? 'a server they all trust' : `${servers}, or a server it trusts`}.`,
+    );
+  }
+}
+
 export class UnverifiedTrustError extends TrustError {
   override name = 'UnverifiedTrustError';
   constructor(readonly peerName: string, readonly reason: string) {

@@ -9,6 +9,7 @@
 // stored hashes in TrustLogHash) and signs a checkpoint of the new size with its root
 // key (C2SP tlog-checkpoint), all in the same statement as the change.
 import { Prisma, type Database, type TransactionClient } from '../db/client.js';
+import { notifyHistoryAppended } from '../db/events.js';
 import type { TrustEventKind } from '../db/generated/prisma/enums.js';
 import { formatCheckpoint } from '../tlog/checkpoint.js';
 import { leafHash, MemoryHashStore, storedHashCount, storedHashesForLeaf, storedTreeHash, type Hash, type HashReader } from '../tlog/merkle.js';
@@ -165,6 +166,9 @@ export async function appendClauses(
   afterCommit(() => {
     for (const [index, hash] of pending) cache.remember(index, hash);
   });
+  // A pair's change is announced with the pair (peerTrustChanged); without one, servers
+  // would not read the entries, nor cosign their checkpoint, until the next change.
+  if (events.every((event) => !event.pair)) await notifyHistoryAppended(tx, BigInt(newSize));
   const hashes = [...pending];
   return Prisma.sql`
     "events" AS (

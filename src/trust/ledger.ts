@@ -347,6 +347,11 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
   acceptsIssuer(serverId: string, fingerprint: string, tokenHash: string): boolean {
     const retiredAt = this.#retired.get(fingerprint);
     if (retiredAt !== undefined && !((this.#tokenSignatures.get(`${tokenHash} ${fingerprint}`) ?? Infinity) < retiredAt)) return false;
+    return this.#speaksFor(serverId, fingerprint);
+  }
+
+  /** Whether this server believes what `serverId` signs with `fingerprint`: its own keys, or a peer's it trusts, with verified trust. */
+  #speaksFor(serverId: string, fingerprint: string): boolean {
     if (serverId === this.#serverId) return this.#ownKeys.has(fingerprint);
     const pin = this.#pins.get(serverId);
     const pair = this.#pairs.get(this.#ownPairs.get(serverId) ?? '');
@@ -782,6 +787,13 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
       pair.problem = `a ${statement.kind} signed with ${statement.decider.fingerprint}, a key its server rotated away at entry ${retiredAt}`;
       return undefined;
     }
+    // A peer this server approved signs with the key approved, or one it rotated to: a
+    // key row added to the database for it (by SQL, say) does not speak for it.
+    const pin = decider === this.#serverId ? undefined : this.#pins.get(decider);
+    if (this.#keys.get(statement.decider.fingerprint)?.serverId !== decider || (pin && !this.#chains.same(pin, statement.decider.fingerprint))) {
+      pair.problem = `a ${statement.kind} signed with ${statement.decider.fingerprint}, not a key of its server that this server approved`;
+      return undefined;
+    }
     if (statement.kind === 'DECOMMISSION') return this.#applyDecommission(entry, statement, pair);
     if (continuing) return this.#current!.owed.shift() === entry.kind ? undefined : `a ${entry.kind} event its decision did not make`;
     if (entry.pair!.id !== statement.pair || ![pair.serverAId, pair.serverBId].every((s) => s === decider || s === statement.subject.server)) {
@@ -816,6 +828,15 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
     if (pair.serverAId !== subject && pair.serverBId !== subject) return "a decommission changed a pair that is not the subject's";
     if (this.#decommissioned.has(statement.decider.server)) {
       pair.problem = 'a decommission by a server after it was decommissioned';
+      return undefined;
+    }
+    // Only a server this one trusts takes a trusted peer away from it: one nobody approved
+    // could otherwise decommission any server, unseen. (A pending pair's revoke takes no
+    // trust away: any server may clear out one that should not have registered.)
+    const decider = statement.decider.server;
+    const ownPair = pair.serverAId === this.#serverId || pair.serverBId === this.#serverId;
+    if (entry.kind === 'TRUST_REVOKED' && ownPair && pair.status === 'TRUSTED' && subject !== this.#serverId && !this.#speaksFor(decider, statement.decider.fingerprint)) {
+      pair.problem = `revoked by a decommission that ${decider}, a server this server does not trust, signed`;
       return undefined;
     }
     if (entry.kind === 'SERVER_DECOMMISSIONED') {
