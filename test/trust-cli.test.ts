@@ -254,6 +254,15 @@ test('watch prints the notice when a new server registers and each change of tru
   const newKey = rotated.rotateRootKey.__typename === 'RotateRootKeySuccess' ? rotated.rotateRootKey.server.fingerprint : 'not rotated';
   const line = new RegExp(`^\\S+Z {2}KEY ROTATED {8}bravo {2}new fingerprint ${formatFingerprint(newKey)}; TRUSTED: alpha and bravo trust each other$`);
   await expect.poll(textLines).toContainEqual(expect.stringMatching(line));
+  // alpha's own rotation: one line for this server, and no pair's trust said again, unchanged.
+  const trustChanged = () => textLines().filter((l) => l.includes('TRUST CHANGED'));
+  const changedBefore = trustChanged();
+  const own = await run(alpha!.admin, RotateRootKeyDocument, {});
+  const ownKey = own.rotateRootKey.__typename === 'RotateRootKeySuccess' ? own.rotateRootKey.server.fingerprint : 'not rotated';
+  const ownLine = new RegExp(`^\\S+Z {2}KEY ROTATED {8}alpha \\(this server\\) {2}new fingerprint ${formatFingerprint(ownKey)}; its peers keep trusting it$`);
+  await expect.poll(textLines).toContainEqual(expect.stringMatching(ownLine));
+  await expect.poll(() => notices().find((n) => n.notice === 'keyRotated')).toMatchObject({ server: { id: alpha!.id, fingerprint: ownKey } });
+  expect(trustChanged()).toEqual(changedBefore);
   // bravo decommissions alpha: said as that, not as a revoke to approve again.
   await run(bravo.admin, DecommissionServerDocument, { input: { serverId: alpha!.id } });
   await expect.poll(textLines).toContainEqual(expect.stringMatching(/^\S+Z {2}DECOMMISSIONED {5}alpha \(this server\): it takes no more trust decisions; its peers approve a new instance$/));
