@@ -18,7 +18,7 @@ import {
 } from '../client/index.js';
 import { fingerprintOf } from '../src/identity/fingerprint.js';
 import { formatFingerprint } from '../src/identity/fingerprint-text.js';
-import { loadRootKey, prepareRotation } from '../src/identity/root-key.js';
+import { loadRootKey, prepareRotation, type RootKeyPair } from '../src/identity/root-key.js';
 import { createApiToken } from '../src/auth/tokens.js';
 import { exportBundle, verifyBundle, type HistoryBundle } from '../src/trust/bundle.js';
 import { signedDecision } from '../src/trust/decisions.js';
@@ -49,6 +49,33 @@ async function trusted(): Promise<{ cluster: TestCluster; alpha: TestServer; bra
 async function restart(cluster: TestCluster, server: TestServer): Promise<TestServer> {
   await cluster.stopServer(server);
   return cluster.addServer(server.name, server.identityDir);
+}
+
+/**
+ * Appends a decision on the cluster's one pair as someone with the database and `key`
+ * would: signed and hashed like any, the pair's row changed to match.
+ */
+async function forgeDecision(
+  cluster: TestCluster,
+  forged: { decider: TestServer; key: RootKeyPair; kind: 'REVOKE' | 'DENY'; about: TestServer; verified: string | undefined; event: 'TRUST_REVOKED' | 'TRUST_DENIED' },
+): Promise<void> {
+  const row = await cluster.db.prisma.peerTrust.findFirstOrThrow();
+  const status = forged.kind === 'REVOKE' ? 'REVOKED' : 'DENIED';
+  await inTransaction(cluster.db, async (tx, afterCommit) => {
+    const reservation = await reserve(tx, 1);
+    const { events } = signedDecision({
+      decider: { serverId: forged.decider.id, key: forged.key },
+      kind: forged.kind,
+      pair: row,
+      peer: { id: forged.about.id, fingerprint: forged.about.fingerprint },
+      verified: forged.verified,
+      actor: { id: AUTOMATIC_ACTOR, name: '(peertrust)' },
+      reservation,
+      events: [forged.event],
+    });
+    const appended = await appendClauses(cluster.db, tx, afterCommit, reservation, events, { serverId: forged.decider.id, key: forged.key });
+    await tx.$executeRaw`WITH ${appended} UPDATE "PeerTrust" SET "status" = ${status}::"TrustStatus", "acceptedByA" = false, "acceptedByB" = false, "lastSequence" = ${reservation.first}`;
+  });
 }
 
 test('a rotated root key keeps trust: peers verify the endorsement, the history records both fingerprints, the old key is retired', async () => {
@@ -90,23 +117,8 @@ test('a key rotated away signs no more: a revoke signed with the old key (stolen
   const { cluster, alpha, bravo } = await trusted();
   const stolen = (await loadRootKey(alpha.identityDir))!;
   await rotate(alpha);
-  const row = await cluster.db.prisma.peerTrust.findFirstOrThrow();
   // Appended as the thief would, with the database and the old key: signed and hashed like any decision.
-  await inTransaction(cluster.db, async (tx, afterCommit) => {
-    const reservation = await reserve(tx, 1);
-    const { events } = signedDecision({
-      decider: { serverId: alpha.id, key: stolen },
-      kind: 'REVOKE',
-      pair: row,
-      peer: { id: bravo.id, fingerprint: bravo.fingerprint },
-      verified: undefined,
-      actor: { id: AUTOMATIC_ACTOR, name: '(peertrust)' },
-      reservation,
-      events: ['TRUST_REVOKED'],
-    });
-    const appended = await appendClauses(cluster.db, tx, afterCommit, reservation, events, { serverId: alpha.id, key: stolen });
-    await tx.$executeRaw`WITH ${appended} UPDATE "PeerTrust" SET "status" = 'REVOKED', "acceptedByA" = false, "acceptedByB" = false, "lastSequence" = ${reservation.first}`;
-  });
+  await forgeDecision(cluster, { decider: alpha, key: stolen, kind: 'REVOKE', about: bravo, verified: undefined, event: 'TRUST_REVOKED' });
   expect(await pair(bravo, alpha)).toMatchObject({ status: 'UNVERIFIED', unverifiedReason: expect.stringContaining('a key its server rotated away at entry') });
 });
 
@@ -134,22 +146,7 @@ test('a key row added for a peer by SQL does not speak for it: a deny signed wit
   await cluster.db.prisma.$executeRaw`
     INSERT INTO "RootKey" ("id", "serverId", "publicKey", "fingerprint", "createdAt", "retiredAt")
     VALUES (gen_random_uuid(), ${bravo.id}::uuid, ${publicKeyPem}, ${rogue.fingerprint}, now() - interval '1 year', now() - interval '1 year')`;
-  const row = await cluster.db.prisma.peerTrust.findFirstOrThrow();
-  await inTransaction(cluster.db, async (tx, afterCommit) => {
-    const reservation = await reserve(tx, 1);
-    const { events } = signedDecision({
-      decider: { serverId: bravo.id, key: rogue },
-      kind: 'DENY',
-      pair: row,
-      peer: { id: alpha.id, fingerprint: alpha.fingerprint },
-      verified: alpha.fingerprint,
-      actor: { id: AUTOMATIC_ACTOR, name: '(peertrust)' },
-      reservation,
-      events: ['TRUST_DENIED'],
-    });
-    const appended = await appendClauses(cluster.db, tx, afterCommit, reservation, events, { serverId: bravo.id, key: rogue });
-    await tx.$executeRaw`WITH ${appended} UPDATE "PeerTrust" SET "status" = 'DENIED', "lastSequence" = ${reservation.first}`;
-  });
+  await forgeDecision(cluster, { decider: bravo, key: rogue, kind: 'DENY', about: alpha, verified: alpha.fingerprint, event: 'TRUST_DENIED' });
   expect(await pair(alpha, bravo)).toMatchObject({ status: 'UNVERIFIED', unverifiedReason: `a DENY signed with ${rogue.fingerprint}, not a key of its server that this server approved` });
 });
 
