@@ -95,6 +95,11 @@ test("the API's typed errors print its message and exit 1; names that match no s
   const [alpha, bravo] = cluster.servers;
   const admin = on(alpha!, cluster.adminToken);
 
+  // An https:// URL to a server without TLS says what to change.
+  const plain = await cli(['peers'], alpha!.app.url.replace('http:', 'https:'), cluster.adminToken);
+  expect(plain).toMatchObject({ code: 4, stdout: '' });
+  expect(plain.stderr).toContain('it does not speak TLS there: use an http:// URL');
+
   // The message is the API's own, word for word.
   const { approveTrust: refused } = await run(alpha!.admin, ApproveTrustDocument, { input: { peerId: bravo!.id, fingerprint: alpha!.fingerprint } });
   expect(refused.__typename).toBe('FingerprintMismatchError');

@@ -23,9 +23,9 @@ const ApiUrl = z
 const UNAVAILABLE_CODES = new Set(['DATABASE_UNAVAILABLE', 'SERVER_BUSY', 'STORAGE_FULL', 'RATE_LIMITED']);
 const PERMISSION_CODES = new Set(['UNAUTHENTICATED', 'FORBIDDEN']);
 
-/** Why Node refused a server's TLS certificate (its error code), and what to do: no retry mends it. */
+/** Why a TLS connection to a server failed (Node's error code: mostly its certificate refused), and what to do: no retry mends any. */
 const UNTRUSTED = 'its TLS certificate is not one this machine trusts (replaced?); check it, then trust its CA with NODE_EXTRA_CA_CERTS';
-const CERTIFICATE_REFUSED: Record<string, string> = {
+const TLS_REFUSED: Record<string, string> = {
   DEPTH_ZERO_SELF_SIGNED_CERT: UNTRUSTED,
   SELF_SIGNED_CERT_IN_CHAIN: UNTRUSTED,
   UNABLE_TO_VERIFY_LEAF_SIGNATURE: UNTRUSTED,
@@ -34,10 +34,12 @@ const CERTIFICATE_REFUSED: Record<string, string> = {
   CERT_HAS_EXPIRED: 'its TLS certificate has expired: the server needs a new one',
   CERT_NOT_YET_VALID: "its TLS certificate is not valid yet: check this machine's clock and the server's",
   ERR_TLS_CERT_ALTNAME_INVALID: 'its TLS certificate is for other names: use a URL with a name or address the certificate has',
+  // Not a certificate: no TLS at all there.
+  ERR_SSL_WRONG_VERSION_NUMBER: 'it does not speak TLS there: use an http:// URL (or start the server with --tls-cert and --tls-key)',
 };
-const certificateRefusal = (error: unknown): string | undefined => {
+const tlsRefusal = (error: unknown): string | undefined => {
   const code = (error as { code?: unknown } | undefined)?.code;
-  return typeof code === 'string' && Object.hasOwn(CERTIFICATE_REFUSED, code) ? CERTIFICATE_REFUSED[code] : undefined;
+  return typeof code === 'string' && Object.hasOwn(TLS_REFUSED, code) ? TLS_REFUSED[code] : undefined;
 };
 
 /** A Relay connection page, as every list of the API answers. */
@@ -109,7 +111,7 @@ export class Api {
   onCertificateRefused(refused: (error: CliError) => void): void {
     this.#client.ws.on('error', (event) => {
       const error = (event as { error?: unknown }).error;
-      if (error instanceof Error && certificateRefusal(error)) refused(this.#unreachable(error));
+      if (error instanceof Error && tlsRefusal(error)) refused(this.#unreachable(error));
     });
   }
 
@@ -124,7 +126,7 @@ export class Api {
   }
 
   #unreachable(cause: Error): CliError {
-    const hint = certificateRefusal(cause);
+    const hint = tlsRefusal(cause);
     return new CliError(`cannot reach ${this.url}: ${cause.message}${hint ? `: ${hint}` : ''}`, ExitCode.unavailable, 'UNREACHABLE');
   }
 

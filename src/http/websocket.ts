@@ -73,6 +73,9 @@ export function serveWebSocket(httpServer: Server, path: string, api: WebSocketA
     const { socket } = ctx.extra;
     // It left while we were asking the database: onClose has already run.
     if (socket.readyState !== WebSocket.OPEN) return false;
+    // Acknowledged while the database was out, its first operations authenticate at once:
+    // the first admits it; counting it again would leave a slot and a hold never released.
+    if (connections.has(ctx)) return true;
     const releaseQuota = api.quotas.addConnection(auth.user.id, () => Object.keys(ctx.subscriptions).length);
     if (!releaseQuota) {
       return refuse(socket, CloseCode.TooManyInitialisationRequests, `too many connections: at most ${api.connectionsPerUser} per user`);
