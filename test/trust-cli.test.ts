@@ -35,12 +35,12 @@ test('approve by name on one serve process and by id on the other: TRUSTED; peer
   // Columns line up: each starts where its header does.
   expect(row!.indexOf('PENDING')).toBe(header!.indexOf('STATUS'));
   expect(row!.indexOf(bravo.fingerprint)).toBe(header!.indexOf('FINGERPRINT'));
-  expect(listed.stdout).toContain('1 awaiting approval on alpha');
+  expect(listed.stdout).toContain(`1 awaiting approval on alpha: check the fingerprint on the peer itself (\`peertrust fingerprint\` there), then \`peertrust approve NAME --fingerprint FP --url ${alpha.url}\``);
 
   // As an operator reads it aloud: upper case, grouped.
   const byName = await cli(['approve', 'bravo', '--fingerprint', bravo.fingerprint.toUpperCase()], alpha.url, token);
   expect(byName.code, byName.stderr).toBe(0);
-  expect(byName.stdout).toBe('approved bravo on alpha. PENDING: alpha approved bravo; waiting for bravo to approve alpha (the same command, on bravo)\n');
+  expect(byName.stdout).toBe("approved bravo on alpha. PENDING: alpha approved bravo; waiting for bravo to approve alpha (on bravo: peertrust approve alpha --fingerprint <alpha's fingerprint, as alpha shows it>)\n");
 
   const byId = await cli(['approve', alpha.id, '--fingerprint', alpha.fingerprint, '--json'], bravo.url, token);
   expect(byId.code, byId.stderr).toBe(0);

@@ -97,7 +97,7 @@ export function describePair(pair: PeerTrustFieldsFragment, self: Pick<ServerFie
     case 'TRUSTED':
       return `TRUSTED: ${thisServer} and ${peer} trust each other`;
     case 'PENDING':
-      if (pair.approvedByThisServer) return `PENDING: ${thisServer} approved ${peer}; waiting for ${peer} to approve ${thisServer} (the same command, on ${peer})`;
+      if (pair.approvedByThisServer) return `PENDING: ${thisServer} approved ${peer}; waiting for ${peer} to approve ${thisServer} (on ${peer}: peertrust approve ${thisServer} --fingerprint <${thisServer}'s fingerprint, as ${thisServer} shows it>)`;
       if (pair.approvedByPeer) return `PENDING: ${peer} approved ${thisServer}; approval required on ${thisServer}`;
       return `PENDING: neither ${thisServer} nor ${peer} has approved`;
     case 'REVOKED':

@@ -21,6 +21,7 @@ import {
 } from '../../client/index.js';
 import { formatFingerprint } from '../identity/fingerprint-text.js';
 import { connect, succeeded, type Api } from './api.js';
+import { DEFAULT_URL } from './trust-commands.js';
 import { CliError, ExitCode } from './errors.js';
 import { describePair, eventJson, historyTable, peerJson, peersTable, serverJson, table } from './output.js';
 
@@ -150,7 +151,7 @@ export function peers(target: Target) {
           `peers of ${thisServer.name} (${api.url})`,
           peersTable(pairs),
           ...(waiting
-            ? [`\n${waiting} awaiting approval on ${thisServer.name}: check the fingerprint on the peer itself (\`peertrust fingerprint\` there), then \`peertrust approve NAME --fingerprint FP\``]
+            ? [`\n${waiting} awaiting approval on ${thisServer.name}: check the fingerprint on the peer itself (\`peertrust fingerprint\` there), then \`peertrust approve NAME --fingerprint FP${api.url === DEFAULT_URL ? '' : ` --url ${api.url}`}\``]
             : []),
           ...pairs.flatMap(({ peer }) => (peer.possibleReplacementOf ? [`\n${possibleReplacement(peer)}`] : [])),
         ].join('\n')

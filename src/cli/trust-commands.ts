@@ -7,7 +7,7 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { exitCodesHelp } from './errors.js';
 import type { Target } from './trust-actions.js';
 
-const DEFAULT_URL = 'http://127.0.0.1:4000/graphql';
+export const DEFAULT_URL = 'http://127.0.0.1:4000/graphql';
 
 const environmentHelp = `Environment: PEERTRUST_TOKEN (required; from \`peertrust token create\`: ADMINISTRATOR to change trust, READ_ONLY to read), PEERTRUST_URL (instead of --url).`;
 

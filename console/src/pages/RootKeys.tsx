@@ -83,7 +83,8 @@ function ServerKeys({ server }: { server: ServerWithKeys }) {
       {server.rootKeys.map((key) => (
         <div key={key.id} className={key.retiredAt ? 'root-key retired' : 'root-key'}>
           <h4>
-            {key.algorithm} root key{key.fingerprint === server.fingerprint ? ' (current)' : ''}, created{' '}
+            {key.algorithm} root key
+            {key.fingerprint === server.fingerprint ? (status === 'DECOMMISSIONED' ? ' (its last: the server is decommissioned)' : ' (current)') : ''}, created{' '}
             <time dateTime={key.createdAt}>{new Date(key.createdAt).toLocaleString()}</time>
             {key.retiredAt && (
               <>
