@@ -283,7 +283,7 @@ export function createApp(config: AppConfig): App {
     await liveness.start();
     tampering = new TamperingWatch(scope, heartbeatIntervalMs, log.child({ component: 'tampering' }));
     tampering.start();
-    credentials.start(ledger);
+    credentials.start(ledger, serverId);
     httpServer = server;
     webSocket = serveWebSocket(server, GRAPHQL_PATH, {
       yoga,

@@ -13,13 +13,15 @@ import {
   RotateRootKeyDocument,
   ThisServerDocument,
   TrustEventsDocument,
+  ViewerDocument,
   TrustHistoryDocument,
   VerifyTrustHistoryDocument,
 } from '../client/index.js';
 import { fingerprintOf } from '../src/identity/fingerprint.js';
 import { formatFingerprint } from '../src/identity/fingerprint-text.js';
 import { loadRootKey, prepareRotation, type RootKeyPair } from '../src/identity/root-key.js';
-import { createApiToken } from '../src/auth/tokens.js';
+import { createApiToken, hashToken } from '../src/auth/tokens.js';
+import { canonical, signStatement, TokenStatement } from '../src/identity/statements.js';
 import { exportBundle, verifyBundle, type HistoryBundle } from '../src/trust/bundle.js';
 import { signedDecision } from '../src/trust/decisions.js';
 import { appendClauses, AUTOMATIC_ACTOR, reserve } from '../src/trust/history.js';
@@ -122,18 +124,39 @@ test('a key rotated away signs no more: a revoke signed with the old key (stolen
   expect(await pair(bravo, alpha)).toMatchObject({ status: 'UNVERIFIED', unverifiedReason: expect.stringContaining('a key its server rotated away at entry') });
 });
 
-test('a key rotated away issues no more tokens: one signed with it after the rotation is refused, one from before still works', async () => {
+test('a key rotated away issues no more tokens: one signed with it after the rotation, or an old one signed again with another role, is refused; one from before still works', async () => {
   const { cluster, alpha, bravo } = await trusted();
   const stolen = (await loadRootKey(alpha.identityDir))!;
-  const before = await createApiToken(cluster.db, { userName: 'before', role: 'ADMINISTRATOR' }, [{ serverId: alpha.id, key: stolen }]);
+  const signer = [{ serverId: alpha.id, key: stolen }];
+  const before = await createApiToken(cluster.db, { userName: 'before', role: 'READ_ONLY' }, signer);
   await rotate(alpha);
-  // The thief, with the database and the old key, signs itself a token.
-  const minted = await createApiToken(cluster.db, { userName: 'thief', role: 'ADMINISTRATOR' }, [{ serverId: alpha.id, key: stolen }]);
+  await expect(createApiToken(cluster.db, { userName: 'thief', role: 'ADMINISTRATOR' }, signer)).rejects.toThrow(/was rotated away: no server takes a token it signs now/);
+  // The thief, with the database and the old key, gets past that: the key's row said current for a moment.
+  const listedAsCurrent = (current: boolean) =>
+    cluster.db.prisma.$executeRaw`UPDATE "RootKey" SET "retiredAt" = ${current ? null : new Date()} WHERE "fingerprint" = ${stolen.fingerprint}`;
+  await listedAsCurrent(true);
+  const minted = await createApiToken(cluster.db, { userName: 'thief', role: 'ADMINISTRATOR' }, signer);
+  await listedAsCurrent(false);
+  // ...and signs the old READ_ONLY token's record again, as an administrator's.
+  const row = await cluster.db.prisma.apiToken.findFirstOrThrow({ where: { tokenHash: hashToken(before.token) }, include: { user: true } });
+  const raised = canonical(TokenStatement, { type: 'peertrust/token/v1', token: row.tokenHash, user: { id: row.user.id, name: row.user.name }, role: 'ADMINISTRATOR', time: new Date().toISOString() });
+  await cluster.db.prisma.user.update({ where: { id: row.user.id }, data: { role: 'ADMINISTRATOR' } });
+  await cluster.db.prisma.apiToken.update({
+    where: { tokenHash: row.tokenHash },
+    data: { statement: raised, signatures: [{ server: alpha.id, fingerprint: stolen.fingerprint, signature: signStatement(raised, stolen.privateKey) }] },
+  });
   for (const server of [alpha, bravo]) {
     // bravo believes tokens that alpha's key (by its rotations) issued.
-    const refused = await run(clientOf(server.app.url, minted.token), ThisServerDocument, {}).catch((error: Error) => error.message);
-    expect(refused).toMatch(/the token was not issued by this server or by a server it trusts/);
-    expect((await run(clientOf(server.app.url, before.token), ThisServerDocument, {})).thisServer.id).toBe(server.id);
+    for (const token of [minted.token, before.token]) {
+      const refused = await run(clientOf(server.app.url, token), ViewerDocument, {}).catch((error: Error) => error.message);
+      expect(refused).toMatch(/the token was not issued by this server or by a server it trusts/);
+    }
+  }
+  // Put back as the history recorded it, the old token works again.
+  await cluster.db.prisma.user.update({ where: { id: row.user.id }, data: { role: 'READ_ONLY' } });
+  await cluster.db.prisma.apiToken.update({ where: { tokenHash: row.tokenHash }, data: { statement: row.statement, signatures: row.signatures ?? [] } });
+  for (const server of [alpha, bravo]) {
+    expect((await run(clientOf(server.app.url, before.token), ViewerDocument, {})).viewer).toMatchObject({ name: 'before', role: 'READ_ONLY' });
   }
 });
 
@@ -167,6 +190,34 @@ test('a server nobody approved cannot take a trusted peer away: its API refuses,
     unverifiedReason: `revoked by a decommission that ${mallory.id}, a server this server does not trust, signed`,
   });
   expect(await pair(alpha, mallory)).toMatchObject({ status: 'PENDING', unverifiedReason: null });
+});
+
+test("a decommission that waits its turn behind a revoke of its decider decides on what the revoke left: refused, and no pair left Unverified", async () => {
+  const cluster = await startCluster(['alpha', 'bravo', 'charlie']);
+  const [alpha, bravo, charlie] = cluster.servers as [TestServer, TestServer, TestServer];
+  for (const [a, b] of [[alpha, bravo], [alpha, charlie], [bravo, charlie]] as const) {
+    await approve(a, b);
+    await approve(b, a);
+  }
+  const { prisma } = cluster.db;
+  const waiting = async () => Number((await prisma.$queryRaw<{ n: bigint }[]>`
+    SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`)[0]!.n);
+  // The history's turn, held: alpha's revoke of bravo queues first, then bravo's decommission of charlie.
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  const holding = prisma.$transaction(async (tx) => {
+    await tx.$queryRaw`SELECT 1 FROM "TrustHistory" WHERE "id" = 1 FOR UPDATE`;
+    await held;
+  }, { timeout: 60_000 });
+  const revoked = revoke(alpha, bravo);
+  await vi.waitFor(async () => expect(await waiting()).toBe(1), { timeout: 15_000, interval: 50 });
+  const decommissioned = run(bravo.admin, DecommissionServerDocument, { input: { serverId: charlie.id } }).then((d) => d.decommissionServer);
+  await vi.waitFor(async () => expect(await waiting()).toBe(2), { timeout: 15_000, interval: 50 });
+  release();
+  await holding;
+  expect(await revoked).toMatchObject({ __typename: 'RevokeTrustSuccess' });
+  expect(await decommissioned).toMatchObject({ __typename: 'UntrustedDecommissionError', trustedBy: ['alpha'] });
+  expect(await pair(alpha, charlie)).toMatchObject({ status: 'TRUSTED', unverifiedReason: null });
 });
 
 test('a rotation interrupted by a crash: the key the database recorded is kept, one it did not is forgotten', async () => {

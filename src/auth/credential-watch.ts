@@ -8,6 +8,9 @@ import type { FeedNotice } from '../db/events.js';
 import type { Logger } from '../logger.js';
 import { authenticateAgain, type Authentication, type TokenTrust, type UserAuthentication } from './tokens.js';
 
+/** What the watch asks of the ledger: whom it believes, after reading the history as far as a change. */
+type IssuerTrust = TokenTrust & { catchUpTo(sequence: number | undefined): Promise<void> };
+
 /** Why a hold ended, in words for the client (a WebSocket close reason: at most 123 bytes). */
 export const HOLD_ENDED = 'the token is no longer accepted (revoked, its role changed, or its issuer not trusted): authenticate again';
 
@@ -29,7 +32,10 @@ export class CredentialWatch {
   /** By token hash. */
   readonly #holds = new Map<string, Set<Hold>>();
   #timer: NodeJS.Timeout | undefined;
-  #trust: (TokenTrust & { catchUp(): Promise<void> }) | undefined;
+  #trust: IssuerTrust | undefined;
+  #serverId: string | undefined;
+  /** How far the history must be read before the next check: the newest notice's entry (undefined: all there is). */
+  #readTo: number | undefined = 0;
   /** The check of every held token running now, and whether another must follow it. */
   #checkingAll: Promise<void> | undefined;
   #checkAllAgain = false;
@@ -39,9 +45,10 @@ export class CredentialWatch {
     this.#log = log;
   }
 
-  /** `trust`: what this server believes of issuers, read again after every change of trust. */
-  start(trust: TokenTrust & { catchUp(): Promise<void> }): void {
+  /** `trust`: what server `serverId` believes of issuers, read again after each change of its trust. */
+  start(trust: IssuerTrust, serverId: string): void {
     this.#trust = trust;
+    this.#serverId = serverId;
     this.#db.changes.on('notice', this.#onNotice);
     this.#timer = setInterval(() => this.#recheckAll(), RECHECK_MS);
     this.#timer.unref();
@@ -69,8 +76,14 @@ export class CredentialWatch {
   }
 
   readonly #onNotice = (notice: FeedNotice) => {
-    // A pair's change may be the distrust of a token's issuer.
-    if (notice.kind === 'resync' || notice.kind === 'peerTrustChanged') return this.#recheckAll();
+    // A change of this server's pairs may be the distrust of a token's issuer (another
+    // pair's cannot be); a resync may hide one.
+    if (notice.kind === 'resync') return this.#recheckAll();
+    if (notice.kind === 'peerTrustChanged') {
+      if (!notice.serverIds.includes(this.#serverId!)) return;
+      this.#readTo = notice.sequence === undefined || this.#readTo === undefined ? undefined : Math.max(this.#readTo, notice.sequence);
+      return this.#recheckAll();
+    }
     if (notice.kind !== 'credentialsChanged') return;
     const tokens = [...this.#holds].filter(([, holds]) => [...holds].some((hold) => hold.userId === notice.userId));
     void this.#recheck(tokens.map(([tokenHash]) => tokenHash));
@@ -94,8 +107,10 @@ export class CredentialWatch {
     if (tokenHashes.length === 0 || !this.#trust) return;
     let now: Map<string, Authentication>;
     try {
-      // What the history says now, including the change that asked for this check.
-      await this.#trust.catchUp();
+      // What the history says, as far as the changes that asked for this check.
+      const readTo = this.#readTo;
+      this.#readTo = 0;
+      await this.#trust.catchUpTo(readTo);
       now = await authenticateAgain(this.#db.prisma, tokenHashes, this.#trust);
     } catch (error) {
       this.#log.warn({ err: error }, 'could not check tokens for revokes; trying again shortly');

@@ -50,6 +50,19 @@ export async function tokenSigners(prisma: PrismaClient, keys: RootKeyPair[]): P
 }
 
 /**
+ * Refuses keys rotated away (a copy of a data directory from before a rotation, say): no
+ * server takes what they sign after their rotation. Read after the history's turn is
+ * taken, so a rotation that committed first is seen.
+ */
+async function refuseRetired(tx: TransactionClient, fingerprints: string[]): Promise<void> {
+  const [retired] = await tx.$queryRaw<{ fingerprint: string }[]>`
+    SELECT "fingerprint" FROM "RootKey" WHERE "fingerprint" = ANY(${fingerprints}::text[]) AND "retiredAt" IS NOT NULL LIMIT 1`;
+  if (retired) {
+    throw new TokenIssuerError(`the root key ${retired.fingerprint} was rotated away: no server takes a token it signs now. Use the server's data directory as it is now`);
+  }
+}
+
+/**
  * Creates a token for the user of this name (created if new), signed by `signers`, and
  * records its issue in the Trust History. Returns the token: it is not stored.
  */
@@ -66,6 +79,7 @@ export async function createApiToken(db: Database, input: { userName: string; ro
       throw new UserRoleConflictError(`the user ${user.name} already exists with the role ${user.role}, not ${input.role}`);
     }
     const reservation = await reserve(tx, 1);
+    await refuseRetired(tx, signers.map(({ key }) => key.fingerprint));
     const statement = canonical(TokenStatement, {
       type: 'peertrust/token/v1',
       token: tokenHash,
@@ -105,6 +119,7 @@ export async function signApiTokens(db: Database, userName: string, signer: Toke
     const unsigned = tokens.filter((t) => !(t.signatures ?? []).some((s) => s.fingerprint === signer.key.fingerprint));
     if (!unsigned.length) return 0;
     const reservation = await reserve(tx, unsigned.length);
+    await refuseRetired(tx, [signer.key.fingerprint]);
     const signed = unsigned.map((t) => ({
       ...t,
       signature: { server: signer.serverId, fingerprint: signer.key.fingerprint, signature: signStatement(t.statement!, signer.key.privateKey) },
@@ -138,8 +153,8 @@ export type Authentication = { kind: 'anonymous' } | { kind: 'invalid'; reason: 
 
 /** What a server believes of token issuers and revokes: its verified history (src/trust/ledger.ts). */
 export interface TokenTrust {
-  /** Whether `serverId`'s key `fingerprint` may issue the token `tokenHash` (a key rotated away issues no new one). */
-  acceptsIssuer(serverId: string, fingerprint: string, tokenHash: string): boolean;
+  /** Whether `serverId`'s key `fingerprint` may issue a token with this signed `statement` (a key rotated away issues no new one). */
+  acceptsIssuer(serverId: string, fingerprint: string, statement: string): boolean;
   isRevoked(tokenHash: string): boolean;
 }
 
@@ -179,7 +194,7 @@ async function believed(prisma: PrismaClient, found: TokenRow, trust: TokenTrust
   if (found.revokedAt || trust.isRevoked(tokenHash)) return { kind: 'invalid', reason: 'the token was revoked: use a current one' };
   if (!found.statement) return { kind: 'invalid', reason: 'the token was issued before tokens were signed: issue a new one with `peertrust token create`' };
   const signedBy = await signedIssuers(prisma, found);
-  if (!signedBy.some((signature) => trust.acceptsIssuer(signature.server, signature.fingerprint, tokenHash))) {
+  if (!signedBy.some((signature) => trust.acceptsIssuer(signature.server, signature.fingerprint, found.statement!))) {
     return {
       kind: 'invalid',
       reason: `the token was not issued by this server or by a server it trusts (a new server's key signs the tokens it should take: \`peertrust token sign --name ${found.user.name} --data-dir <its data directory>\`)`,

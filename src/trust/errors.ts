@@ -70,7 +70,9 @@ export class UntrustedDecommissionError extends TrustError {
     const servers = trustedBy.join(', ');
     super(
       `${servers} ${trustedBy.length > 1 ? 'trust' : 'trusts'} ${serverName} but not this server, and would not believe this server taking ${serverName} away; nothing was recorded. ` +
-        `Decommission ${serverName} from ${trustedBy.length > 1 ? 'a server they all trust' : `${servers}, or a server it trusts`}.`,
+        (trustedBy.length > 1
+          ? `Decommission ${serverName} from a server they all trust, or revoke ${serverName} on each of them first.`
+          : `Decommission ${serverName} from ${servers} (or a server it trusts), or revoke ${serverName} on ${servers} first.`),
     );
   }
 }

@@ -16,6 +16,7 @@
 // then checks the entries up to it by their place, columns and Merkle tree, not their
 // signatures (~115 µs each), and verifies only what came after. Anything that differs
 // sends it back to verifying every entry from the first, as without the state.
+import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { open, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
@@ -200,7 +201,7 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
   /** This server's pin of each peer: the fingerprint its administrator approved last. */
   readonly #pins = new Map<string, string>();
   readonly #revoked = new Set<string>();
-  /** The entry that first recorded each token's signature by a key (`<token hash> <fingerprint>`). */
+  /** The entry that first recorded each token statement's signature by a key (`<statement's SHA-256> <fingerprint>`). */
   readonly #tokenSignatures = new Map<string, number>();
   /** Public keys by fingerprint: from RootKey rows that match their fingerprint, and from rotations. */
   readonly #keys = new Map<string, { serverId: string; pem: string }>();
@@ -341,12 +342,13 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
   /**
    * Whether a token signed by `serverId`'s key `fingerprint` may be believed: one of this
    * server's own keys, or the key of a peer it trusts, with verified trust. A key rotated
-   * away (a thief may hold it) vouches only for the tokens the history recorded it
-   * signing before its rotation, not for one signed with it since.
+   * away (a thief may hold it) vouches only for the token statements the history
+   * recorded it signing before its rotation: not for one signed with it since, nor for
+   * an old token's statement signed again with another role.
    */
-  acceptsIssuer(serverId: string, fingerprint: string, tokenHash: string): boolean {
+  acceptsIssuer(serverId: string, fingerprint: string, statement: string): boolean {
     const retiredAt = this.#retired.get(fingerprint);
-    if (retiredAt !== undefined && !((this.#tokenSignatures.get(`${tokenHash} ${fingerprint}`) ?? Infinity) < retiredAt)) return false;
+    if (retiredAt !== undefined && !((this.#tokenSignatures.get(tokenSignatureKey(statement, fingerprint)) ?? Infinity) < retiredAt)) return false;
     return this.#speaksFor(serverId, fingerprint);
   }
 
@@ -764,7 +766,7 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
         return undefined;
       case 'token':
         for (const { fingerprint } of entry.signatures ?? []) {
-          const signature = `${read.statement.token} ${fingerprint}`;
+          const signature = tokenSignatureKey(entry.statement!, fingerprint);
           if (!this.#tokenSignatures.has(signature)) this.#tokenSignatures.set(signature, entry.sequence);
         }
         return undefined;
@@ -916,6 +918,11 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
   #verifiedHistory() {
     return { origin: this.#origin!, legacyLength: this.#legacyLength, size: this.size, root: encodeBase64(this.root()) };
   }
+}
+
+/** A token statement's signature by a key, as the ledger remembers it. */
+function tokenSignatureKey(statement: string, fingerprint: string): string {
+  return `${createHash('sha256').update(statement).digest('hex')} ${fingerprint}`;
 }
 
 /** Replaces `file` whole or not at all (a crash leaves the old one), readable by this user only. */

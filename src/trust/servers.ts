@@ -140,17 +140,6 @@ export async function decommissionServer(scope: ServerScope, actor: Actor, input
     if (peer.status === 'DECOMMISSIONED') return peer;
     const pairs = await tx.$queryRaw<PeerTrust[]>`
       SELECT * FROM "PeerTrust" WHERE "serverAId" = ${peerId}::uuid OR "serverBId" = ${peerId}::uuid ORDER BY "id" FOR NO KEY UPDATE`;
-    // Every server that trusts the peer must trust this one, or its ledger takes the
-    // revoke of its trust as an unexplained change (src/trust/ledger.ts).
-    const distrusting = await tx.$queryRaw<{ name: string }[]>`
-      SELECT s."name" FROM "PeerTrust" p
-      JOIN "Server" s ON s."id" = CASE WHEN p."serverAId" = ${peerId}::uuid THEN p."serverBId" ELSE p."serverAId" END
-      WHERE p."status" = 'TRUSTED' AND (p."serverAId" = ${peerId}::uuid OR p."serverBId" = ${peerId}::uuid) AND s."id" <> ${scope.serverId}::uuid
-        AND NOT EXISTS (
-          SELECT 1 FROM "PeerTrust" q WHERE q."status" = 'TRUSTED'
-            AND ((q."serverAId" = s."id" AND q."serverBId" = ${scope.serverId}::uuid) OR (q."serverBId" = s."id" AND q."serverAId" = ${scope.serverId}::uuid)))
-      ORDER BY s."name"`;
-    if (distrusting.length) throw new UntrustedDecommissionError(peer.name, distrusting.map((server) => server.name));
     const [peerKey] = await serversWithFingerprints(tx, [peerId]);
     const ownPair = pairs.find((pair) => pair.serverAId === orderedPair(scope.serverId, peerId).serverAId && pair.serverBId === orderedPair(scope.serverId, peerId).serverBId);
     if (!ownPair || !peerKey) throw new Error(`no pair of ${scope.serverId} with ${peerId}`);
@@ -161,6 +150,19 @@ export async function decommissionServer(scope: ServerScope, actor: Actor, input
     ];
     const changes = pairs.flatMap((pair) => kinds(pair).map((kind) => ({ kind, pair })));
     const reservation = await reserve(tx, changes.length);
+    // Every server that trusts the peer must trust this one, or its ledger takes the
+    // revoke of its trust as an unexplained change (src/trust/ledger.ts). Read once the
+    // history's turn is taken: every decision appended before this one is seen (a revoke
+    // of this server by one of them, say).
+    const distrusting = await tx.$queryRaw<{ name: string }[]>`
+      SELECT s."name" FROM "PeerTrust" p
+      JOIN "Server" s ON s."id" = CASE WHEN p."serverAId" = ${peerId}::uuid THEN p."serverBId" ELSE p."serverAId" END
+      WHERE p."status" = 'TRUSTED' AND (p."serverAId" = ${peerId}::uuid OR p."serverBId" = ${peerId}::uuid) AND s."id" <> ${scope.serverId}::uuid
+        AND NOT EXISTS (
+          SELECT 1 FROM "PeerTrust" q WHERE q."status" = 'TRUSTED'
+            AND ((q."serverAId" = s."id" AND q."serverBId" = ${scope.serverId}::uuid) OR (q."serverBId" = s."id" AND q."serverAId" = ${scope.serverId}::uuid)))
+      ORDER BY s."name"`;
+    if (distrusting.length) throw new UntrustedDecommissionError(peer.name, distrusting.map((server) => server.name));
     const statement = canonical(DecisionStatement, {
       type: 'peertrust/decision/v1',
       kind: 'DECOMMISSION',
