@@ -158,6 +158,18 @@ test('a key rotated away issues no more tokens: one signed with it after the rot
   for (const server of [alpha, bravo]) {
     expect((await run(clientOf(server.app.url, before.token), ViewerDocument, {})).viewer).toMatchObject({ name: 'before', role: 'READ_ONLY' });
   }
+  // Restarted, alpha takes on the state it kept, which holds what the history recorded of tokens.
+  const again = await restart(cluster, alpha);
+  expect((await run(clientOf(again.app.url, before.token), ViewerDocument, {})).viewer).toMatchObject({ name: 'before' });
+  await expect(run(clientOf(again.app.url, minted.token), ViewerDocument, {})).rejects.toThrow(/the token was not issued by this server or by a server it trusts/);
+  // A state kept by the version before (no token records) is set aside: the history, verified afresh, gives them.
+  await cluster.stopServer(again);
+  const stateFile = path.join(alpha.identityDir, 'ledger-state.json');
+  const { tokenSignatures: _, ...older } = JSON.parse(await readFile(stateFile, 'utf8')) as Record<string, unknown>;
+  await writeFile(stateFile, JSON.stringify({ ...older, version: 1 }));
+  const upgraded = await cluster.addServer(alpha.name, alpha.identityDir);
+  expect((await run(clientOf(upgraded.app.url, before.token), ViewerDocument, {})).viewer).toMatchObject({ name: 'before' });
+  await expect(run(clientOf(upgraded.app.url, minted.token), ViewerDocument, {})).rejects.toThrow(/the token was not issued by this server or by a server it trusts/);
 });
 
 test('a key row added for a peer by SQL does not speak for it: a deny signed with it leaves the pair Unverified, not Denied', async () => {
