@@ -58,9 +58,19 @@ function answeredCannotServe(error: CombinedError): boolean {
 const KEEP_ALIVE_MS = 10_000;
 const PONG_TIMEOUT_MS = 5_000;
 
-function withTimeout(signal: AbortSignal | null | undefined, ms: number): AbortSignal {
-  const timeout = AbortSignal.timeout(ms);
-  return signal ? AbortSignal.any([signal, timeout]) : timeout;
+/**
+ * `fetch` with a time limit, kept by a timer of its own. Not AbortSignal.any over
+ * AbortSignal.timeout: on Node 20 a garbage collection can take the timeout away, and the
+ * request then waits for ever on a server that never answers (nodejs/node#57736). The
+ * timer also covers the body, so it is left to fire (unref'd: it keeps no process alive).
+ */
+function fetchWithin(ms: number, input: Parameters<typeof fetch>[0], init: RequestInit | undefined): Promise<Response> {
+  const controller = new AbortController();
+  setTimeout(() => controller.abort(new DOMException(`no answer within ${ms} ms`, 'TimeoutError')), ms).unref();
+  const cancel = init?.signal;
+  if (cancel?.aborted) controller.abort(cancel.reason);
+  else cancel?.addEventListener('abort', () => controller.abort(cancel.reason), { once: true });
+  return fetch(input, { ...init, signal: controller.signal });
 }
 
 /**
@@ -126,7 +136,7 @@ export function createPeertrustClient(options: PeertrustClientOptions): Peertrus
     requestPolicy: 'network-only',
     fetchOptions: () => (authorization ? { headers: { authorization } } : {}),
     // urql sets its own signal (to cancel): add the time limit to it.
-    fetch: (input, init) => fetch(input, { ...init, signal: withTimeout(init?.signal, requestTimeoutMs) }),
+    fetch: (input, init) => fetchWithin(requestTimeoutMs, input, init),
     exchanges: [
       mapExchange({
         onOperation: toCurrent,

@@ -1,6 +1,10 @@
 // High availability under faults: a server process killed, the database restarted.
 // Runs when TEST_DATABASE_URL is set; the restart needs PostgreSQL's binaries.
+import { once } from 'node:events';
+import { createServer, type AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, onTestFailed, onTestFinished, test } from 'vitest';
 import {
   PeerTrustChangedDocument,
@@ -18,6 +22,27 @@ import { startTcpProxy } from './tcp-proxy.js';
 
 if (!testDatabaseUrl) console.warn('HA fault suite SKIPPED: set TEST_DATABASE_URL=postgresql://... to run it.');
 else if (!postgresBinDir) console.warn('HA database-restart test SKIPPED: no PostgreSQL binaries (initdb, pg_ctl) under /usr/lib/postgresql.');
+
+// No database needed: a server that accepts connections and never answers, and the client's time limit.
+test("a request's time limit holds through a garbage collection: a query to a server that never answers fails in time", async () => {
+  const silent = createServer(() => {}).listen(0, '127.0.0.1');
+  await once(silent, 'listening');
+  onTestFinished(() => void silent.close());
+  const client = clientOf(`http://127.0.0.1:${(silent.address() as AddressInfo).port}/graphql`, 'ptk_unused', { requestTimeoutMs: 300 });
+  // Node 20 collected the timeout of AbortSignal.any([..., AbortSignal.timeout(ms)]): the
+  // frozen-server test then waited for ever, now and then. Collect while it waits.
+  v8.setFlagsFromString('--expose_gc');
+  const collect = runInNewContext('gc') as () => void;
+  const started = performance.now();
+  const answer = request(client, ThisServerDocument, {});
+  for (let i = 0; i < 5; i++) {
+    await sleep(20);
+    collect();
+  }
+  const result = await Promise.race([answer, sleep(10_000).then(() => 'still waiting after 10 s')]);
+  expect(result).toMatchObject({ error: { networkError: expect.anything() } });
+  expect(performance.now() - started).toBeLessThan(5_000);
+});
 
 describe.skipIf(!testDatabaseUrl)('HA faults: several processes on one PostgreSQL (TEST_DATABASE_URL)', () => {
   test('kill -9 of one process under load: the other serves on, its subscribers notice nothing, nothing committed is lost, clients fail over', async () => {
