@@ -14,8 +14,13 @@ export function eventSubject(event: TrustEventFieldsFragment, thisServer: { id: 
   const self = { id: thisServer.id, name: thisServer.name };
   const other = { id: peer.id, name: peer.name };
   if (event.server.id === thisServer.id) return other;
-  if (event.server.id === peer.id) return self;
+  if (!byThirdServer(event, thisServer)) return self;
   return event.fingerprints[0] === peer.fingerprint ? other : self;
+}
+
+/** Whether the change was made through neither server of the pair: only a decommission does that. */
+export function byThirdServer(event: TrustEventFieldsFragment, thisServer: { id: string }): boolean {
+  return event.server.id !== thisServer.id && event.server.id !== event.peerTrust.peer.id;
 }
 
 /** Whose root key each of an event's fingerprints is, in the event's order, as a label. */

@@ -9,7 +9,7 @@ import {
   type TrustEventFieldsFragment as TrustEvent,
   type TrustEventKind,
 } from '../../../client/gql/graphql.js';
-import { eventKeys, eventSubject } from '../../../client/events.js';
+import { byThirdServer, eventKeys, eventSubject } from '../../../client/events.js';
 import { FingerprintText } from '../components/Fingerprint.js';
 import { formatFingerprint } from '../../../src/identity/fingerprint-text.js';
 import { describeError } from '../client.js';
@@ -150,9 +150,8 @@ function HistoryRow({ event, thisServerName, thisServerId }: { event: TrustEvent
           `${event.server.name} (its own key), with ${subject.name}`
         : event.kind === 'TAMPERING_DETECTED'
           ? `${event.server.name} found the pair with ${subject.name} changed`
-          : event.server.id !== thisServerId && event.server.id !== peer.id
-            ? // Only a decommission changes a pair through a third server.
-              `${event.server.name} decommissioned ${subject.name}: its pair with ${subject.id === peer.id ? thisServerName : peer.name}`
+          : byThirdServer(event, thisServer)
+            ? `${event.server.name} decommissioned ${subject.name}: its pair with ${subject.id === peer.id ? thisServerName : peer.name}`
             : `${event.server.name} → ${subject.name}`;
   return (
     <tr>
