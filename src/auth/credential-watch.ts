@@ -34,8 +34,6 @@ export class CredentialWatch {
   #timer: NodeJS.Timeout | undefined;
   #trust: IssuerTrust | undefined;
   #serverId: string | undefined;
-  /** How far the history must be read before the next check: the newest notice's entry (undefined: all there is). */
-  #readTo: number | undefined = 0;
   /** The check of every held token running now, and whether another must follow it. */
   #checkingAll: Promise<void> | undefined;
   #checkAllAgain = false;
@@ -81,8 +79,12 @@ export class CredentialWatch {
     if (notice.kind === 'resync') return this.#recheckAll();
     if (notice.kind === 'peerTrustChanged') {
       if (!notice.serverIds.includes(this.#serverId!)) return;
-      this.#readTo = notice.sequence === undefined || this.#readTo === undefined ? undefined : Math.max(this.#readTo, notice.sequence);
-      return this.#recheckAll();
+      // Checked against what the history says as far as this change.
+      void this.#trust!.catchUpTo(notice.sequence).then(
+        () => this.#recheckAll(),
+        (error: unknown) => this.#log.warn({ err: error }, 'could not read the Trust History to check tokens; trying again shortly'),
+      );
+      return;
     }
     if (notice.kind !== 'credentialsChanged') return;
     const tokens = [...this.#holds].filter(([, holds]) => [...holds].some((hold) => hold.userId === notice.userId));
@@ -107,10 +109,6 @@ export class CredentialWatch {
     if (tokenHashes.length === 0 || !this.#trust) return;
     let now: Map<string, Authentication>;
     try {
-      // What the history says, as far as the changes that asked for this check.
-      const readTo = this.#readTo;
-      this.#readTo = 0;
-      await this.#trust.catchUpTo(readTo);
       now = await authenticateAgain(this.#db.prisma, tokenHashes, this.#trust);
     } catch (error) {
       this.#log.warn({ err: error }, 'could not check tokens for revokes; trying again shortly');
