@@ -57,11 +57,11 @@ export async function serveWithPeers(databaseUrl: string, peers: number, connect
   const db: Database = await openPostgresDatabase(databaseUrl);
   const registered: { id: string; fingerprint: string }[] = [];
   for (let i = 0; i < peers; i++) {
-    const { publicKey } = generateKeyPairSync('ed25519');
+    const { publicKey, privateKey } = generateKeyPairSync('ed25519');
     const publicKeyPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
-    const fingerprint = fingerprintOf(publicKeyPem);
-    const { serverId } = await registerServer(db, { name: `peer${i}`, addresses: [`198.51.100.${i % 250}`], publicKeyPem, fingerprint, heartbeatIntervalMs: 3_600_000 });
-    registered.push({ id: serverId, fingerprint });
+    const key = { publicKeyPem, fingerprint: fingerprintOf(publicKeyPem), privateKey, dataDir };
+    const { serverId } = await registerServer(db, { name: `peer${i}`, addresses: [`198.51.100.${i % 250}`], key, heartbeatIntervalMs: 3_600_000 });
+    registered.push({ id: serverId, fingerprint: key.fingerprint });
   }
   // Ready once it printed its summary: its GraphiQL URL, then its id.
   const served = await startChild<undefined>(

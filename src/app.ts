@@ -35,7 +35,7 @@ import { Liveness } from './trust/liveness.js';
 import { completeTree } from './trust/history.js';
 import { Ledger } from './trust/ledger.js';
 import { finishInterruptedRotation } from './trust/keys.js';
-import { registerServer } from './trust/servers.js';
+import { recordRegistration, registerServer } from './trust/servers.js';
 import { TamperingWatch } from './trust/tampering.js';
 import { FellBehindError } from './trust/stoppable.js';
 
@@ -257,8 +257,7 @@ export function createApp(config: AppConfig): App {
     const registered = await registerServer(config.database, {
       name: config.name,
       addresses: config.addresses,
-      publicKeyPem: config.rootKey.publicKeyPem,
-      fingerprint: config.rootKey.fingerprint,
+      key: config.rootKey,
       heartbeatIntervalMs,
     });
     const { serverId } = registered;
@@ -277,6 +276,7 @@ export function createApp(config: AppConfig): App {
     await completeTree(config.database);
     const ledger = new Ledger({ db: config.database, serverId, identity, log: log.child({ component: 'ledger' }) });
     await ledger.start();
+    if (!decommissioned && !ledger.broken && !ledger.registeredKey(serverId)) await recordRegistration(config.database, serverId, identity.key);
     config.database.changes.on('notice', catchUp);
     scope = { db: config.database, serverId, identity, ledger };
     liveness = new Liveness(scope, heartbeatIntervalMs, log.child({ component: 'liveness' }));

@@ -2,10 +2,9 @@
 // share one transaction, one reservation and one checkpoint, and each keeps its own
 // checks and outcome. Called on the running server's own scope, as its resolvers do, so
 // that what waits together is known: the first starts alone, the rest wait for it.
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
 import { PeerTrustsDocument, VerifyTrustHistoryDocument } from '../client/index.js';
-import { fingerprintOf } from '../src/identity/fingerprint.js';
 import { approveTrust } from '../src/trust/decisions.js';
 import { FingerprintMismatchError } from '../src/trust/errors.js';
 import type { RootKeyPair } from '../src/identity/root-key.js';
@@ -13,17 +12,16 @@ import { rotateRootKey, withOwnKey } from '../src/trust/keys.js';
 import type { ServerScope } from '../src/trust/scope.js';
 import { GroupCommit, type Settled } from '../src/trust/group-commit.js';
 import { registerServer } from '../src/trust/servers.js';
-import { run, startCluster, type TestCluster, type TestServer } from './helpers.js';
+import { keyPairInMemory, run, startCluster, type TestCluster, type TestServer } from './helpers.js';
 import { waitForLockWaiters } from './stall.js';
 
 /** `count` more servers registered on the cluster's database (not running: alpha decides about them). */
 async function registerPeers(cluster: TestCluster, count: number) {
   const peers: { id: string; fingerprint: string }[] = [];
   for (let i = 0; i < count; i++) {
-    const publicKeyPem = generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }).toString();
-    const fingerprint = fingerprintOf(publicKeyPem);
-    const { serverId } = await registerServer(cluster.db, { name: `peer${i}`, addresses: [`198.51.100.${i + 1}`], publicKeyPem, fingerprint, heartbeatIntervalMs: 3_600_000 });
-    peers.push({ id: serverId, fingerprint });
+    const key = keyPairInMemory();
+    const { serverId } = await registerServer(cluster.db, { name: `peer${i}`, addresses: [`198.51.100.${i + 1}`], key, heartbeatIntervalMs: 3_600_000 });
+    peers.push({ id: serverId, fingerprint: key.fingerprint });
   }
   return peers;
 }

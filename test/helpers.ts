@@ -1,6 +1,7 @@
 // Test harness: real servers on port 0 sharing a fresh database (a database of its own
 // on the run's embedded PostgreSQL, or on TEST_DATABASE_URL's server), and typed
 // clients that use them as any client would.
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -11,7 +12,8 @@ import { createPeertrustClient, type PeertrustClient } from '../client/index.js'
 import { createApp, type App } from '../src/app.js';
 import { createApiToken, signApiTokens, tokenSigners, type TokenSigner } from '../src/auth/tokens.js';
 import { openPostgresDatabase, type Database, type PoolOptions } from '../src/db/client.js';
-import { loadOrCreateRootKey, loadRootKeysIn } from '../src/identity/root-key.js';
+import { fingerprintOf } from '../src/identity/fingerprint.js';
+import { loadOrCreateRootKey, loadRootKeysIn, type RootKeyPair } from '../src/identity/root-key.js';
 import { silentLogger, type Logger } from '../src/logger.js';
 import { TEMPLATE_DATABASE } from './global-setup.js';
 
@@ -155,6 +157,13 @@ export async function startCluster(
 }
 
 /** The token signer of the server whose data directory this is (it must have registered). */
+/** A root key pair held only in memory: a server registered by a test, or a key an attacker made. */
+export function keyPairInMemory(): RootKeyPair {
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+  const publicKeyPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  return { publicKeyPem, fingerprint: fingerprintOf(publicKeyPem), privateKey, dataDir: '' };
+}
+
 export async function signerIn(db: Database, dataDir: string): Promise<TokenSigner> {
   const [signer] = await tokenSigners(db.prisma, await loadRootKeysIn(dataDir));
   if (!signer) throw new Error(`no registered server's key in ${dataDir}`);

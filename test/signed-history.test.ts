@@ -1,7 +1,6 @@
 // Verifiable trust (issue 10), what the servers' keys make possible: root key rotation
 // without a new approval round, a resumable stream of the history, witnesses'
 // cosignatures, and bundles an auditor verifies with no server and no database.
-import { generateKeyPairSync } from 'node:crypto';
 import { copyFile, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { expect, test, vi } from 'vitest';
@@ -17,7 +16,6 @@ import {
   TrustHistoryDocument,
   VerifyTrustHistoryDocument,
 } from '../client/index.js';
-import { fingerprintOf } from '../src/identity/fingerprint.js';
 import { formatFingerprint } from '../src/identity/fingerprint-text.js';
 import { loadRootKey, prepareRotation, type RootKeyPair } from '../src/identity/root-key.js';
 import { createApiToken, hashToken } from '../src/auth/tokens.js';
@@ -26,7 +24,7 @@ import { exportBundle, verifyBundle, type HistoryBundle } from '../src/trust/bun
 import { signedDecision } from '../src/trust/decisions.js';
 import { appendClauses, AUTOMATIC_ACTOR, reserve } from '../src/trust/history.js';
 import { inTransaction } from '../src/trust/transaction.js';
-import { run, startCluster, subscribe, tempDir, type TestCluster, type TestServer } from './helpers.js';
+import { keyPairInMemory, run, startCluster, subscribe, tempDir, type TestCluster, type TestServer } from './helpers.js';
 import { clientOf } from './ha-helpers.js';
 import { peertrust } from './processes.js';
 
@@ -78,6 +76,20 @@ async function forgeDecision(
     const appended = await appendClauses(cluster.db, tx, afterCommit, reservation, events, { serverId: forged.decider.id, key: forged.key });
     await tx.$executeRaw`WITH ${appended} UPDATE "PeerTrust" SET "status" = ${status}::"TrustStatus", "acceptedByA" = false, "acceptedByB" = false, "lastSequence" = ${reservation.first}`;
   });
+}
+
+/**
+ * A key of an attacker's own, added by SQL as `server`'s: listed as its newest key, or
+ * as one it retired long ago (its current key unchanged).
+ */
+async function keyRowFor(cluster: TestCluster, server: TestServer, listed: 'current' | 'retired'): Promise<RootKeyPair> {
+  const rogue = keyPairInMemory();
+  const year = 365 * 24 * 3600_000;
+  const createdAt = new Date(Date.now() + (listed === 'current' ? 60_000 : -year));
+  await cluster.db.prisma.$executeRaw`
+    INSERT INTO "RootKey" ("id", "serverId", "publicKey", "fingerprint", "createdAt", "retiredAt")
+    VALUES (gen_random_uuid(), ${server.id}::uuid, ${rogue.publicKeyPem}, ${rogue.fingerprint}, ${createdAt}, ${listed === 'retired' ? createdAt : null})`;
+  return rogue;
 }
 
 test('a rotated root key keeps trust: peers verify the endorsement, the history records both fingerprints, the old key is retired', async () => {
@@ -174,15 +186,38 @@ test('a key rotated away issues no more tokens: one signed with it after the rot
 
 test('a key row added for a peer by SQL does not speak for it: a deny signed with it leaves the pair Unverified, not Denied', async () => {
   const { cluster, alpha, bravo } = await trusted();
-  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
-  const publicKeyPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
-  const rogue = { publicKeyPem, fingerprint: fingerprintOf(publicKeyPem), privateKey, dataDir: '' };
-  // Listed as a key bravo retired long ago, so that bravo's current key is unchanged.
-  await cluster.db.prisma.$executeRaw`
-    INSERT INTO "RootKey" ("id", "serverId", "publicKey", "fingerprint", "createdAt", "retiredAt")
-    VALUES (gen_random_uuid(), ${bravo.id}::uuid, ${publicKeyPem}, ${rogue.fingerprint}, now() - interval '1 year', now() - interval '1 year')`;
+  const rogue = await keyRowFor(cluster, bravo, 'retired');
   await forgeDecision(cluster, { decider: bravo, key: rogue, kind: 'DENY', about: alpha, verified: alpha.fingerprint, event: 'TRUST_DENIED' });
   expect(await pair(alpha, bravo)).toMatchObject({ status: 'UNVERIFIED', unverifiedReason: `a DENY signed with ${rogue.fingerprint}, not a key of its server that this server approved` });
+});
+
+test("before anyone approved it, a server's decisions count only signed by the key it registered with: a deny signed with a key row added by SQL leaves the pair Unverified, not Denied", async () => {
+  const cluster = await startCluster(['alpha', 'bravo']);
+  const [alpha, bravo] = cluster.servers as [TestServer, TestServer];
+  // Each registered its key in the history, signed with it, once.
+  const registrations = await cluster.db.prisma.trustEvent.findMany({ where: { kind: 'SERVER_REGISTERED' }, orderBy: { sequence: 'asc' } });
+  expect(registrations.map((e) => [e.serverId, e.fingerprints])).toEqual([[alpha.id, [alpha.fingerprint]], [bravo.id, [bravo.fingerprint]]]);
+  const rogue = await keyRowFor(cluster, bravo, 'retired');
+  await forgeDecision(cluster, { decider: bravo, key: rogue, kind: 'DENY', about: alpha, verified: alpha.fingerprint, event: 'TRUST_DENIED' });
+  expect(await pair(alpha, bravo)).toMatchObject({ status: 'UNVERIFIED', unverifiedReason: `a DENY signed with ${rogue.fingerprint}, not a key of its server that it registered with` });
+  // Restarted from the state it kept, alpha still knows bravo's registered key; no server registers twice.
+  const again = await restart(cluster, alpha);
+  expect(await pair(again, bravo)).toMatchObject({ status: 'UNVERIFIED', unverifiedReason: `a DENY signed with ${rogue.fingerprint}, not a key of its server that it registered with` });
+  expect(await cluster.db.prisma.trustEvent.count({ where: { kind: 'SERVER_REGISTERED' } })).toBe(2);
+  expect(await verify(again)).toMatchObject({ ok: true });
+});
+
+test("a key row made a pending peer's current key by SQL is not offered for approval: the pair is Unverified, naming the key the peer registered with", async () => {
+  const cluster = await startCluster(['alpha', 'bravo']);
+  const [alpha, bravo] = cluster.servers as [TestServer, TestServer];
+  const rogue = await keyRowFor(cluster, bravo, 'current');
+  expect(await pair(alpha, bravo)).toMatchObject({
+    status: 'UNVERIFIED',
+    approvalRequired: false,
+    peer: { fingerprint: rogue.fingerprint },
+    unverifiedReason: `its key is now ${rogue.fingerprint}, which the key it registered with (${bravo.fingerprint}) did not endorse: a key row added to the database, not one the server holds`,
+  });
+  expect(await approve(alpha, bravo, rogue.fingerprint)).toMatchObject({ __typename: 'UnverifiedTrustError' });
 });
 
 test('a server nobody approved cannot take a trusted peer away: its API refuses, and a decommission forced past it leaves the pair Unverified, saying whose it was', async () => {

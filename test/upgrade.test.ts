@@ -77,4 +77,9 @@ test('npm run import-pglite copies an earlier PGlite database into the embedded 
     [2, 'TRUST_APPROVED'],
     [3, 'TRUST_ENABLED'],
   ]);
+  // Registered before registrations were recorded, alpha records its own at its first start now, signed with its key; bravo, not started, has none.
+  const exported = await peertrust(['history', 'export', '--data-dir', dataDir]);
+  expect(exported.code, exported.stderr).toBe(0);
+  const entries = (JSON.parse(exported.stdout) as { entries: string[] }).entries.map((text) => JSON.parse(text) as { sequence: number; kind: string; server: string; fingerprints: string[] });
+  expect(entries.filter((entry) => entry.kind === 'SERVER_REGISTERED')).toEqual([expect.objectContaining({ sequence: 4, server: a, fingerprints: [alpha.fingerprint] })]);
 });

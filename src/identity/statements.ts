@@ -44,6 +44,22 @@ export const KeyRotationStatement = z.object({
 });
 export type KeyRotationStatement = z.infer<typeof KeyRotationStatement>;
 
+/**
+ * A server instance's first root key, as the server registered it: signed by that key,
+ * so that a key row someone adds to the database for the server later does not speak
+ * for it. The keys it holds after are those its rotations connect to this one.
+ */
+export const RegistrationStatement = z.object({
+  type: z.literal('peertrust/registration/v1'),
+  server: z.string(),
+  fingerprint: z.string().regex(/^[0-9a-f]{64}$/),
+  /** The key, SubjectPublicKeyInfo DER in base64. */
+  publicKey: z.string(),
+  time: z.string(),
+  sequence: z.number().int().positive(),
+});
+export type RegistrationStatement = z.infer<typeof RegistrationStatement>;
+
 /** An API token, named by its SHA-256, issued for a user with a role. */
 export const TokenStatement = z.object({
   type: z.literal('peertrust/token/v1'),
@@ -114,13 +130,18 @@ export function statementHash(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
-/** A public key's PEM from the base64 DER a rotation statement carries, checked against its fingerprint. */
-export function publicKeyFromStatement(statement: KeyRotationStatement): string | undefined {
+/** A public key as statements carry it: SubjectPublicKeyInfo DER in base64. */
+export function encodePublicKey(publicKeyPem: string): string {
+  return createPublicKey(publicKeyPem).export({ type: 'spki', format: 'der' }).toString('base64');
+}
+
+/** A public key's PEM from the base64 DER a statement carries, checked against the fingerprint it names. */
+export function publicKeyFromStatement(publicKey: string, fingerprint: string): string | undefined {
   try {
-    const pem = createPublicKey({ key: Buffer.from(statement.publicKey, 'base64'), format: 'der', type: 'spki' })
+    const pem = createPublicKey({ key: Buffer.from(publicKey, 'base64'), format: 'der', type: 'spki' })
       .export({ type: 'spki', format: 'pem' })
       .toString();
-    return fingerprintOf(pem) === statement.to ? pem : undefined;
+    return fingerprintOf(pem) === fingerprint ? pem : undefined;
   } catch {
     return undefined;
   }

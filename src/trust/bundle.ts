@@ -159,8 +159,13 @@ export function verifyBundle(input: unknown, trusted: string[] = []): BundleVeri
     if (read.type === 'rotation') {
       if (read.statement.server !== entry.server) return 'the entry does not say what its rotation says';
       if (!continuing && rotatedAway.has(read.statement.from)) return `a rotation from ${read.statement.from}, a key its server rotated away`;
-      const pem = publicKeyFromStatement(read.statement);
+      const pem = publicKeyFromStatement(read.statement.publicKey, read.statement.to);
       if (pem) keys.set(read.statement.to, { server: read.statement.server, name: read.statement.server, pem });
+    }
+    if (read.type === 'registration') {
+      if (read.statement.server !== entry.server || entry.pair) return 'the entry does not say what its registration says';
+      const pem = publicKeyFromStatement(read.statement.publicKey, read.statement.fingerprint);
+      if (pem && !keys.has(read.statement.fingerprint)) keys.set(read.statement.fingerprint, { server: read.statement.server, name: read.statement.server, pem });
     }
     if (!signaturesHold(entry, requiredSigners(read, entry), (fingerprint) => keys.get(fingerprint)?.pem)) return 'its statement is not signed by the keys it names';
     if (read.type === 'rotation') {

@@ -8,6 +8,7 @@ import {
   DecisionStatement,
   KeyRotationStatement,
   readStatement,
+  RegistrationStatement,
   TamperingStatement,
   TokenRevocationStatement,
   TokenStatement,
@@ -59,7 +60,8 @@ export type EntryStatement =
   | { type: 'rotation'; statement: KeyRotationStatement }
   | { type: 'token'; statement: TokenStatement }
   | { type: 'revocation'; statement: TokenRevocationStatement }
-  | { type: 'tampering'; statement: TamperingStatement };
+  | { type: 'tampering'; statement: TamperingStatement }
+  | { type: 'registration'; statement: RegistrationStatement };
 
 const STATEMENTS = {
   'peertrust/decision/v1': ['decision', DecisionStatement],
@@ -67,6 +69,7 @@ const STATEMENTS = {
   'peertrust/token/v1': ['token', TokenStatement],
   'peertrust/token-revocation/v1': ['revocation', TokenRevocationStatement],
   'peertrust/tampering/v1': ['tampering', TamperingStatement],
+  'peertrust/registration/v1': ['registration', RegistrationStatement],
 } as const;
 
 /** The events each kind of statement may record. */
@@ -76,6 +79,7 @@ const KINDS: Record<EntryStatement['type'], readonly TrustEventKind[]> = {
   token: ['TOKEN_ISSUED'],
   revocation: ['TOKEN_REVOKED'],
   tampering: ['TAMPERING_DETECTED'],
+  registration: ['SERVER_REGISTERED'],
 };
 
 /** The events each kind of decision may record. */
@@ -118,6 +122,9 @@ export function requiredSigners(read: EntryStatement, entry: EventEntry): string
       return [read.statement.revoker.fingerprint];
     case 'tampering':
       return [read.statement.detector.fingerprint];
+    case 'registration':
+      // Signed by the key it registers: whoever registered it holds that key.
+      return [read.statement.fingerprint];
   }
 }
 

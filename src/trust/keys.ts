@@ -2,12 +2,11 @@
 // endorses (and that confirms the current one), so that peers which trusted the old key
 // go on trusting the server. The history records KEY_ROTATED with both fingerprints on
 // each of the server's pairs; the old key is kept, retired, and listed.
-import { createPublicKey } from 'node:crypto';
 import type { Database } from '../db/client.js';
 import { peerTrustChangedNotices } from '../db/events.js';
 import type { Server } from '../db/generated/prisma/client.js';
 import { interruptedRotation, prepareRotation, type RootKeyPair } from '../identity/root-key.js';
-import { canonical, KeyRotationStatement, signStatement } from '../identity/statements.js';
+import { canonical, encodePublicKey, KeyRotationStatement, signStatement } from '../identity/statements.js';
 import { NotFoundError, ServerDecommissionedError } from './errors.js';
 import { appendClauses, reserve, type NewEvent } from './history.js';
 import type { Actor, ServerScope } from './scope.js';
@@ -69,7 +68,7 @@ async function rotate(scope: ServerScope, actor: Actor, current: RootKeyPair): P
         server: scope.serverId,
         from: current.fingerprint,
         to: next.fingerprint,
-        publicKey: createPublicKey(next.privateKey).export({ type: 'spki', format: 'der' }).toString('base64'),
+        publicKey: encodePublicKey(next.publicKeyPem),
         administrator: { user: actor.id, name: actor.name },
         time: reservation.at.toISOString(),
         sequence: Number(reservation.first),

@@ -5,8 +5,9 @@
 // stored row with that; what differs is UNVERIFIED, with the reason, never TRUSTED.
 //
 // Keys: this server's own are the one it holds and those a co-signed rotation connects
-// to it. A peer's are the one this server's administrator approved (the pin, in this
-// server's own signed ACCEPT) and those co-signed rotations connect to it. A key the
+// to it. A peer's are the one it registered with (its registration, signed by that key)
+// and, once approved, the one this server's administrator approved (the pin, in this
+// server's own signed ACCEPT), with those co-signed rotations connect to them. A key the
 // database merely lists proves nothing about who holds it.
 //
 // What it has verified (the history's origin, size and root, and the tokens it saw
@@ -26,7 +27,15 @@ import type { PeerTrust } from '../db/generated/prisma/client.js';
 import { TrustEventKind, TrustStatus } from '../db/generated/prisma/enums.js';
 import { fingerprintOf } from '../identity/fingerprint.js';
 import type { RootKeyPair } from '../identity/root-key.js';
-import { KeyRotationStatement, publicKeyFromStatement, publicKeyOf, readStatement, verifyStatement, type DecisionStatement } from '../identity/statements.js';
+import {
+  KeyRotationStatement,
+  publicKeyFromStatement,
+  publicKeyOf,
+  readStatement,
+  verifyStatement,
+  type DecisionStatement,
+  type RegistrationStatement,
+} from '../identity/statements.js';
 import type { Logger } from '../logger.js';
 import { encodeBase64 } from '../tlog/base64.js';
 import { openCheckpoint } from '../tlog/checkpoint.js';
@@ -75,7 +84,7 @@ interface Anchor {
  * from its first entry.
  */
 const VerifiedStateSchema = z.object({
-  version: z.literal(2),
+  version: z.literal(3),
   serverId: z.string(),
   key: z.string(),
   origin: z.string(),
@@ -88,6 +97,7 @@ const VerifiedStateSchema = z.object({
   chains: z.array(z.tuple([z.string(), z.string()])),
   retired: z.array(z.tuple([z.string(), z.number().int()])),
   pins: z.array(z.tuple([z.string(), z.string()])),
+  registered: z.array(z.tuple([z.string(), z.string()])),
   revoked: z.array(z.string()),
   tokenSignatures: z.array(z.tuple([z.string(), z.number().int()])),
   keys: z.array(z.tuple([z.string(), z.object({ serverId: z.string(), pem: z.string() })])),
@@ -200,6 +210,8 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
   readonly #retired = new Map<string, number>();
   /** This server's pin of each peer: the fingerprint its administrator approved last. */
   readonly #pins = new Map<string, string>();
+  /** The key each server registered with, by its signed registration (servers registered before those were recorded have none until their next start). */
+  readonly #registered = new Map<string, string>();
   readonly #revoked = new Set<string>();
   /** The entry that first recorded each token statement's signature by a key (`<statement's SHA-256> <fingerprint>`). */
   readonly #tokenSignatures = new Map<string, number>();
@@ -294,7 +306,7 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
       for (const row of rotations) {
         const statement = readStatement(KeyRotationStatement, row.rotationStatement!);
         if (!statement || statement.server !== this.#serverId || !this.#ownKeys.has(statement.to) || this.#ownKeys.has(statement.from)) continue;
-        const pem = publicKeyFromStatement(statement);
+        const pem = publicKeyFromStatement(statement.publicKey, statement.to);
         const signature = (row.rotationSignatures as { to?: unknown } | null)?.to;
         if (pem && typeof signature === 'string' && verifyStatement(row.rotationStatement!, signature, pem)) {
           this.#ownKeys.add(statement.from);
@@ -379,9 +391,8 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
     // entry) that this server has not verified yet: the rotation is read first.
     // Once per key and history size: a key that stays unendorsed (a reinstall) costs no read per verdict.
     const peerId = row.serverAId === this.#serverId ? row.serverBId : row.serverAId;
-    const pin = this.#pins.get(peerId);
     const key = `${peerId} ${peer.fingerprint}`;
-    if (pin && !this.#chains.same(pin, peer.fingerprint) && this.#keysCheckedAt.get(key) !== this.size) {
+    if (this.#unboundKey(peerId, peer.fingerprint) && this.#keysCheckedAt.get(key) !== this.size) {
       await this.catchUp();
       this.#keysCheckedAt.set(key, this.size);
     }
@@ -416,15 +427,38 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
     if (this.#decommissioned.has(peerId) && peer.status !== 'DECOMMISSIONED') {
       return { verified: false, reason: 'the signed history says this peer was decommissioned; the database says it was not' };
     }
-    const pin = this.#pins.get(peerId);
-    if (pin && !this.#chains.same(pin, peer.fingerprint)) {
-      return {
-        verified: false,
-        reason: `its key is now ${peer.fingerprint}, which the key you approved (${pin}) did not endorse: a reinstalled server, or an impostor`,
-      };
+    switch (this.#unboundKey(peerId, peer.fingerprint)) {
+      case 'approved':
+        return {
+          verified: false,
+          reason: `its key is now ${peer.fingerprint}, which the key you approved (${this.#pins.get(peerId)}) did not endorse: a reinstalled server, or an impostor`,
+        };
+      case 'registered':
+        return {
+          verified: false,
+          reason: `its key is now ${peer.fingerprint}, which the key it registered with (${this.#registered.get(peerId)}) did not endorse: a key row added to the database, not one the server holds`,
+        };
     }
     const unanchored = verified?.status === 'TRUSTED' ? this.#unanchored(verified) : undefined;
     return unanchored ? { verified: false, reason: unanchored } : { verified: true };
+  }
+
+  /**
+   * Whether `fingerprint` is not a key of `serverId`'s as the history binds them: not
+   * connected by rotations to the key this server approved ('approved'), or to the key
+   * the server registered with ('registered').
+   */
+  #unboundKey(serverId: string, fingerprint: string): 'approved' | 'registered' | undefined {
+    const pin = this.#pins.get(serverId);
+    if (pin && !this.#chains.same(pin, fingerprint)) return 'approved';
+    const registered = this.#registered.get(serverId);
+    if (registered && !this.#chains.same(registered, fingerprint)) return 'registered';
+    return undefined;
+  }
+
+  /** The key a server registered with, as its signed registration in the history says; none for a server registered before those were recorded. */
+  registeredKey(serverId: string): string | undefined {
+    return this.#registered.get(serverId);
   }
 
   /** Why a TRUSTED pair of this server's is not anchored in the key its administrator approved, if it is not. */
@@ -582,6 +616,7 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
     this.#chains.restore(state.chains);
     for (const [key, at] of state.retired) this.#retired.set(key, at);
     for (const [peer, pin] of state.pins) this.#pins.set(peer, pin);
+    for (const [server, key] of state.registered) this.#registered.set(server, key);
     for (const token of state.revoked) this.#revoked.add(token);
     for (const [signature, at] of state.tokenSignatures) this.#tokenSignatures.set(signature, at);
     for (const [fingerprint, key] of state.keys) this.#keys.set(fingerprint, key);
@@ -595,7 +630,7 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
   async #keepState(): Promise<void> {
     if (this.#audit || this.#broken || !this.#origin || this.#resumeFrom || this.size === this.#stateKeptAt) return;
     const state: VerifiedState = {
-      version: 2,
+      version: 3,
       serverId: this.#serverId,
       key: this.#identity.key.fingerprint,
       ...this.#verifiedHistory(),
@@ -605,6 +640,7 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
       chains: this.#chains.links(),
       retired: [...this.#retired],
       pins: [...this.#pins],
+      registered: [...this.#registered],
       revoked: [...this.#revoked],
       tokenSignatures: [...this.#tokenSignatures],
       keys: [...this.#keys],
@@ -747,13 +783,17 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
     const continuing = this.#current?.statement === entry.statement;
     if (!continuing && this.#current?.owed.length) return `the decision before it is recorded without its ${this.#current.owed.join(', ')}`;
     if (!continuing) this.#current = { statement: entry.statement!, owed: [] };
-    // A rotation carries the new key: known from it, as soon as its fingerprint matches.
-    if (read.type === 'rotation') {
-      const pem = publicKeyFromStatement(read.statement);
-      if (!pem) return 'its new key does not match its fingerprint';
-      this.#keys.set(read.statement.to, { serverId: read.statement.server, pem });
+    // A rotation carries the new key, a registration its key: known from it, as soon as its fingerprint matches.
+    let carried: { fingerprint: string; pem: string } | undefined;
+    if (read.type === 'rotation' || read.type === 'registration') {
+      const fingerprint = read.type === 'rotation' ? read.statement.to : read.statement.fingerprint;
+      const pem = publicKeyFromStatement(read.statement.publicKey, fingerprint);
+      if (!pem) return 'the key it carries does not match its fingerprint';
+      carried = { fingerprint, pem };
+      if (read.type === 'rotation') this.#keys.set(fingerprint, { serverId: read.statement.server, pem });
     }
-    if (!signaturesHold(entry, requiredSigners(read, entry), (fingerprint) => this.#keys.get(fingerprint)?.pem)) {
+    const pemOf = (fingerprint: string) => (fingerprint === carried?.fingerprint ? carried.pem : this.#keys.get(fingerprint)?.pem);
+    if (!signaturesHold(entry, requiredSigners(read, entry), pemOf)) {
       return 'its statement is not signed by the keys it names';
     }
     switch (read.type) {
@@ -772,7 +812,21 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
         return undefined;
       case 'tampering':
         return undefined;
+      case 'registration':
+        return this.#applyRegistration(entry, read.statement, carried!.pem, pair);
     }
+  }
+
+  /** A server's first key: its decisions count only signed by it or a key it rotated to. */
+  #applyRegistration(entry: EventEntry, statement: RegistrationStatement, pem: string, pair: VerifiedPair | null): string | undefined {
+    if (statement.server !== entry.server || pair) return 'the entry does not say what its registration says';
+    if (statement.sequence !== entry.sequence) return `its registration was made for entry ${statement.sequence}`;
+    // An instance registers once: a later registration (a database writer's, with a key
+    // of their own) binds nothing.
+    if (this.#registered.has(statement.server)) return undefined;
+    this.#registered.set(statement.server, statement.fingerprint);
+    this.#keys.set(statement.fingerprint, { serverId: statement.server, pem });
+    return undefined;
   }
 
   #applyDecision(entry: EventEntry, statement: DecisionStatement, pair: VerifiedPair | null, continuing: boolean): string | undefined {
@@ -789,11 +843,12 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
       pair.problem = `a ${statement.kind} signed with ${statement.decider.fingerprint}, a key its server rotated away at entry ${retiredAt}`;
       return undefined;
     }
-    // A peer this server approved signs with the key approved, or one it rotated to: a
-    // key row added to the database for it (by SQL, say) does not speak for it.
-    const pin = decider === this.#serverId ? undefined : this.#pins.get(decider);
-    if (this.#keys.get(statement.decider.fingerprint)?.serverId !== decider || (pin && !this.#chains.same(pin, statement.decider.fingerprint))) {
-      pair.problem = `a ${statement.kind} signed with ${statement.decider.fingerprint}, not a key of its server that this server approved`;
+    // A peer signs with the key it registered with, and once this server approved it, with
+    // the key approved; or with one it rotated to: a key row added to the database for it
+    // (by SQL, say) does not speak for it.
+    const unbound = decider === this.#serverId ? undefined : this.#unboundKey(decider, statement.decider.fingerprint);
+    if (this.#keys.get(statement.decider.fingerprint)?.serverId !== decider || unbound) {
+      pair.problem = `a ${statement.kind} signed with ${statement.decider.fingerprint}, not a key of its server that ${unbound === 'registered' ? 'it registered with' : 'this server approved'}`;
       return undefined;
     }
     if (statement.kind === 'DECOMMISSION') return this.#applyDecommission(entry, statement, pair);

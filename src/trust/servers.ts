@@ -4,13 +4,14 @@ import { Prisma, type Database, type TransactionClient } from '../db/client.js';
 import { notifyPeerTrustChanged, peerTrustChangedNotices } from '../db/events.js';
 import type { PeerTrust, Server } from '../db/generated/prisma/client.js';
 import type { ServerStatus, TrustEventKind } from '../db/generated/prisma/enums.js';
-import { canonical, DecisionStatement, signStatement } from '../identity/statements.js';
+import type { RootKeyPair } from '../identity/root-key.js';
+import { canonical, DecisionStatement, encodePublicKey, RegistrationStatement, signStatement } from '../identity/statements.js';
 import { NotFoundError, ServerDecommissionedError, UntrustedDecommissionError } from './errors.js';
-import { appendClauses, reserve, type NewEvent } from './history.js';
+import { appendClauses, AUTOMATIC_ACTOR, reserve, type NewEvent } from './history.js';
 import { withOwnKey } from './keys.js';
 import { decide } from './state-machine.js';
 import { orderedPair, peerIdFor, type Actor, type ServerScope } from './scope.js';
-import { inTransaction } from './transaction.js';
+import { inTransaction, type AfterCommit } from './transaction.js';
 
 /** Serialises registrations so that two servers starting together still see each other. */
 const REGISTRATION_LOCK = 0x70747275; // "ptru"
@@ -18,8 +19,8 @@ const REGISTRATION_LOCK = 0x70747275; // "ptru"
 export interface Registration {
   name: string;
   addresses: string[];
-  publicKeyPem: string;
-  fingerprint: string;
+  /** The instance's root key: a new instance's registration is signed with it. */
+  key: RootKeyPair;
   /** How often it will heartbeat (see liveness.ts). */
   heartbeatIntervalMs: number;
 }
@@ -42,9 +43,9 @@ export interface Registered {
  * see (it may be an impostor: only a rotation, endorsed by the old key, keeps trust).
  */
 export async function registerServer(db: Database, registration: Registration): Promise<Registered> {
-  return inTransaction(db, async (tx) => {
+  return inTransaction(db, async (tx, afterCommit) => {
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(${REGISTRATION_LOCK}::bigint)`;
-    const key = await tx.rootKey.findUnique({ where: { fingerprint: registration.fingerprint } });
+    const key = await tx.rootKey.findUnique({ where: { fingerprint: registration.key.fingerprint } });
     // What a server may change about itself between starts.
     const profile = {
       name: registration.name,
@@ -66,7 +67,7 @@ export async function registerServer(db: Database, registration: Registration): 
           data: {
             ...profile,
             possibleReplacementOfId: replaced?.id ?? null,
-            rootKeys: { create: { publicKey: registration.publicKeyPem, fingerprint: registration.fingerprint } },
+            rootKeys: { create: { publicKey: registration.key.publicKeyPem, fingerprint: registration.key.fingerprint } },
           },
         });
     const created = server.status === 'DECOMMISSIONED' ? [] : await tx.$queryRaw<{ id: string; serverAId: string; serverBId: string }[]>`
@@ -76,9 +77,49 @@ export async function registerServer(db: Database, registration: Registration): 
       WHERE s."id" <> ${server.id}::uuid AND s."status" <> 'DECOMMISSIONED'
       ON CONFLICT ("serverAId", "serverBId") DO NOTHING
       RETURNING "id", "serverAId", "serverBId"`;
+    if (!key) await tx.$executeRaw`WITH ${await registrationClauses(db, tx, afterCommit, server.id, registration.key)} SELECT 1`;
     await notifyPeerTrustChanged(tx, created);
     return { serverId: server.id, decommissioned: server.status === 'DECOMMISSIONED', possibleReplacementOf: replaced ?? undefined };
   });
+}
+
+/**
+ * Records the registration of a server that registered before registrations were
+ * recorded, with the key it holds now (the keys before it are connected to it by their
+ * rotations). Until then, any key row of the server's speaks for it to peers that have
+ * not approved it.
+ */
+export function recordRegistration(db: Database, serverId: string, key: RootKeyPair): Promise<void> {
+  return inTransaction(db, async (tx, afterCommit) => {
+    await tx.$executeRaw`WITH ${await registrationClauses(db, tx, afterCommit, serverId, key)} SELECT 1`;
+  });
+}
+
+/**
+ * A server's registration in the Trust History, signed by its key, as WITH clauses for
+ * the statement that writes it: the key its decisions must be signed with (or one it
+ * rotated to), whatever key rows the database lists for it later.
+ */
+async function registrationClauses(db: Database, tx: TransactionClient, afterCommit: AfterCommit, serverId: string, key: RootKeyPair): Promise<Prisma.Sql> {
+  const reservation = await reserve(tx, 1);
+  const statement = canonical(RegistrationStatement, {
+    type: 'peertrust/registration/v1',
+    server: serverId,
+    fingerprint: key.fingerprint,
+    publicKey: encodePublicKey(key.publicKeyPem),
+    time: reservation.at.toISOString(),
+    sequence: Number(reservation.first),
+  });
+  const event: NewEvent = {
+    kind: 'SERVER_REGISTERED',
+    pair: null,
+    serverId,
+    actorId: AUTOMATIC_ACTOR,
+    fingerprints: [key.fingerprint],
+    statement,
+    signatures: [{ fingerprint: key.fingerprint, signature: signStatement(statement, key.privateKey) }],
+  };
+  return appendClauses(db, tx, afterCommit, reservation, [event], { serverId, key });
 }
 
 /** Query arguments for every server of the cluster, oldest first. */

@@ -29,6 +29,7 @@ const kindLabel: Record<TrustEventKind, string> = {
   TAMPERING_DETECTED: 'Tampering detected',
   TOKEN_ISSUED: 'Token issued',
   TOKEN_REVOKED: 'Token revoked',
+  SERVER_REGISTERED: 'Registered',
 };
 
 type Peer = Pick<ServerFieldsFragment, 'name' | 'fingerprint' | 'status'>;

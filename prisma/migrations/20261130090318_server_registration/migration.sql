@@ -1,0 +1,2 @@
+-- AlterEnum
+ALTER TYPE "TrustEventKind" ADD VALUE 'SERVER_REGISTERED';
