@@ -254,6 +254,8 @@ export function createApp(config: AppConfig): App {
   async function startApp() {
     const { server, warnings } = await createApiServer(http.tls, handle);
     for (const warning of warnings) log.warn(warning);
+    // Entries from before the history was signed get their Merkle tree before anything is appended: a registration is.
+    await completeTree(config.database);
     const registered = await registerServer(config.database, {
       name: config.name,
       addresses: config.addresses,
@@ -273,10 +275,17 @@ export function createApp(config: AppConfig): App {
       );
     }
     identity.key = await finishInterruptedRotation(config.database, serverId, config.rootKey);
-    await completeTree(config.database);
     const ledger = new Ledger({ db: config.database, serverId, identity, log: log.child({ component: 'ledger' }) });
     await ledger.start();
-    if (!decommissioned && !ledger.broken && !ledger.registeredKey(serverId)) await recordRegistration(config.database, serverId, identity.key);
+    const registeredKey = ledger.registeredKey(serverId);
+    if (!decommissioned && !ledger.broken && !registeredKey) await recordRegistration(config.database, serverId, identity.key);
+    if (registeredKey && !ledger.isOwnKey(registeredKey)) {
+      log.error(
+        { registeredKey },
+        `the Trust History registers this server with ${registeredKey}, a key it does not hold: a database writer registered it first. ` +
+          'Peers that have not approved this server take what that key signs as its own: install a new instance (a new data directory), have the peers approve it, and decommission this one',
+      );
+    }
     config.database.changes.on('notice', catchUp);
     scope = { db: config.database, serverId, identity, ledger };
     liveness = new Liveness(scope, heartbeatIntervalMs, log.child({ component: 'liveness' }));

@@ -17,14 +17,12 @@ import {
   VerifyTrustHistoryDocument,
 } from '../client/index.js';
 import { formatFingerprint } from '../src/identity/fingerprint-text.js';
-import { loadRootKey, prepareRotation, type RootKeyPair } from '../src/identity/root-key.js';
+import { loadRootKey, prepareRotation } from '../src/identity/root-key.js';
 import { createApiToken, hashToken } from '../src/auth/tokens.js';
 import { canonical, signStatement, TokenStatement } from '../src/identity/statements.js';
 import { exportBundle, verifyBundle, type HistoryBundle } from '../src/trust/bundle.js';
-import { signedDecision } from '../src/trust/decisions.js';
-import { appendClauses, AUTOMATIC_ACTOR, reserve } from '../src/trust/history.js';
-import { inTransaction } from '../src/trust/transaction.js';
-import { keyPairInMemory, run, startCluster, subscribe, tempDir, type TestCluster, type TestServer } from './helpers.js';
+import { run, startCluster, subscribe, tempDir, type TestCluster, type TestServer } from './helpers.js';
+import { forgeDecision, keyRowFor } from './forgery.js';
 import { clientOf } from './ha-helpers.js';
 import { peertrust } from './processes.js';
 
@@ -49,47 +47,6 @@ async function trusted(): Promise<{ cluster: TestCluster; alpha: TestServer; bra
 async function restart(cluster: TestCluster, server: TestServer): Promise<TestServer> {
   await cluster.stopServer(server);
   return cluster.addServer(server.name, server.identityDir);
-}
-
-/**
- * Appends a decision on the cluster's one pair as someone with the database and `key`
- * would: signed and hashed like any, the pair's row changed to match.
- */
-async function forgeDecision(
-  cluster: TestCluster,
-  forged: { decider: TestServer; key: RootKeyPair; kind: 'REVOKE' | 'DENY'; about: TestServer; verified: string | undefined; event: 'TRUST_REVOKED' | 'TRUST_DENIED' },
-): Promise<void> {
-  const row = await cluster.db.prisma.peerTrust.findFirstOrThrow();
-  const status = forged.kind === 'REVOKE' ? 'REVOKED' : 'DENIED';
-  await inTransaction(cluster.db, async (tx, afterCommit) => {
-    const reservation = await reserve(tx, 1);
-    const { events } = signedDecision({
-      decider: { serverId: forged.decider.id, key: forged.key },
-      kind: forged.kind,
-      pair: row,
-      peer: { id: forged.about.id, fingerprint: forged.about.fingerprint },
-      verified: forged.verified,
-      actor: { id: AUTOMATIC_ACTOR, name: '(peertrust)' },
-      reservation,
-      events: [forged.event],
-    });
-    const appended = await appendClauses(cluster.db, tx, afterCommit, reservation, events, { serverId: forged.decider.id, key: forged.key });
-    await tx.$executeRaw`WITH ${appended} UPDATE "PeerTrust" SET "status" = ${status}::"TrustStatus", "acceptedByA" = false, "acceptedByB" = false, "lastSequence" = ${reservation.first}`;
-  });
-}
-
-/**
- * A key of an attacker's own, added by SQL as `server`'s: listed as its newest key, or
- * as one it retired long ago (its current key unchanged).
- */
-async function keyRowFor(cluster: TestCluster, server: TestServer, listed: 'current' | 'retired'): Promise<RootKeyPair> {
-  const rogue = keyPairInMemory();
-  const year = 365 * 24 * 3600_000;
-  const createdAt = new Date(Date.now() + (listed === 'current' ? 60_000 : -year));
-  await cluster.db.prisma.$executeRaw`
-    INSERT INTO "RootKey" ("id", "serverId", "publicKey", "fingerprint", "createdAt", "retiredAt")
-    VALUES (gen_random_uuid(), ${server.id}::uuid, ${rogue.publicKeyPem}, ${rogue.fingerprint}, ${createdAt}, ${listed === 'retired' ? createdAt : null})`;
-  return rogue;
 }
 
 test('a rotated root key keeps trust: peers verify the endorsement, the history records both fingerprints, the old key is retired', async () => {
@@ -189,35 +146,6 @@ test('a key row added for a peer by SQL does not speak for it: a deny signed wit
   const rogue = await keyRowFor(cluster, bravo, 'retired');
   await forgeDecision(cluster, { decider: bravo, key: rogue, kind: 'DENY', about: alpha, verified: alpha.fingerprint, event: 'TRUST_DENIED' });
   expect(await pair(alpha, bravo)).toMatchObject({ status: 'UNVERIFIED', unverifiedReason: `a DENY signed with ${rogue.fingerprint}, not a key of its server that this server approved` });
-});
-
-test("before anyone approved it, a server's decisions count only signed by the key it registered with: a deny signed with a key row added by SQL leaves the pair Unverified, not Denied", async () => {
-  const cluster = await startCluster(['alpha', 'bravo']);
-  const [alpha, bravo] = cluster.servers as [TestServer, TestServer];
-  // Each registered its key in the history, signed with it, once.
-  const registrations = await cluster.db.prisma.trustEvent.findMany({ where: { kind: 'SERVER_REGISTERED' }, orderBy: { sequence: 'asc' } });
-  expect(registrations.map((e) => [e.serverId, e.fingerprints])).toEqual([[alpha.id, [alpha.fingerprint]], [bravo.id, [bravo.fingerprint]]]);
-  const rogue = await keyRowFor(cluster, bravo, 'retired');
-  await forgeDecision(cluster, { decider: bravo, key: rogue, kind: 'DENY', about: alpha, verified: alpha.fingerprint, event: 'TRUST_DENIED' });
-  expect(await pair(alpha, bravo)).toMatchObject({ status: 'UNVERIFIED', unverifiedReason: `a DENY signed with ${rogue.fingerprint}, not a key of its server that it registered with` });
-  // Restarted from the state it kept, alpha still knows bravo's registered key; no server registers twice.
-  const again = await restart(cluster, alpha);
-  expect(await pair(again, bravo)).toMatchObject({ status: 'UNVERIFIED', unverifiedReason: `a DENY signed with ${rogue.fingerprint}, not a key of its server that it registered with` });
-  expect(await cluster.db.prisma.trustEvent.count({ where: { kind: 'SERVER_REGISTERED' } })).toBe(2);
-  expect(await verify(again)).toMatchObject({ ok: true });
-});
-
-test("a key row made a pending peer's current key by SQL is not offered for approval: the pair is Unverified, naming the key the peer registered with", async () => {
-  const cluster = await startCluster(['alpha', 'bravo']);
-  const [alpha, bravo] = cluster.servers as [TestServer, TestServer];
-  const rogue = await keyRowFor(cluster, bravo, 'current');
-  expect(await pair(alpha, bravo)).toMatchObject({
-    status: 'UNVERIFIED',
-    approvalRequired: false,
-    peer: { fingerprint: rogue.fingerprint },
-    unverifiedReason: `its key is now ${rogue.fingerprint}, which the key it registered with (${bravo.fingerprint}) did not endorse: a key row added to the database, not one the server holds`,
-  });
-  expect(await approve(alpha, bravo, rogue.fingerprint)).toMatchObject({ __typename: 'UnverifiedTrustError' });
 });
 
 test('a server nobody approved cannot take a trusted peer away: its API refuses, and a decommission forced past it leaves the pair Unverified, saying whose it was', async () => {

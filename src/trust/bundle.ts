@@ -164,8 +164,11 @@ export function verifyBundle(input: unknown, trusted: string[] = []): BundleVeri
     }
     if (read.type === 'registration') {
       if (read.statement.server !== entry.server || entry.pair) return 'the entry does not say what its registration says';
+      // One entry per registration, as the ledger reads them: a repeat is not one.
+      if (continuing) return `its statement was made for entry ${madeFor}`;
       const pem = publicKeyFromStatement(read.statement.publicKey, read.statement.fingerprint);
-      if (pem && !keys.has(read.statement.fingerprint)) keys.set(read.statement.fingerprint, { server: read.statement.server, name: read.statement.server, pem });
+      if (!pem) return 'the key it carries does not match its fingerprint';
+      if (!keys.has(read.statement.fingerprint)) keys.set(read.statement.fingerprint, { server: read.statement.server, name: read.statement.server, pem });
     }
     if (!signaturesHold(entry, requiredSigners(read, entry), (fingerprint) => keys.get(fingerprint)?.pem)) return 'its statement is not signed by the keys it names';
     if (read.type === 'rotation') {

@@ -445,12 +445,14 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
 
   /**
    * Whether `fingerprint` is not a key of `serverId`'s as the history binds them: not
-   * connected by rotations to the key this server approved ('approved'), or to the key
-   * the server registered with ('registered').
+   * connected by rotations to the key this server approved ('approved'), or, before it
+   * approved one, to the key the server registered with ('registered'). The key an
+   * administrator checked on the server itself decides alone: a server registered before
+   * registrations were recorded may have had its registration forged first.
    */
   #unboundKey(serverId: string, fingerprint: string): 'approved' | 'registered' | undefined {
     const pin = this.#pins.get(serverId);
-    if (pin && !this.#chains.same(pin, fingerprint)) return 'approved';
+    if (pin) return this.#chains.same(pin, fingerprint) ? undefined : 'approved';
     const registered = this.#registered.get(serverId);
     if (registered && !this.#chains.same(registered, fingerprint)) return 'registered';
     return undefined;
@@ -459,6 +461,11 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
   /** The key a server registered with, as its signed registration in the history says; none for a server registered before those were recorded. */
   registeredKey(serverId: string): string | undefined {
     return this.#registered.get(serverId);
+  }
+
+  /** Whether this server holds the key, or one connected to it by rotations. */
+  isOwnKey(fingerprint: string): boolean {
+    return this.#ownKeys.has(fingerprint) || this.#chains.same(fingerprint, this.#identity.key.fingerprint);
   }
 
   /** Why a TRUSTED pair of this server's is not anchored in the key its administrator approved, if it is not. */

@@ -7,7 +7,7 @@ import type { ServerStatus, TrustEventKind } from '../db/generated/prisma/enums.
 import type { RootKeyPair } from '../identity/root-key.js';
 import { canonical, DecisionStatement, encodePublicKey, RegistrationStatement, signStatement } from '../identity/statements.js';
 import { NotFoundError, ServerDecommissionedError, UntrustedDecommissionError } from './errors.js';
-import { appendClauses, AUTOMATIC_ACTOR, reserve, type NewEvent } from './history.js';
+import { appendClauses, AUTOMATIC_ACTOR, reserve, type NewEvent, type Reservation } from './history.js';
 import { withOwnKey } from './keys.js';
 import { decide } from './state-machine.js';
 import { orderedPair, peerIdFor, type Actor, type ServerScope } from './scope.js';
@@ -102,6 +102,11 @@ export function recordRegistration(db: Database, serverId: string, key: RootKeyP
  */
 async function registrationClauses(db: Database, tx: TransactionClient, afterCommit: AfterCommit, serverId: string, key: RootKeyPair): Promise<Prisma.Sql> {
   const reservation = await reserve(tx, 1);
+  return appendClauses(db, tx, afterCommit, reservation, [registrationEvent(serverId, key, reservation)], { serverId, key });
+}
+
+/** The SERVER_REGISTERED event of `serverId` with `key`, signed by it, made for the reservation's first entry. */
+export function registrationEvent(serverId: string, key: RootKeyPair, reservation: Reservation): NewEvent {
   const statement = canonical(RegistrationStatement, {
     type: 'peertrust/registration/v1',
     server: serverId,
@@ -110,7 +115,7 @@ async function registrationClauses(db: Database, tx: TransactionClient, afterCom
     time: reservation.at.toISOString(),
     sequence: Number(reservation.first),
   });
-  const event: NewEvent = {
+  return {
     kind: 'SERVER_REGISTERED',
     pair: null,
     serverId,
@@ -119,7 +124,6 @@ async function registrationClauses(db: Database, tx: TransactionClient, afterCom
     statement,
     signatures: [{ fingerprint: key.fingerprint, signature: signStatement(statement, key.privateKey) }],
   };
-  return appendClauses(db, tx, afterCommit, reservation, [event], { serverId, key });
 }
 
 /** Query arguments for every server of the cluster, oldest first. */
