@@ -9,7 +9,7 @@ import { GraphQLError } from 'graphql';
 import { createGraphQLError, createYoga, maskError } from 'graphql-yoga';
 import { CredentialWatch } from './auth/credential-watch.js';
 import { useRequireAuthentication } from './auth/graphql-errors.js';
-import { authenticate } from './auth/tokens.js';
+import { authenticate, authenticationProblem } from './auth/tokens.js';
 import { isDatabaseUnavailable, isServerBusy, isStorageFull, type Database } from './db/client.js';
 import type { FeedNotice } from './db/events.js';
 import { ClientQuotas } from './http/client-quotas.js';
@@ -196,7 +196,7 @@ export function createApp(config: AppConfig): App {
         metrics,
         auth,
         viewer: auth.kind === 'user' ? auth.user : null,
-        authProblem: `${auth.kind === 'invalid' ? auth.reason : 'authentication required'}; send "Authorization: Bearer <token>" with a token from \`peertrust token create\``,
+        authProblem: auth.kind === 'user' ? '' : authenticationProblem(auth, 'send "Authorization: Bearer <token>" with a token from `peertrust token create`'),
       };
     },
   });

@@ -17,7 +17,8 @@ import {
   ViewerDocument,
 } from '../client/index.js';
 import { createPeertrustClient } from '../client/index.js';
-import { postGraphQL, request, run, startCluster, subscribe, type TestServer } from './helpers.js';
+import { createApiToken } from '../src/auth/tokens.js';
+import { postGraphQL, request, run, signerIn, startCluster, subscribe, type TestServer } from './helpers.js';
 import { openSocket } from './raw-client.js';
 
 const codeOf = (error: CombinedError | undefined) => error?.graphQLErrors[0]?.extensions['code'];
@@ -117,10 +118,22 @@ describe('queries', () => {
 
 describe('subscriptions', () => {
   test('over graphql-ws, anonymous and bad tokens are refused at connection_init (4403), before any subscribe', async () => {
-    const { servers: [alpha] } = await startCluster(['alpha']);
-    for (const payload of [{}, { authorization: 'Bearer ptk_not-a-real-token' }, { authorization: 'Basic YWRtaW46YWRtaW4=' }]) {
+    const cluster = await startCluster(['alpha', 'bravo']);
+    const [alpha, bravo] = cluster.servers;
+    // Signed by bravo alone, which alpha does not trust: a reason longer than a close frame holds.
+    const { token: bravos } = await createApiToken(cluster.db, { userName: 'bravos', role: 'READ_ONLY' }, [await signerIn(cluster.db, bravo!.identityDir)]);
+    const refusals = [
+      [{}, 'authentication required: send connectionParams.authorization "Bearer <token>"'],
+      [{ authorization: 'Basic YWRtaW46YWRtaW4=' }, 'the authorization must be "Bearer <token>": send connectionParams.authorization "Bearer <token>"'],
+      // A token was sent: what is wrong with it is the answer.
+      [{ authorization: 'Bearer ptk_not-a-real-token' }, 'the token is not valid'],
+      [{ authorization: `Bearer ${bravos}` }, expect.stringMatching(/^the token was not issued by this server or by a server it trusts .*…$/)],
+    ] as const;
+    for (const [payload, reason] of refusals) {
       const socket = await openSocket(alpha!.app.url);
-      expect(await socket.init(payload)).toEqual({ code: 4403, reason: expect.stringContaining('connectionParams.authorization') });
+      const closed = await socket.init(payload);
+      expect(closed).toEqual({ code: 4403, reason });
+      expect(Buffer.byteLength(closed === 'ack' ? '' : closed.reason)).toBeLessThanOrEqual(123);
     }
     // The typed client does not ask again with a token that was refused: its subscription fails.
     const refused = await subscribe(alpha!.anonymous, PeerTrustChangedDocument, {}).next();

@@ -149,7 +149,17 @@ export interface UserAuthentication {
   tokenHash: string;
 }
 
-export type Authentication = { kind: 'anonymous' } | { kind: 'invalid'; reason: string } | UserAuthentication;
+/** `malformed`: no token could be read from what was sent. */
+export type Authentication = { kind: 'anonymous' } | { kind: 'invalid'; reason: string; malformed?: true } | UserAuthentication;
+
+/**
+ * Why a request is not signed in, for its client: what is wrong with the token it sent,
+ * or, when it sent none it could read, that and `howToSend`.
+ */
+export function authenticationProblem(auth: Exclude<Authentication, UserAuthentication>, howToSend: string): string {
+  if (auth.kind === 'invalid' && !auth.malformed) return auth.reason;
+  return `${auth.kind === 'invalid' ? auth.reason : 'authentication required'}: ${howToSend}`;
+}
 
 /** What a server believes of token issuers and revokes: its verified history (src/trust/ledger.ts). */
 export interface TokenTrust {
@@ -169,7 +179,7 @@ const NOT_VALID = { kind: 'invalid', reason: 'the token is not valid' } as const
 export async function authenticate(prisma: PrismaClient, authorization: unknown, trust: TokenTrust): Promise<Authentication> {
   if (authorization === undefined || authorization === null || authorization === '') return { kind: 'anonymous' };
   const token = bearerToken(authorization);
-  if (!token) return { kind: 'invalid', reason: 'the authorization must be "Bearer <token>"' };
+  if (!token) return { kind: 'invalid', reason: 'the authorization must be "Bearer <token>"', malformed: true };
   const found = await prisma.apiToken.findUnique({ where: { tokenHash: hashToken(token) }, include: { user: true } });
   return found ? believed(prisma, found, trust) : NOT_VALID;
 }

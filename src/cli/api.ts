@@ -21,7 +21,6 @@ const ApiUrl = z
 
 /** Codes of a server that cannot serve now: another try, or another server, may do. */
 const UNAVAILABLE_CODES = new Set(['DATABASE_UNAVAILABLE', 'SERVER_BUSY', 'STORAGE_FULL', 'RATE_LIMITED']);
-const PERMISSION_CODES = new Set(['UNAUTHENTICATED', 'FORBIDDEN']);
 
 /** Why a TLS connection to a server failed (Node's error code: mostly its certificate refused), and what to do: no retry mends any. */
 const UNTRUSTED = 'its TLS certificate is not one this machine trusts (replaced?); check it, then trust its CA with NODE_EXTRA_CA_CERTS';
@@ -135,7 +134,7 @@ export class Api {
     const closed = error.networkError as { code?: unknown; reason?: unknown } | undefined;
     if (typeof closed?.code === 'number') {
       const reason = String(closed.reason || `code ${closed.code}`);
-      if (closed.code === CloseCode.Forbidden) return new CliError(reason, ExitCode.permission, 'FORBIDDEN');
+      if (closed.code === CloseCode.Forbidden) return new CliError(`the server refused PEERTRUST_TOKEN: ${reason}`, ExitCode.permission, 'UNAUTHENTICATED');
       return new CliError(`${this.url} closed the connection: ${reason}`, ExitCode.unavailable, 'UNREACHABLE');
     }
     if (error.networkError) {
@@ -147,7 +146,8 @@ export class Api {
     const first = error.graphQLErrors[0];
     const code = String(first?.extensions['code'] ?? 'GRAPHQL_ERROR');
     const message = first?.message ?? error.message;
-    if (PERMISSION_CODES.has(code)) return new CliError(message, ExitCode.permission, code);
+    if (code === 'UNAUTHENTICATED') return new CliError(`the server refused PEERTRUST_TOKEN: ${message}`, ExitCode.permission, code);
+    if (code === 'FORBIDDEN') return new CliError(message, ExitCode.permission, code);
     if (UNAVAILABLE_CODES.has(code)) return new CliError(message, ExitCode.unavailable, code);
     return new CliError(message, ExitCode.refused, code);
   }

@@ -10,7 +10,7 @@ import { useServer } from 'graphql-ws/use/ws';
 import type { YogaServerInstance } from 'graphql-yoga';
 import { WebSocket, WebSocketServer } from 'ws';
 import { HOLD_ENDED, type CredentialWatch } from '../auth/credential-watch.js';
-import type { Authentication, UserAuthentication } from '../auth/tokens.js';
+import { authenticationProblem, type Authentication, type UserAuthentication } from '../auth/tokens.js';
 import type { Logger } from '../logger.js';
 import type { ClientQuotas } from './client-quotas.js';
 import type { ApiContext, ServerContext } from './context.js';
@@ -48,6 +48,14 @@ function operation(enveloped: Enveloped, params: SubscribePayload, document: Doc
 }
 
 /** Serves graphql-ws on `path` of `httpServer`; upgrades are rate-limited like requests. */
+/** A close reason fits in 123 bytes (RFC 6455; ws throws on a longer one): cut, and marked so. */
+function closeReason(reason: string): string {
+  if (Buffer.byteLength(reason) <= 123) return reason;
+  let cut = reason;
+  while (Buffer.byteLength(cut) > 120) cut = cut.slice(0, -1);
+  return `${cut}…`;
+}
+
 export function serveWebSocket(httpServer: Server, path: string, api: WebSocketApi) {
   const wsServer = new WebSocketServer({ noServer: true, path, maxPayload: api.maxMessageBytes });
   const connections = new WeakMap<object, Connection>();
@@ -64,7 +72,7 @@ export function serveWebSocket(httpServer: Server, path: string, api: WebSocketA
   });
 
   const refuse = (socket: WebSocket, code: number, reason: string) => {
-    socket.close(code, reason);
+    socket.close(code, closeReason(reason));
     return false;
   };
 
@@ -89,8 +97,7 @@ export function serveWebSocket(httpServer: Server, path: string, api: WebSocketA
 
   const refusedToken = (socket: WebSocket, address: string, auth: Exclude<Authentication, UserAuthentication>) => {
     void api.rates.refusedToken(address);
-    const problem = auth.kind === 'invalid' ? auth.reason : 'authentication required';
-    return refuse(socket, CloseCode.Forbidden, `${problem}: send connectionParams.authorization "Bearer <token>"`);
+    return refuse(socket, CloseCode.Forbidden, authenticationProblem(auth, 'send connectionParams.authorization "Bearer <token>"'));
   };
 
   const handle = useServer<Record<string, unknown>>(
