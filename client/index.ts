@@ -10,7 +10,7 @@ import { Endpoints } from './endpoints.js';
 import { TrustEventsDocument, type TrustEventFieldsFragment, type TrustEventsSubscription, type TrustEventsSubscriptionVariables } from './gql/graphql.js';
 
 export * from './gql/graphql.js';
-export { eventKeys, eventSubject } from './events.js';
+export { byThirdServer, eventKeys, eventSubject } from './events.js';
 
 export interface PeertrustClientOptions {
   /**

@@ -50,7 +50,7 @@ test('approve by name on one serve process and by id on the other: TRUSTED; peer
   expect(decided.peer).toMatchObject({ id: alpha.id, name: 'alpha', trustStatus: 'TRUSTED', approvedByThisServer: true, approvedByPeer: true });
 
   const peers = JSON.parse((await cli(['peers', '--json'], alpha.url, token)).stdout);
-  expect(peers.server).toEqual({ id: alpha.id, name: 'alpha' });
+  expect(peers.server).toEqual({ id: alpha.id, name: 'alpha', serverStatus: 'ONLINE' });
   expect(peers.peers).toEqual([
     {
       id: bravo.id,
@@ -212,7 +212,14 @@ test('deny, revoke and decommission, by name, as tables and as JSON', async () =
   expect(charlieHistory.events.map((event: { kind: string }) => event.kind)).toEqual(['TRUST_APPROVED', 'TRUST_REVOKED', 'SERVER_DECOMMISSIONED']);
   // On bravo, that revoke was made through alpha, and is about charlie: neither is bravo.
   const onBravo = await on(bravo!, cluster.adminToken)(['history', '--peer', charlie!.id]);
-  expect(onBravo.stdout.trimEnd().split('\n').at(-1)!.split(/ {2,}/).slice(2, 5)).toEqual(['TRUST_REVOKED', 'alpha', 'charlie']);
+  expect(onBravo.stdout.trimEnd().split('\n').at(-1)!.split(/ {2,}/).slice(2, 5)).toEqual(['TRUST_REVOKED (decommission)', 'alpha', 'charlie']);
+  // On charlie itself, its peers say it is decommissioned.
+  const onCharlie = on(charlie!, cluster.adminToken);
+  expect((await onCharlie(['peers'])).stdout.split('\n').slice(0, 2)).toEqual([
+    `peers of charlie (${charlie!.app.url})`,
+    'charlie is decommissioned: it takes no more trust decisions; its peers approve a new instance of it',
+  ]);
+  expect(JSON.parse((await onCharlie(['peers', '--json'])).stdout).server).toEqual({ id: charlie!.id, name: 'charlie', serverStatus: 'DECOMMISSIONED' });
 
   // charlie's new instance: the decommissioned one leaves it the name.
   const newCharlie = await cluster.addServer('charlie');

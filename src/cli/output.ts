@@ -1,7 +1,7 @@
 // What the trust commands print: aligned tables and lines for people, and for --json the
 // shapes documented in the README. Those shapes are built here field by field, so that
 // a change of the API's documents cannot change what scripts read.
-import { eventKeys, eventSubject, type PeerTrustFieldsFragment, type ServerFieldsFragment, type TrustEvent } from '../../client/index.js';
+import { byThirdServer, eventKeys, eventSubject, type PeerTrustFieldsFragment, type ServerFieldsFragment, type TrustEvent } from '../../client/index.js';
 import { formatFingerprint } from '../identity/fingerprint-text.js';
 
 
@@ -80,7 +80,8 @@ export function historyTable(events: TrustEvent[], thisServer: { id: string; nam
     events.map((event) => [
       String(event.sequence),
       event.at,
-      event.kind,
+      // Made through neither server of the pair: by a decommission.
+      byThirdServer(event, thisServer) ? `${event.kind} (decommission)` : event.kind,
       event.server.name,
       eventSubject(event, thisServer).name,
       event.actor.name,

@@ -141,6 +141,11 @@ function possibleReplacement(peer: ServerFieldsFragment): string {
   return `${peer.name} (${peer.id}) may replace ${old.name} (${old.id}), whose ${old.name === peer.name ? 'name' : 'address'} it has, with another root key: check its fingerprint on the server itself; if not a reinstall, someone may be impersonating ${old.name}`;
 }
 
+/** Said where a decommissioned server's state is shown: nothing will be asked of it. */
+function decommissionedNote(self: ServerFieldsFragment): string {
+  return `${self.name} is decommissioned: it takes no more trust decisions; its peers approve a new instance of it`;
+}
+
 export function peers(target: Target) {
   return withApi(target, async (api) => {
     const { thisServer } = await api.query(ThisServerDocument, {});
@@ -149,6 +154,7 @@ export function peers(target: Target) {
     const text = pairs.length
       ? [
           `peers of ${thisServer.name} (${api.url})`,
+          ...(thisServer.status === 'DECOMMISSIONED' ? [decommissionedNote(thisServer)] : []),
           peersTable(pairs),
           ...(waiting
             ? [`\n${waiting} awaiting approval on ${thisServer.name}: check the fingerprint on the peer itself (\`peertrust fingerprint\` there), then \`peertrust approve NAME --fingerprint FP${api.url === DEFAULT_URL ? '' : ` --url ${api.url}`}\``]
@@ -156,7 +162,7 @@ export function peers(target: Target) {
           ...pairs.flatMap(({ peer }) => (peer.possibleReplacementOf ? [`\n${possibleReplacement(peer)}`] : [])),
         ].join('\n')
       : `${thisServer.name} has no peers yet`;
-    print(target, { server: { id: thisServer.id, name: thisServer.name }, peers: pairs.map(peerJson) }, text);
+    print(target, { server: { id: thisServer.id, name: thisServer.name, serverStatus: thisServer.status }, peers: pairs.map(peerJson) }, text);
   });
 }
 
@@ -205,7 +211,11 @@ export function watch(target: Target) {
     const trustOf = (pair: PeerTrustFieldsFragment) =>
       JSON.stringify([pair.status, pair.approvedByThisServer, pair.approvedByPeer, pair.deniedByThisServer, pair.unverifiedReason, pair.updatedAt]);
     const trust = new Map(pairs.map((pair) => [pair.id, trustOf(pair)]));
-    console.error(`watching ${thisServer.name} (${api.url}): trust approval required, and every change of trust. Ctrl-C to stop.`);
+    console.error(
+      thisServer.status === 'DECOMMISSIONED'
+        ? `watching ${thisServer.name} (${api.url}): ${decommissionedNote(thisServer)}; changes its peers make still show. Ctrl-C to stop.`
+        : `watching ${thisServer.name} (${api.url}): trust approval required, and every change of trust. Ctrl-C to stop.`,
+    );
     /**
      * This server as last read: read again at a revoke, which a peer's decommission of
      * this server brings to each of its pairs, and at a notice that changes no pair's
