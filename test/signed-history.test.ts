@@ -311,7 +311,7 @@ test('a bundle verifies offline (whole, or one entry with its proof), across a r
   expect(changed((b) => b.entries!.reverse())).toMatchObject({ ok: false, brokenAt: 1 });
   expect(changed((b) => (b.checkpoint = b.checkpoint.replace(/\n\d+\n/, `\n${whole.size + 1}\n`)))).toMatchObject({ ok: false, reason: expect.stringContaining('checkpoint does not verify') });
   expect(changed((b) => (b.keys = b.keys.map((k) => ({ ...k, publicKey: b.keys[0]!.publicKey }))))).toMatchObject({ ok: false });
-  expect(verifyBundle(bundle, ['0'.repeat(64)])).toMatchObject({ ok: false, reason: 'no key you trust signed or cosigned its checkpoint' });
+  expect(verifyBundle(bundle, ['0'.repeat(64)])).toMatchObject({ ok: false, unanchored: true, reason: 'no key you trust signed or cosigned its checkpoint' });
   const single = await exportBundle(cluster.db, { sequence: 2 });
   // alpha's key as an auditor noted it before the rotation: the whole history's rotation,
   // signed by it, leads to the key alpha signs with now. One entry holds no rotation.
@@ -334,9 +334,9 @@ test('a bundle verifies offline (whole, or one entry with its proof), across a r
 });
 
 test('peertrust history export and history verify --bundle, with no server and no database', async () => {
-  const { cluster, alpha } = await trusted();
-  // bravo appended last: the bundle names alpha once alpha has cosigned as a witness.
-  await vi.waitFor(async () => expect((await verify(alpha)).witnesses).toContain(alpha.id), { timeout: 15_000, interval: 200 });
+  const { cluster, alpha, bravo } = await trusted();
+  // bravo appended last: the bundle names alpha once alpha has cosigned as a witness (and bravo, its signer, too).
+  await vi.waitFor(async () => expect((await verify(alpha)).witnesses).toEqual(expect.arrayContaining([alpha.id, bravo.id])), { timeout: 15_000, interval: 200 });
   const dir = await tempDir();
   const file = path.join(dir, 'history.json');
   const exported = await peertrust(['history', 'export', '--data-dir', dir, '--out', file], { DATABASE_URL: cluster.databaseUrl });
@@ -348,6 +348,13 @@ test('peertrust history export and history verify --bundle, with no server and n
   expect(verified.stdout).toMatch(/^ok: \d+ entries verify; root hash \S+\ncheckpoint signed by: /);
   expect(verified.stdout).toContain(`alpha ${formatFingerprint(alpha.fingerprint)}`);
   expect(verified.stdout).toMatch(new RegExp(`\nanchored by: (\\S+ \\S+, )*alpha ${formatFingerprint(alpha.fingerprint)}(,|\n)`));
+  // bravo signed the checkpoint and cosigned it: its key anchors it once.
+  const both = JSON.parse((await peertrust(['history', 'verify', '--bundle', file, '--json', '--trust', alpha.fingerprint, '--trust', bravo.fingerprint])).stdout) as { anchoredBy: { fingerprint: string }[] };
+  expect(both.anchoredBy.map((key) => key.fingerprint).sort()).toEqual([alpha.fingerprint, bravo.fingerprint].sort());
+  // A key that signed none of it: consistent, but not anchored, which is what it says.
+  const stranger = await peertrust(['history', 'verify', '--bundle', file, '--trust', '0'.repeat(64)]);
+  expect(stranger.code).toBe(1);
+  expect(stranger.stderr).toMatch(/^peertrust: the bundle is consistent, but not anchored: no key you trust signed or cosigned its checkpoint\. It is signed by bravo /);
   // Without --trust it verifies only against the keys it names itself, and says so.
   const unanchored = await peertrust(['history', 'verify', '--bundle', file]);
   expect(unanchored.code, unanchored.stderr).toBe(0);

@@ -30,6 +30,14 @@ export async function verifyBundleFile(file: string, trust: string[], json?: boo
   if (json) console.log(JSON.stringify({ ...report, anchored }, null, 2));
   // Grouped, as `peertrust fingerprint` prints what they are compared with.
   const signedBy = (list: { name: string; fingerprint: string }[]) => list.map((key) => `${key.name} ${formatFingerprint(key.fingerprint)}`).join(', ') || 'none';
+  if (report.unanchored) {
+    throw new CliError(
+      `the bundle is consistent, but not anchored: ${report.reason}. It is signed by ${signedBy(report.signers)} and cosigned by ${signedBy(report.witnesses)}: pass --trust with the fingerprint of one of them that you checked on the server itself (a decommissioned server signs no new checkpoint)`,
+      ExitCode.refused,
+      'NotAnchored',
+      { reason: report.reason },
+    );
+  }
   if (!report.ok) {
     const where = report.brokenAt ? `entry ${report.brokenAt}: ` : '';
     throw new CliError(`the bundle does not verify: ${where}${report.reason ?? 'no reason given'}`, ExitCode.refused, 'HistoryBroken', { brokenAt: report.brokenAt, reason: report.reason });

@@ -47,6 +47,8 @@ export interface BundleVerification {
   /** The first entry that does not verify, and why; or why the bundle as a whole does not. */
   brokenAt?: number;
   reason?: string;
+  /** It verifies, but no key trusted signed or cosigned its checkpoint: the only reason it is not ok. */
+  unanchored?: true;
 }
 
 /** What the history does not hold: no checkpoint yet, or no such entry. */
@@ -128,7 +130,9 @@ export function verifyBundle(input: unknown, trusted: string[] = []): BundleVeri
   /** Done: ok, with the signers and witnesses that anchor it, or why it is not anchored. */
   const anchored = (): BundleVerification => {
     if (!trusted.length) return { ...result, ok: true };
-    const anchoredBy = [...signers, ...witnesses].flatMap((key) => {
+    // A server that signed the checkpoint may have cosigned it too: each key once.
+    const keysOnce = [...new Map([...signers, ...witnesses].map((key) => [key.fingerprint, key])).values()];
+    const anchoredBy = keysOnce.flatMap((key) => {
       const through = anchors.get(key.fingerprint);
       return through ? [{ ...key, trusted: through }] : [];
     });
@@ -137,6 +141,7 @@ export function verifyBundle(input: unknown, trusted: string[] = []): BundleVeri
       : {
           ...result,
           ok: false,
+          unanchored: true,
           reason: `no key you trust signed or cosigned its checkpoint${bundle.entry ? ' (a bundle of one entry holds no rotations: to anchor it with a key that was rotated since, verify a bundle of the whole history)' : ''}`,
         };
   };
