@@ -228,6 +228,10 @@ test('deny, revoke and decommission, by name, as tables and as JSON', async () =
   expect(JSON.parse(approved.stdout).peer).toMatchObject({ id: newCharlie.id, trustStatus: 'PENDING' });
   // Which instance the name meant, and how to name the other.
   expect(approved.stderr).toBe(`charlie: the active instance ${newCharlie.id}; its decommissioned instance ${charlie!.id} shares the name (give its id to mean it)\n`);
+  // Where a name is shared, each instance is told apart by its state and its key.
+  const unknown = await admin(['revoke', 'zulu']);
+  const keyOf = (server: { fingerprint: string }) => formatFingerprint(server.fingerprint).slice(0, 9);
+  expect(unknown.stderr).toBe(`peertrust: no server has the name or id "zulu"; the servers are: alpha (this server), bravo, charlie (decommissioned, ${keyOf(charlie!)}), charlie (${keyOf(newCharlie)})\n`);
 });
 
 test('watch prints the notice when a new server registers and each change of trust, then stops cleanly on SIGINT', async () => {

@@ -14,6 +14,7 @@ import {
   TrustApprovalRequiredDocument,
   TrustHistoryDocument,
   VerifyTrustHistoryDocument,
+  instanceLabel,
   type PeerTrustFieldsFragment,
   type ServerFieldsFragment,
   type TrustEvent,
@@ -74,7 +75,7 @@ async function resolve(api: Api, name: string): Promise<{ self: ServerFieldsFrag
     return { self, peer: active[0]! };
   }
   if (named.length === 0) {
-    const known = servers.map((server) => (server.isThisServer ? `${server.name} (this server)` : server.name)).join(', ');
+    const known = servers.map((server) => (server.isThisServer ? `${server.name} (this server)` : instanceLabel(server, servers))).join(', ');
     throw new CliError(`no server has the name or id ${JSON.stringify(name)}; the servers are: ${known}`, ExitCode.refused, 'NotFoundError');
   }
   const matches = table(
@@ -211,6 +212,8 @@ export function watch(target: Target) {
     const trustOf = (pair: PeerTrustFieldsFragment) =>
       JSON.stringify([pair.status, pair.approvedByThisServer, pair.approvedByPeer, pair.deniedByThisServer, pair.unverifiedReason, pair.updatedAt]);
     const trust = new Map(pairs.map((pair) => [pair.id, trustOf(pair)]));
+    // Every peer seen, by id: a peer's line names it apart from other instances of its name.
+    const seen = new Map(pairs.map((pair) => [pair.peer.id, pair.peer]));
     console.error(
       thisServer.status === 'DECOMMISSIONED'
         ? `watching ${thisServer.name} (${api.url}): ${decommissionedNote(thisServer)}; changes its peers make still show. Ctrl-C to stop.`
@@ -237,6 +240,8 @@ export function watch(target: Target) {
     };
     const show = async (notice: 'trustApprovalRequired' | 'peerTrustChanged', pair: PeerTrustFieldsFragment) => {
       const peer = pair.peer;
+      seen.set(peer.id, peer);
+      const name = instanceLabel(peer, seen.values());
       const rotated = keys.has(pair.id) && keys.get(pair.id) !== peer.fingerprint;
       keys.set(pair.id, peer.fingerprint);
       if (notice === 'peerTrustChanged') {
@@ -248,11 +253,11 @@ export function watch(target: Target) {
       if (target.json) return console.log(JSON.stringify({ notice, peer: peerJson(pair) }));
       console.log(
         notice === 'trustApprovalRequired'
-          ? `${pair.updatedAt}  APPROVAL REQUIRED  ${peer.name}  ${peer.id}  fingerprint ${formatFingerprint(peer.fingerprint)}  addresses ${peer.addresses.join(', ')}${pair.approvedByPeer ? `  (${peer.name} has approved ${thisServer.name})` : ''}${peer.possibleReplacementOf ? `  (${possibleReplacement(peer)})` : ''}`
+          ? `${pair.updatedAt}  APPROVAL REQUIRED  ${name}  ${peer.id}  fingerprint ${formatFingerprint(peer.fingerprint)}  addresses ${peer.addresses.join(', ')}${pair.approvedByPeer ? `  (${peer.name} has approved ${thisServer.name})` : ''}${peer.possibleReplacementOf ? `  (${possibleReplacement(peer)})` : ''}`
           : rotated
             ? // The pair's own time is its last change of trust; the rotation is now.
-              `${new Date().toISOString()}  KEY ROTATED        ${peer.name}  new fingerprint ${formatFingerprint(peer.fingerprint)}; ${describePair(pair, self)}`
-            : `${pair.updatedAt}  TRUST CHANGED      ${peer.name}  ${describePair(pair, self)}`,
+              `${new Date().toISOString()}  KEY ROTATED        ${name}  new fingerprint ${formatFingerprint(peer.fingerprint)}; ${describePair(pair, self)}`
+            : `${pair.updatedAt}  TRUST CHANGED      ${name}  ${describePair(pair, self)}`,
       );
     };
     // One notice after the other, in the order they came, though one may wait for a query.

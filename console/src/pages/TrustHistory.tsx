@@ -5,13 +5,12 @@ import {
   ConsoleTrustHistoryDocument,
   PeerTrustsDocument,
   VerifyTrustHistoryDocument,
-  type ServerFieldsFragment,
   type TrustEventFieldsFragment as TrustEvent,
   type TrustEventKind,
 } from '../../../client/gql/graphql.js';
 import { byThirdServer, eventKeys, eventSubject } from '../../../client/events.js';
+import { instanceLabel } from '../../../client/names.js';
 import { FingerprintText } from '../components/Fingerprint.js';
-import { formatFingerprint } from '../../../src/identity/fingerprint-text.js';
 import { describeError } from '../client.js';
 import { useLive } from '../live.js';
 import { PAGE_SIZE, useRefetchAfterReconnect } from '../paging.js';
@@ -31,18 +30,6 @@ const kindLabel: Record<TrustEventKind, string> = {
   TOKEN_REVOKED: 'Token revoked',
   SERVER_REGISTERED: 'Registered',
 };
-
-type Peer = Pick<ServerFieldsFragment, 'name' | 'fingerprint' | 'status'>;
-
-/**
- * A peer as the filter names it: a replaced server's instances share a name, so where
- * several do, each says its state and the start of its fingerprint.
- */
-function peerLabel(peer: Peer, all: readonly { node: { peer: Peer } }[]): string {
-  if (all.filter(({ node }) => node.peer.name === peer.name).length < 2) return peer.name;
-  const key = formatFingerprint(peer.fingerprint).slice(0, 9);
-  return peer.status === 'DECOMMISSIONED' ? `${peer.name} (decommissioned, ${key})` : `${peer.name} (${key})`;
-}
 
 export function TrustHistoryPage() {
   const { thisServer } = useSession();
@@ -100,7 +87,7 @@ export function TrustHistoryPage() {
           )}
           {peers.data?.peerTrusts.edges.map(({ node }) => (
             <option key={node.peer.id} value={node.peer.id}>
-              {peerLabel(node.peer, peers.data!.peerTrusts.edges)}
+              {instanceLabel(node.peer, peers.data!.peerTrusts.edges.map((edge) => edge.node.peer))}
             </option>
           ))}
         </select>
