@@ -121,6 +121,14 @@ for (const backend of backends) {
       expect(await kinds(alpha)).not.toContain('TRUST_ENABLED');
     });
 
+    test('who denied a pair is what the signed history says, not the stored event: its server changed by SQL does not change deniedByThisServer', async () => {
+      const { cluster, alpha, bravo } = await twoServers(backend.postgres);
+      expect(await deny(alpha, bravo)).toMatchObject({ peerTrust: { status: 'DENIED', deniedByThisServer: true } });
+      await bypassingTriggers(cluster, [`UPDATE "TrustEvent" SET "serverId" = '${bravo.id}' WHERE "kind" = 'TRUST_DENIED'`]);
+      expect(await pair(alpha, bravo)).toMatchObject({ status: 'DENIED', deniedByThisServer: true });
+      expect(await pair(bravo, alpha)).toMatchObject({ status: 'DENIED', deniedByThisServer: false });
+    });
+
     test("an inserted RootKey row is not a server's key: the server keeps the key it holds, its peer reports the pair UNVERIFIED", async () => {
       const { cluster, alpha, bravo } = await trusted(backend.postgres);
       const rogue = generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }).toString();

@@ -63,6 +63,8 @@ const VerifiedPairSchema = z.object({
   accepts: z.object({ A: AcceptSchema.optional(), B: AcceptSchema.optional() }),
   /** A signed decision on it that the rules did not allow: its stored state cannot be believed. */
   problem: z.string().optional(),
+  /** The server whose deny made it DENIED. */
+  deniedBy: z.string().optional(),
 });
 type VerifiedPair = z.infer<typeof VerifiedPairSchema>;
 
@@ -483,6 +485,11 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
     return undefined;
   }
 
+  /** The server whose deny the signed history records on a pair, if it was denied. */
+  deniedBy(pairId: string): string | undefined {
+    return this.#pairs.get(pairId)?.deniedBy;
+  }
+
   /** Whether the reason a pair is unverified is new: not yet reported (recorded and logged). */
   isUnreported(pairId: string, reason: string): boolean {
     return this.#reported.get(pairId) !== reason;
@@ -772,6 +779,7 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
         return undefined;
       case 'TRUST_DENIED':
         pair.status = 'DENIED';
+        pair.deniedBy = entry.server;
         return undefined;
       case 'TRUST_REVOKED':
         Object.assign(pair, { status: 'REVOKED', acceptedByA: false, acceptedByB: false, accepts: {} });
@@ -882,6 +890,7 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
       if (decider === this.#serverId) this.#pins.set(statement.subject.server, statement.subject.fingerprint);
     }
     if (decision.next.status === 'REVOKED') pair.accepts = {};
+    if (decision.next.status === 'DENIED') pair.deniedBy = decider;
     this.#current!.owed = decision.events.slice(1);
     return undefined;
   }

@@ -48,17 +48,12 @@ async function verify(scope: ServerScope, pair: PairWithServers): Promise<Report
 }
 
 /**
- * For a DENIED pair, whether this server denied it: its deny's entry says. Read for
- * denied pairs only, so that a page of other pairs costs no read of their histories.
+ * For a DENIED pair, whether this server denied it, as the signed history says (the
+ * verdict read it that far): not the stored events, which a database writer could change.
  */
 export async function deniedByThisServer(scope: ServerScope, pair: PairWithServers): Promise<boolean | null> {
   if ((await reportedTrust(scope, pair)).status !== 'DENIED') return null;
-  const denial = await scope.db.prisma.trustEvent.findFirst({
-    where: { peerTrustId: pair.id, kind: 'TRUST_DENIED' },
-    orderBy: { sequence: 'asc' },
-    select: { serverId: true },
-  });
-  return denial?.serverId === scope.serverId;
+  return scope.ledger.deniedBy(pair.id) === scope.serverId;
 }
 
 /**
