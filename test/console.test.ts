@@ -419,4 +419,19 @@ describe.skipIf(!chromiumPath)('web console', { timeout: 180_000 }, () => {
     await results.getByText('"InvalidFingerprintError"').waitFor();
     expect(errors).toEqual([]);
   });
+
+  test('GraphiQL from the console, with nothing to approve: the variables are placeholders, not a trusted peer', async () => {
+    const cluster = await startCluster(['alpha', 'bravo']);
+    const [alpha, bravo] = cluster.servers;
+    for (const [on, peer] of [[alpha!, bravo!], [bravo!, alpha!]] as const) {
+      await run(on.admin, ApproveTrustDocument, { input: { peerId: peer.id, fingerprint: peer.fingerprint } });
+    }
+    const { newPage, errors } = await openBrowser();
+    const page = await newPage();
+    await page.goto(consoleLink(alpha!, cluster.adminToken, '/graphql'));
+    await page.getByRole('button', { name: /Execute query/ }).waitFor();
+    await page.getByText('<a peer id, from Peers>').first().waitFor();
+    expect(await page.getByText(bravo!.id).count()).toBe(0);
+    expect(errors).toEqual([]);
+  });
 });

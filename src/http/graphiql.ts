@@ -8,7 +8,7 @@ import { consoleDir } from '../paths.js';
 
 /** The operations GraphiQL opens with. Each runs as it is once the variables name a peer. */
 const OPERATIONS = `# peertrust. Opened from the console, the Authorization header is filled in and the
-# variables name the first peer that awaits this server's approval (else the first peer);
+# variables name the first peer that awaits this server's approval (else one that could be approved);
 # its fingerprint is yours to fill in, from what the peer itself shows.
 # Otherwise put your token in the Headers tab: { "Authorization": "Bearer <your token>" }
 # Run an operation with the run button and pick it by name.

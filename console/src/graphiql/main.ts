@@ -20,7 +20,7 @@ window.MonacoEnvironment = { globalAPI: false, getWorkerUrl: (_moduleId, label) 
 
 /**
  * Variables for the prefilled operations: the first peer that awaits approval, else the
- * first that takes decisions. Its fingerprint is left for the administrator to fill in
+ * first that could be approved (pending, or revoked); with none, the placeholders. Its fingerprint is left for the administrator to fill in
  * from the peer itself: filled in from this server's answer, Approve would take whatever
  * key the database says, unchecked.
  */
@@ -33,7 +33,8 @@ async function variablesFor(authorization: string): Promise<string | undefined> 
   });
   const result = await client.query(PeerTrustsDocument, { first: 50 }).toPromise();
   const pairs = result.data?.peerTrusts.edges.map((edge) => edge.node) ?? [];
-  const pair = pairs.find((candidate) => candidate.approvalRequired) ?? pairs.find((candidate) => candidate.peer.status !== 'DECOMMISSIONED');
+  const approvable = (candidate: (typeof pairs)[number]) => candidate.peer.status !== 'DECOMMISSIONED' && (candidate.status === 'PENDING' || candidate.status === 'REVOKED');
+  const pair = pairs.find((candidate) => candidate.approvalRequired) ?? pairs.find(approvable);
   return pair && JSON.stringify({ peerId: pair.peer.id, fingerprint: `<${pair.peer.name}'s fingerprint, as ${pair.peer.name} itself shows it>` }, null, 2);
 }
 
