@@ -291,6 +291,22 @@ test('watch prints the notice when a new server registers and each change of tru
   await expect.poll(live).toEqual([0, 0]);
 });
 
+test('watch marks an approval the server asks for again, after it lost the connection that brings it notices', async () => {
+  const cluster = await startCluster(['alpha', 'bravo']);
+  const [alpha, bravo] = cluster.servers;
+  const watch = await startProcess(['watch', '--json'], /"notice":"trustApprovalRequired"/, { PEERTRUST_URL: alpha!.app.url, PEERTRUST_TOKEN: cluster.adminToken });
+  const lines = completeLines(watch);
+  const asked = () => lines().map((line) => JSON.parse(line) as { notice: string; again?: true }).filter((n) => n.notice === 'trustApprovalRequired');
+  expect(asked()).toEqual([expect.objectContaining({ peer: expect.objectContaining({ id: bravo!.id }) })]);
+  // The database ends the servers' LISTEN connection; once it is back, alpha asks again for what is pending.
+  await cluster.db.prisma.$queryRawUnsafe(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'peertrust listen'`);
+  await expect.poll(asked, { timeout: 30_000 }).toEqual([
+    expect.not.objectContaining({ again: true }),
+    { notice: 'trustApprovalRequired', peer: expect.objectContaining({ id: bravo!.id }), again: true },
+  ]);
+  expect(await stopProcess(watch.child, 'SIGINT')).toBe(0);
+});
+
 test('watch stops cleanly on SIGINT while it is reconnecting to a server that went away', async () => {
   const cluster = await startCluster(['alpha', 'bravo']);
   const [alpha] = cluster.servers;

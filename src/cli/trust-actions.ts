@@ -214,6 +214,9 @@ export function watch(target: Target) {
     const trust = new Map(pairs.map((pair) => [pair.id, trustOf(pair)]));
     // Every peer seen, by id: a peer's line names it apart from other instances of its name.
     const seen = new Map(pairs.map((pair) => [pair.peer.id, pair.peer]));
+    // Each approval asked for, by pair, as of its last change: the server asks again after a
+    // reconnect (its own to its database, or ours to it), and the line says it is a repeat.
+    const asked = new Map<string, string>();
     console.error(
       thisServer.status === 'DECOMMISSIONED'
         ? `watching ${thisServer.name} (${api.url}): ${decommissionedNote(thisServer)}; changes its peers make still show. Ctrl-C to stop.`
@@ -242,6 +245,8 @@ export function watch(target: Target) {
       const peer = pair.peer;
       seen.set(peer.id, peer);
       const name = instanceLabel(peer, seen.values());
+      const again = notice === 'trustApprovalRequired' && asked.get(pair.id) === pair.updatedAt;
+      if (notice === 'trustApprovalRequired') asked.set(pair.id, pair.updatedAt);
       const rotated = keys.has(pair.id) && keys.get(pair.id) !== peer.fingerprint;
       keys.set(pair.id, peer.fingerprint);
       if (notice === 'peerTrustChanged') {
@@ -250,10 +255,10 @@ export function watch(target: Target) {
         if (unchanged || pair.status === 'REVOKED') await checkSelf();
         if (unchanged) return;
       }
-      if (target.json) return console.log(JSON.stringify({ notice, peer: peerJson(pair) }));
+      if (target.json) return console.log(JSON.stringify({ notice, peer: peerJson(pair), ...(again ? { again } : {}) }));
       console.log(
         notice === 'trustApprovalRequired'
-          ? `${pair.updatedAt}  APPROVAL REQUIRED  ${name}  ${peer.id}  fingerprint ${formatFingerprint(peer.fingerprint)}  addresses ${peer.addresses.join(', ')}${pair.approvedByPeer ? `  (${peer.name} has approved ${thisServer.name})` : ''}${peer.possibleReplacementOf ? `  (${possibleReplacement(peer)})` : ''}`
+          ? `${pair.updatedAt}  APPROVAL REQUIRED  ${name}  ${peer.id}  fingerprint ${formatFingerprint(peer.fingerprint)}  addresses ${peer.addresses.join(', ')}${pair.approvedByPeer ? `  (${peer.name} has approved ${thisServer.name})` : ''}${peer.possibleReplacementOf ? `  (${possibleReplacement(peer)})` : ''}${again ? '  (again: asked before, still pending)' : ''}`
           : rotated
             ? // The pair's own time is its last change of trust; the rotation is now.
               `${new Date().toISOString()}  KEY ROTATED        ${name}  new fingerprint ${formatFingerprint(peer.fingerprint)}; ${describePair(pair, self)}`
