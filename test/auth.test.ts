@@ -17,7 +17,7 @@ import {
   ViewerDocument,
 } from '../client/index.js';
 import { createPeertrustClient } from '../client/index.js';
-import { createApiToken } from '../src/auth/tokens.js';
+import { authenticate, createApiToken } from '../src/auth/tokens.js';
 import { postGraphQL, request, run, signerIn, startCluster, subscribe, type TestServer } from './helpers.js';
 import { openSocket } from './raw-client.js';
 
@@ -114,6 +114,20 @@ describe('queries', () => {
     });
     expect(codeOf((await request(alpha!.admin, ViewerDocument, {})).error)).toBe('UNAUTHENTICATED');
   });
+});
+
+test('tokens read together (one query for the requests of one turn of the event loop) each sign in as their own token says', async () => {
+  const cluster = await startCluster(['alpha']);
+  const ledger = cluster.servers[0]!.app.scope.ledger;
+  const tokens = [cluster.adminToken, 'ptk_not-a-real-token', cluster.readerToken, cluster.adminToken];
+  // Asked for in one turn: one read for all four.
+  const answers = await Promise.all(tokens.map((token) => authenticate(cluster.db.prisma, `Bearer ${token}`, ledger)));
+  expect(answers).toMatchObject([
+    { kind: 'user', user: { name: 'admin', role: 'ADMINISTRATOR' } },
+    { kind: 'invalid', reason: 'the token is not valid' },
+    { kind: 'user', user: { name: 'reader', role: 'READ_ONLY' } },
+    { kind: 'user', user: { name: 'admin', role: 'ADMINISTRATOR' } },
+  ]);
 });
 
 describe('subscriptions', () => {

@@ -180,8 +180,42 @@ export async function authenticate(prisma: PrismaClient, authorization: unknown,
   if (authorization === undefined || authorization === null || authorization === '') return { kind: 'anonymous' };
   const token = bearerToken(authorization);
   if (!token) return { kind: 'invalid', reason: 'the authorization must be "Bearer <token>"', malformed: true };
-  const found = await prisma.apiToken.findUnique({ where: { tokenHash: hashToken(token) }, include: { user: true } });
+  const found = await storedToken(prisma, hashToken(token));
   return found ? believed(prisma, found, trust) : NOT_VALID;
+}
+
+type StoredToken = Awaited<ReturnType<typeof readTokens>>[number];
+const readTokens = (prisma: PrismaClient, tokenHashes: string[]) => prisma.apiToken.findMany({ where: { tokenHash: { in: tokenHashes } }, include: { user: true } });
+
+/** Per client: the token hashes asked for in this turn of the event loop, and who waits for each. */
+const tokenReads = new WeakMap<PrismaClient, Map<string, { resolve(row: StoredToken | undefined): void; reject(error: unknown): void }[]>>();
+
+/**
+ * A token's row, read for this request: requests that arrive together (in one turn of
+ * the event loop, after it read what the sockets had) share one query, as many clients
+ * at once do. Each read starts after its request arrived, so a revoke committed before
+ * is always seen.
+ */
+function storedToken(prisma: PrismaClient, tokenHash: string): Promise<StoredToken | undefined> {
+  let waiting = tokenReads.get(prisma);
+  if (!waiting) {
+    const batch = (waiting = new Map());
+    tokenReads.set(prisma, batch);
+    setImmediate(() => {
+      tokenReads.delete(prisma);
+      readTokens(prisma, [...batch.keys()]).then(
+        (rows) => {
+          const byHash = new Map(rows.map((row) => [row.tokenHash, row]));
+          for (const [hash, waiters] of batch) for (const waiter of waiters) waiter.resolve(byHash.get(hash));
+        },
+        (error: unknown) => {
+          for (const waiters of batch.values()) for (const waiter of waiters) waiter.reject(error);
+        },
+      );
+    });
+  }
+  const batch = waiting;
+  return new Promise((resolve, reject) => batch.set(tokenHash, [...(batch.get(tokenHash) ?? []), { resolve, reject }]));
 }
 
 /**
@@ -189,7 +223,7 @@ export async function authenticate(prisma: PrismaClient, authorization: unknown,
  * holds open, which must end when a request with it would be refused.
  */
 export async function authenticateAgain(prisma: PrismaClient, tokenHashes: string[], trust: TokenTrust): Promise<Map<string, Authentication>> {
-  const rows = await prisma.apiToken.findMany({ where: { tokenHash: { in: tokenHashes } }, include: { user: true } });
+  const rows = await readTokens(prisma, tokenHashes);
   const now = new Map<string, Authentication>(tokenHashes.map((tokenHash) => [tokenHash, NOT_VALID]));
   for (const row of rows) now.set(row.tokenHash, await believed(prisma, row, trust));
   return now;
