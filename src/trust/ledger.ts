@@ -230,7 +230,8 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
   readonly #keysCheckedAt = new Map<string, number>();
   /** Stopping: no more catching up, so that what it keeps is the last state. */
   #stopping = false;
-  #again = false;
+  /** The furthest entry asked for while a pass ran (Infinity: all there is then): another pass follows if it did not reach it. */
+  #againTo = 0;
   /** What was reported of each pair: a reason is logged and recorded once. */
   readonly #reported = new Map<string, string>();
   readonly #audit: boolean;
@@ -325,27 +326,37 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
 
   /** Reads and verifies what was appended since; callers at the same time share one pass. */
   catchUp(): Promise<void> {
+    return this.#catchUp(Infinity);
+  }
+
+  /** catchUp, unless what this server verified already reaches entry `sequence` (when known). */
+  catchUpTo(sequence: number | undefined): Promise<void> {
+    return sequence !== undefined && sequence <= this.size ? Promise.resolve() : this.#catchUp(sequence ?? Infinity);
+  }
+
+  /**
+   * A pass, or a share of the one running. Asked for during a pass, another follows: the
+   * running one may have read before what was asked for committed. Not when the pass
+   * reached it anyway, as it mostly does: the notice of its own commit comes while the
+   * decision's own catching up runs.
+   */
+  #catchUp(to: number): Promise<void> {
     if (this.#stopping) return this.#catchingUp ?? Promise.resolve();
     if (this.#catchingUp) {
-      this.#again = true;
+      this.#againTo = Math.max(this.#againTo, to);
       return this.#catchingUp;
     }
     this.#catchingUp = (async () => {
       try {
         do {
-          this.#again = false;
+          this.#againTo = 0;
           await this.#read();
-        } while (this.#again && !this.#stopping);
+        } while (this.#againTo > this.size && !this.#stopping);
       } finally {
         this.#catchingUp = undefined;
       }
     })();
     return this.#catchingUp;
-  }
-
-  /** catchUp, unless what this server verified already reaches entry `sequence` (when known). */
-  catchUpTo(sequence: number | undefined): Promise<void> {
-    return sequence !== undefined && sequence <= this.size ? Promise.resolve() : this.catchUp();
   }
 
   /** Whether a token's hash was revoked in the history (or in a history this server saw before). */
