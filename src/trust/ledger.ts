@@ -222,6 +222,8 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
   #broken: { sequence: number; reason: string } | undefined;
   /** The statement of the last entry, and the events its decision still owes (an ACCEPT's TRUST_ENABLED). */
   #current: { statement: string; owed: TrustEventKind[] } | undefined;
+  /** The signatures of #current's statement that were verified: the next events of the statement carry the same. */
+  #currentSignatures: string | undefined;
   #catchingUp: Promise<void> | undefined;
   /** The newest anchor to save, and the last of the writes queued: stop() waits for it. */
   #anchorWanted: Anchor | undefined;
@@ -819,9 +821,12 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
       if (read.type === 'rotation') this.#keys.set(fingerprint, { serverId: read.statement.server, pem });
     }
     const pemOf = (fingerprint: string) => (fingerprint === carried?.fingerprint ? carried.pem : this.#keys.get(fingerprint)?.pem);
-    if (!signaturesHold(entry, requiredSigners(read, entry), pemOf)) {
+    // An event after the first of its statement (TRUST_ENABLED, a rotation's on each pair) carries what was verified with it.
+    const signatures = JSON.stringify(entry.signatures);
+    if (!(continuing && signatures === this.#currentSignatures) && !signaturesHold(entry, requiredSigners(read, entry), pemOf)) {
       return 'its statement is not signed by the keys it names';
     }
+    this.#currentSignatures = signatures;
     switch (read.type) {
       case 'decision':
         return this.#applyDecision(entry, read.statement, pair, continuing);
