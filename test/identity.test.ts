@@ -4,6 +4,7 @@ import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { canonicalFingerprint, fingerprintOf, formatFingerprint } from '../src/identity/fingerprint.js';
 import { loadOrCreateRootKey, loadRootKey } from '../src/identity/root-key.js';
+import { signStatement, verifyStatement } from '../src/identity/statements.js';
 import { ThisServerDocument } from '../client/index.js';
 import { run, startCluster, tempDir } from './helpers.js';
 
@@ -24,6 +25,21 @@ describe('fingerprints', () => {
     for (const input of ['', 'ab', hex.slice(2), `${hex}ab`, `MD5:${hex}`, 'g'.repeat(64), `${hex.slice(0, 62)}-x`]) {
       expect(canonicalFingerprint(input)).toBeUndefined();
     }
+  });
+});
+
+describe('statements', () => {
+  test("a signature this process made verifies without a second look only for its own bytes and key", () => {
+    const { privateKey } = generateKeyPairSync('ed25519');
+    const publicKeyPem = createPublicKey(privateKey).export({ type: 'spki', format: 'pem' }).toString();
+    const other = generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    const signature = signStatement('{"a":1}', privateKey);
+    expect(verifyStatement('{"a":2}', signature, publicKeyPem)).toBe(false);
+    expect(verifyStatement('{"a":1}', signature, other)).toBe(false);
+    expect(verifyStatement('{"a":1}', signature, publicKeyPem)).toBe(true);
+    // Again, once it was verified: by the key itself.
+    expect(verifyStatement('{"a":1}', signature, publicKeyPem)).toBe(true);
+    expect(verifyStatement('{"a":1}', Buffer.alloc(64).toString('base64'), publicKeyPem)).toBe(false);
   });
 });
 

@@ -97,9 +97,23 @@ export function canonical<T extends z.ZodObject>(schema: T, statement: z.infer<T
   return JSON.stringify(schema.parse(statement));
 }
 
+/**
+ * Signatures this process made, each with its statement and public key: read back (a
+ * server verifies its own decisions in the history too), the same bytes need no second
+ * verification. The newest few thousand, each forgotten once it is verified.
+ */
+const signedHere = new Map<string, { text: string; publicKeyPem: string }>();
+const SIGNED_HERE_LIMIT = 4_096;
+const publicKeyPemOf = new WeakMap<KeyObject, string>();
+
 /** A signature as stored and exchanged: base64 of the 64 Ed25519 bytes. */
 export function signStatement(text: string, privateKey: KeyObject): string {
-  return sign(null, Buffer.from(text), privateKey).toString('base64');
+  const signature = sign(null, Buffer.from(text), privateKey).toString('base64');
+  let publicKeyPem = publicKeyPemOf.get(privateKey);
+  if (publicKeyPem === undefined) publicKeyPemOf.set(privateKey, (publicKeyPem = createPublicKey(privateKey).export({ type: 'spki', format: 'pem' }).toString()));
+  if (signedHere.size >= SIGNED_HERE_LIMIT) signedHere.delete(signedHere.keys().next().value!);
+  signedHere.set(signature, { text, publicKeyPem });
+  return signature;
 }
 
 /** Parsed public keys: verifying a history checks thousands of signatures by a few keys. */
@@ -107,6 +121,11 @@ export const publicKeyOf: (pem: string) => KeyObject = remembered((pem) => creat
 
 /** Whether `signature` is `publicKeyPem`'s over `text`. */
 export function verifyStatement(text: string, signature: string, publicKeyPem: string): boolean {
+  const made = signedHere.get(signature);
+  if (made && made.text === text && made.publicKeyPem === publicKeyPem) {
+    signedHere.delete(signature);
+    return true;
+  }
   try {
     return verify(null, Buffer.from(text), publicKeyOf(publicKeyPem), Buffer.from(signature, 'base64'));
   } catch {
