@@ -156,7 +156,6 @@ export async function startCluster(
   return { db, databaseUrl, ...tokens, servers, addServer, stopServer, close };
 }
 
-/** The token signer of the server whose data directory this is (it must have registered). */
 /** A root key pair held only in memory: a server registered by a test, or a key an attacker made. */
 export function keyPairInMemory(): RootKeyPair {
   const { publicKey, privateKey } = generateKeyPairSync('ed25519');
@@ -164,6 +163,7 @@ export function keyPairInMemory(): RootKeyPair {
   return { publicKeyPem, fingerprint: fingerprintOf(publicKeyPem), privateKey, dataDir: '' };
 }
 
+/** The token signer of the server whose data directory this is (it must have registered). */
 export async function signerIn(db: Database, dataDir: string): Promise<TokenSigner> {
   const [signer] = await tokenSigners(db.prisma, await loadRootKeysIn(dataDir));
   if (!signer) throw new Error(`no registered server's key in ${dataDir}`);

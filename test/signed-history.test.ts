@@ -320,6 +320,10 @@ test('a bundle verifies offline (whole, or one entry with its proof), across a r
   expect(throughRotation).toMatchObject({ ok: true });
   expect(throughRotation.anchoredBy).toContainEqual({ name: 'alpha', fingerprint: expect.not.stringMatching(retired), trusted: retired });
   expect(verifyBundle(single, [retired])).toMatchObject({ ok: false, reason: expect.stringContaining('a bundle of one entry holds no rotations') });
+  // A changed entry is broken, whoever signed its checkpoint: not merely unanchored.
+  const changedEntry = { ...single, entry: { ...single.entry!, text: single.entry!.text.replace('"time":"2', '"time":"1') } };
+  expect(verifyBundle(changedEntry, ['0'.repeat(64)])).toMatchObject({ ok: false, brokenAt: 2 });
+  expect(verifyBundle(changedEntry, ['0'.repeat(64)]).unanchored).toBeUndefined();
   // A signed statement replayed at another place, its signatures intact, is caught there.
   const replayed = changed((b) => {
     const entries = b.entries!.map((text) => JSON.parse(text) as { kind: string; statement?: string; signatures?: unknown });

@@ -1,7 +1,8 @@
 // The trust commands as operators and scripts run them: the real `peertrust` process
 // against real servers (serve processes, or servers in this process), the token in
 // PEERTRUST_TOKEN.
-import { expect, test } from 'vitest';
+import net from 'node:net';
+import { expect, onTestFinished, test } from 'vitest';
 import { ApproveTrustDocument, DecommissionServerDocument, RotateRootKeyDocument } from '../client/index.js';
 import { formatFingerprint } from '../src/identity/fingerprint-text.js';
 import { adminToken } from './ha-helpers.js';
@@ -149,6 +150,11 @@ test('a READ_ONLY token reads but gets exit 3 for changes; a bad token 3, no tok
   expect(stranger.stderr).toBe('peertrust: the server refused PEERTRUST_TOKEN: the token is not valid\n');
   expect(await cli(['watch'], alpha!.app.url, 'ptk_not-a-token')).toMatchObject({ code: 3, stderr: 'peertrust: the server refused PEERTRUST_TOKEN: the token is not valid\n' });
 
+  // Pasted with its "Bearer " prefix: said before asking the server, about PEERTRUST_TOKEN.
+  expect(await peertrust(['peers'], { PEERTRUST_URL: alpha!.app.url, PEERTRUST_TOKEN: `Bearer ${cluster.adminToken}` })).toMatchObject({
+    code: 2,
+    stderr: 'peertrust: PEERTRUST_TOKEN must be the token alone (ptk_...), without "Bearer " or spaces\n',
+  });
   const missing = await peertrust(['peers'], { PEERTRUST_URL: alpha!.app.url });
   expect(missing).toMatchObject({ code: 2, stderr: expect.stringContaining('PEERTRUST_TOKEN is not set') });
   expect((await cli(['peers', '--url', 'http://ops:secret@127.0.0.1:4000/graphql'], alpha!.app.url, cluster.adminToken)).code).toBe(2);
@@ -217,7 +223,7 @@ test('deny, revoke and decommission, by name, as tables and as JSON', async () =
   const onCharlie = on(charlie!, cluster.adminToken);
   expect((await onCharlie(['peers'])).stdout.split('\n').slice(0, 2)).toEqual([
     `peers of charlie (${charlie!.app.url})`,
-    'charlie is decommissioned: it takes no more trust decisions; its peers approve a new instance of it',
+    'charlie is decommissioned: it takes no more trust decisions; to replace it, install a new instance and have its peers approve it',
   ]);
   expect(JSON.parse((await onCharlie(['peers', '--json'])).stdout).server).toEqual({ id: charlie!.id, name: 'charlie', serverStatus: 'DECOMMISSIONED' });
 
@@ -281,7 +287,7 @@ test('watch prints the notice when a new server registers and each change of tru
   expect(trustChanged()).toEqual(changedBefore);
   // bravo decommissions alpha: said as that, not as a revoke to approve again.
   await run(bravo.admin, DecommissionServerDocument, { input: { serverId: alpha!.id } });
-  await expect.poll(textLines).toContainEqual(expect.stringMatching(/^\S+Z {2}DECOMMISSIONED {5}alpha \(this server\): it takes no more trust decisions; its peers approve a new instance$/));
+  await expect.poll(textLines).toContainEqual(expect.stringMatching(/^\S+Z {2}DECOMMISSIONED {5}alpha \(this server\): it takes no more trust decisions; to replace it, install a new instance and have its peers approve it$/));
   await expect.poll(textLines).toContainEqual(expect.stringMatching(/^\S+Z {2}TRUST CHANGED {6}bravo {2}REVOKED: alpha is decommissioned$/));
   await expect.poll(() => notices().find((n) => n.notice === 'serverDecommissioned')).toMatchObject({ server: { id: alpha!.id, serverStatus: 'DECOMMISSIONED' } });
   expect(await stopProcess(text.child, 'SIGINT')).toBe(0);
@@ -304,6 +310,46 @@ test('watch marks an approval the server asks for again, after it lost the conne
     expect.not.objectContaining({ again: true }),
     { notice: 'trustApprovalRequired', peer: expect.objectContaining({ id: bravo!.id }), again: true },
   ]);
+  expect(await stopProcess(watch.child, 'SIGINT')).toBe(0);
+});
+
+test("watch does not call an approval 'again' when the peer's key changed while the watch was away", async () => {
+  const cluster = await startCluster(['alpha', 'bravo']);
+  const [alpha, bravo] = cluster.servers;
+  // The watch reaches alpha through a proxy that the test cuts and restores.
+  const target = new URL(alpha!.app.url);
+  const sockets = new Set<net.Socket>();
+  const proxy = net.createServer((client) => {
+    const upstream = net.connect(Number(target.port), target.hostname);
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+      socket.on('error', () => {});
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  const port = (proxy.address() as net.AddressInfo).port;
+  const cut = () => new Promise<void>((resolve) => {
+    proxy.close(() => resolve());
+    for (const socket of sockets) socket.destroy();
+  });
+  onTestFinished(cut);
+  const url = new URL(alpha!.app.url);
+  url.host = `127.0.0.1:${port}`;
+  const watch = await startProcess(['watch', '--json'], /"notice":"trustApprovalRequired"/, { PEERTRUST_URL: url.toString(), PEERTRUST_TOKEN: cluster.adminToken });
+  const lines = completeLines(watch);
+  const asked = () =>
+    lines().map((line) => JSON.parse(line) as { notice: string; again?: true; peer: { fingerprint: string } }).filter((n) => n.notice === 'trustApprovalRequired');
+  expect(asked()).toEqual([expect.objectContaining({ peer: expect.objectContaining({ fingerprint: bravo!.fingerprint }) })]);
+  await cut();
+  await expect.poll(() => watch.logs, { timeout: 15_000 }).toContain('was lost; reconnecting');
+  expect(await run(bravo!.admin, RotateRootKeyDocument, {}).then((d) => d.rotateRootKey.__typename)).toBe('RotateRootKeySuccess');
+  await new Promise<void>((resolve) => proxy.listen(port, '127.0.0.1', resolve));
+  await expect.poll(() => asked().length, { timeout: 30_000 }).toBe(2);
+  const [, second] = asked();
+  expect(second!.peer.fingerprint).not.toBe(bravo!.fingerprint);
+  expect(second!.again).toBeUndefined();
   expect(await stopProcess(watch.child, 'SIGINT')).toBe(0);
 });
 

@@ -181,5 +181,9 @@ export function connect(url: string, urlFrom: string, env: NodeJS.ProcessEnv = p
       'USAGE',
     );
   }
+  // The client sends "Bearer <token>" itself: a token pasted with it, or with spaces, is not one.
+  if (/\s/.test(token)) {
+    throw new CliError('PEERTRUST_TOKEN must be the token alone (ptk_...), without "Bearer " or spaces', ExitCode.usage, 'USAGE');
+  }
   return new Api(endpoint.data, token);
 }

@@ -26,7 +26,7 @@ export async function verifyBundleFile(file: string, trust: string[], json?: boo
   });
   const report = verifyBundle(bundle, trusted);
   // Without --trust, the bundle is only consistent with the keys it names itself.
-  const anchored = trusted.length > 0;
+  const anchored = trusted.length > 0 && report.ok;
   if (json) console.log(JSON.stringify({ ...report, anchored }, null, 2));
   // Grouped, as `peertrust fingerprint` prints what they are compared with.
   const signedBy = (list: { name: string; fingerprint: string }[]) => list.map((key) => `${key.name} ${formatFingerprint(key.fingerprint)}`).join(', ') || 'none';

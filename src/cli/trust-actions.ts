@@ -142,9 +142,11 @@ function possibleReplacement(peer: ServerFieldsFragment): string {
   return `${peer.name} (${peer.id}) may replace ${old.name} (${old.id}), whose ${old.name === peer.name ? 'name' : 'address'} it has, with another root key: check its fingerprint on the server itself; if not a reinstall, someone may be impersonating ${old.name}`;
 }
 
-/** Said where a decommissioned server's state is shown: nothing will be asked of it. */
+/** What a decommissioned server is, and how to replace it: said wherever its state is shown. */
+const DECOMMISSIONED = 'it takes no more trust decisions; to replace it, install a new instance and have its peers approve it';
+
 function decommissionedNote(self: ServerFieldsFragment): string {
-  return `${self.name} is decommissioned: it takes no more trust decisions; its peers approve a new instance of it`;
+  return `${self.name} is decommissioned: ${DECOMMISSIONED}`;
 }
 
 export function peers(target: Target) {
@@ -214,8 +216,9 @@ export function watch(target: Target) {
     const trust = new Map(pairs.map((pair) => [pair.id, trustOf(pair)]));
     // Every peer seen, by id: a peer's line names it apart from other instances of its name.
     const seen = new Map(pairs.map((pair) => [pair.peer.id, pair.peer]));
-    // Each approval asked for, by pair, as of its last change: the server asks again after a
-    // reconnect (its own to its database, or ours to it), and the line says it is a repeat.
+    // Each approval asked for, by pair, as of its last change and the peer's key then: the
+    // server asks again after a reconnect (its own to its database, or ours to it), and the
+    // line says it is a repeat. A new key (rotated while we were away) is no repeat.
     const asked = new Map<string, string>();
     console.error(
       thisServer.status === 'DECOMMISSIONED'
@@ -235,7 +238,7 @@ export function watch(target: Target) {
       const now = new Date().toISOString();
       if (self.status === 'DECOMMISSIONED') {
         if (target.json) return console.log(JSON.stringify({ notice: 'serverDecommissioned', server: serverJson(self) }));
-        return console.log(`${now}  DECOMMISSIONED     ${self.name} (this server): it takes no more trust decisions; its peers approve a new instance`);
+        return console.log(`${now}  DECOMMISSIONED     ${self.name} (this server): ${DECOMMISSIONED}`);
       }
       if (self.fingerprint === before.fingerprint) return;
       if (target.json) return console.log(JSON.stringify({ notice: 'keyRotated', server: serverJson(self) }));
@@ -245,8 +248,9 @@ export function watch(target: Target) {
       const peer = pair.peer;
       seen.set(peer.id, peer);
       const name = instanceLabel(peer, seen.values());
-      const again = notice === 'trustApprovalRequired' && asked.get(pair.id) === pair.updatedAt;
-      if (notice === 'trustApprovalRequired') asked.set(pair.id, pair.updatedAt);
+      const askedAs = `${pair.updatedAt} ${peer.fingerprint}`;
+      const again = notice === 'trustApprovalRequired' && asked.get(pair.id) === askedAs;
+      if (notice === 'trustApprovalRequired') asked.set(pair.id, askedAs);
       const rotated = keys.has(pair.id) && keys.get(pair.id) !== peer.fingerprint;
       keys.set(pair.id, peer.fingerprint);
       if (notice === 'peerTrustChanged') {

@@ -47,15 +47,15 @@ function operation(enveloped: Enveloped, params: SubscribePayload, document: Doc
   };
 }
 
-/** Serves graphql-ws on `path` of `httpServer`; upgrades are rate-limited like requests. */
-/** A close reason fits in 123 bytes (RFC 6455; ws throws on a longer one): cut, and marked so. */
+/** A close reason fits in 123 bytes (RFC 6455; ws throws on a longer one): cut, whole characters, and marked so. */
 function closeReason(reason: string): string {
   if (Buffer.byteLength(reason) <= 123) return reason;
-  let cut = reason;
-  while (Buffer.byteLength(cut) > 120) cut = cut.slice(0, -1);
-  return `${cut}…`;
+  const characters = [...reason];
+  while (Buffer.byteLength(characters.join('')) > 120) characters.pop();
+  return `${characters.join('')}…`;
 }
 
+/** Serves graphql-ws on `path` of `httpServer`; upgrades are rate-limited like requests. */
 export function serveWebSocket(httpServer: Server, path: string, api: WebSocketApi) {
   const wsServer = new WebSocketServer({ noServer: true, path, maxPayload: api.maxMessageBytes });
   const connections = new WeakMap<object, Connection>();

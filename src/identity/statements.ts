@@ -45,9 +45,10 @@ export const KeyRotationStatement = z.object({
 export type KeyRotationStatement = z.infer<typeof KeyRotationStatement>;
 
 /**
- * A server instance's first root key, as the server registered it: signed by that key,
- * so that a key row someone adds to the database for the server later does not speak
- * for it. The keys it holds after are those its rotations connect to this one.
+ * A server instance's root key as the server registered it (a new instance's first key;
+ * for one registered before registrations were recorded, the key it held at its next
+ * start): signed by that key, so that a key row someone adds to the database for the
+ * server later does not speak for it. Its other keys are those rotations connect to it.
  */
 export const RegistrationStatement = z.object({
   type: z.literal('peertrust/registration/v1'),

@@ -14,7 +14,10 @@ export const TrustEventKindEnum = builder.enumType(TrustEventKind, {
     TAMPERING_DETECTED: { description: 'A server found the stored state of the pair not to be what the signed history gives.' },
     TOKEN_ISSUED: { description: 'An API token was issued (or signed by one more server). About no pair.' },
     TOKEN_REVOKED: { description: 'API tokens were revoked. About no pair.' },
-    SERVER_REGISTERED: { description: 'A new server instance registered its root key, signed with it. About no pair.' },
+    SERVER_REGISTERED: {
+      description:
+        "A server instance registered its root key, signed with it: a new instance its first key, one registered before registrations were recorded the key it held at its next start. About no pair.",
+    },
   },
 });
 

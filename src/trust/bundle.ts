@@ -184,8 +184,7 @@ export function verifyBundle(input: unknown, trusted: string[] = []): BundleVeri
     return undefined;
   };
   if (bundle.entry) {
-    const anchoring = anchored();
-    if (!anchoring.ok) return anchoring;
+    // The entry first: one that does not verify is broken, whoever signed the checkpoint.
     const { sequence, text, proof } = bundle.entry;
     const problem = check(sequence, text);
     if (problem) return { ...result, ok: false, brokenAt: sequence, reason: problem };
@@ -194,7 +193,7 @@ export function verifyBundle(input: unknown, trusted: string[] = []): BundleVeri
     } catch (error) {
       return { ...result, ok: false, brokenAt: sequence, reason: `it is not in the checkpoint's tree: ${(error as Error).message}` };
     }
-    return anchoring;
+    return anchored();
   }
   const entries = bundle.entries ?? [];
   const frontier = new Frontier();

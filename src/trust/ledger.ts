@@ -43,7 +43,7 @@ import { Frontier, leafHash } from '../tlog/merkle.js';
 import { cosignatureSigner } from '../tlog/cosignature.js';
 import { addSignatures, ed25519NoteVerifier } from '../tlog/note.js';
 import { entryStatement, parseEntry, requiredSigners, signaturesHold, type EventEntry } from './entries.js';
-import { checkpointKeyName, witnessKeyName } from './history.js';
+import { AUTOMATIC_ACTOR, checkpointKeyName, witnessKeyName } from './history.js';
 import { decide, type PairState, type Side } from './state-machine.js';
 
 /**
@@ -86,7 +86,7 @@ interface Anchor {
  * from its first entry.
  */
 const VerifiedStateSchema = z.object({
-  version: z.literal(3),
+  version: z.literal(4),
   serverId: z.string(),
   key: z.string(),
   origin: z.string(),
@@ -657,7 +657,7 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
   async #keepState(): Promise<void> {
     if (this.#audit || this.#broken || !this.#origin || this.#resumeFrom || this.size === this.#stateKeptAt) return;
     const state: VerifiedState = {
-      version: 3,
+      version: 4,
       serverId: this.#serverId,
       key: this.#identity.key.fingerprint,
       ...this.#verifiedHistory(),
@@ -850,7 +850,9 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
 
   /** A server's first key: its decisions count only signed by it or a key it rotated to. */
   #applyRegistration(entry: EventEntry, statement: RegistrationStatement, pem: string, pair: VerifiedPair | null): string | undefined {
-    if (statement.server !== entry.server || pair) return 'the entry does not say what its registration says';
+    if (statement.server !== entry.server || statement.time !== entry.time || entry.actor !== AUTOMATIC_ACTOR || pair) {
+      return 'the entry does not say what its registration says';
+    }
     if (statement.sequence !== entry.sequence) return `its registration was made for entry ${statement.sequence}`;
     // An instance registers once: a later registration (a database writer's, with a key
     // of their own) binds nothing.
