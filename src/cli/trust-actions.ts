@@ -188,7 +188,7 @@ export function history(options: { peer?: string | undefined; limit: number }, t
     const gaps = (!earlier && events[0] !== undefined && events[0].sequence !== 1) || events.some((event, index) => index > 0 && event.sequence !== events[index - 1]!.sequence + 1);
     if (gaps && !target.json) {
       console.error(
-        `# is each event's place in the cluster's one Trust History, which also holds the events of ${thisServer.name}'s other pairs, other servers' pairs and API tokens: \`peertrust history export\` has them all, and \`peertrust history verify\` checks them`,
+        `# is each event's place in the cluster's one Trust History, which also holds the events of ${thisServer.name}'s other pairs, other servers' pairs, API tokens and servers' registrations: \`peertrust history export\` has them all, and \`peertrust history verify\` checks them`,
       );
     }
     const text = events.length

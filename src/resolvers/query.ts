@@ -47,7 +47,7 @@ builder.queryFields((t) => ({
     cursor: 'sequence',
     ...pageSize,
     description:
-      "The Trust History of this server's pairs, oldest first (in sequence, the order the changes committed); of one pair with peerId. Paging with `after` never skips or repeats an event, however many commit meanwhile. Token events and the rotations of a server with no pair belong to no pair: they are in the verified history (verifyTrustHistory, `peertrust history export`), not here.",
+      "The Trust History of this server's pairs, oldest first (in sequence, the order the changes committed); of one pair with peerId. Paging with `after` never skips or repeats an event, however many commit meanwhile. Token events, servers' registrations and the rotations of a server with no pair belong to no pair: they are in the verified history (verifyTrustHistory, `peertrust history export`), not here.",
     args: { peerId: t.arg.id({ required: false, description: 'Only the history with this peer.' }) },
     resolve: (query, _root, args, ctx) =>
       trustHistoryPage(ctx.scope, checkedPage(query, 'sequence'), args.peerId === null || args.peerId === undefined ? null : String(args.peerId)),

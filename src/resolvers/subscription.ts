@@ -25,7 +25,7 @@ builder.subscriptionFields((t) => ({
   trustEvents: t.prismaField({
     type: 'TrustEvent',
     description:
-      "The Trust History of this server's pairs after sequence `after` (0: from the start): what was committed, then each event as it commits, each once, in order. To resume after a reconnect, on this server or another, start a new subscription with the last sequence you got (a client that retries the same operation resends its first `after`). Like trustHistory, it lists the events of pairs: token events and the rotations of a server with no pair are in the verified history (verifyTrustHistory, `peertrust history export`), not here.",
+      "The Trust History of this server's pairs after sequence `after` (0: from the start): what was committed, then each event as it commits, each once, in order. To resume after a reconnect, on this server or another, start a new subscription with the last sequence you got (a client that retries the same operation resends its first `after`). Like trustHistory, it lists the events of pairs: token events, registrations and the rotations of a server with no pair are in the verified history (verifyTrustHistory, `peertrust history export`), not here.",
     args: {
       after: t.arg.int({ required: false, description: 'The last sequence you have; events after it come. 0 (the default) for all.' }),
       peerId: t.arg.id({ required: false, description: 'Only the history with this peer.' }),
