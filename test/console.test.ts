@@ -212,6 +212,9 @@ describe.skipIf(!chromiumPath)('web console', { timeout: 180_000 }, () => {
     await page.getByLabel('Peer').selectOption({ label: `charlie (decommissioned, ${keyStart(charlie!)})` });
     await kinds.nth(2).waitFor({ state: 'detached' });
     expect(await kinds.allInnerTexts()).toEqual(['Decommissioned', 'Denied']);
+    // Its rows name it apart from the new instance too.
+    const named = await page.getByRole('table').locator('tbody tr td:nth-child(4)').allInnerTexts();
+    expect(named.every((text) => text.includes(`charlie (decommissioned, ${keyStart(charlie!)})`)), named.join(' | ')).toBe(true);
     // The filter is in the address: a reload keeps it.
     expect(new URL(page.url()).search).toBe(`?peer=${charlie!.id}`);
     await page.reload();

@@ -238,6 +238,9 @@ test('deny, revoke and decommission, by name, as tables and as JSON', async () =
   const unknown = await admin(['revoke', 'zulu']);
   const keyOf = (server: { fingerprint: string }) => formatFingerprint(server.fingerprint).slice(0, 9);
   expect(unknown.stderr).toBe(`peertrust: no server has the name or id "zulu"; the servers are: alpha (this server), bravo, charlie (decommissioned, ${keyOf(charlie!)}), charlie (${keyOf(newCharlie)})\n`);
+  // The history names the old instance apart from the new one.
+  const rows = (await admin(['history'])).stdout.split('\n');
+  expect(rows.filter((row) => row.includes('TRUST_APPROVED')).map((row) => row.split(/ {2,}/)[4])).toEqual([`charlie (decommissioned, ${keyOf(charlie!)})`, `charlie (${keyOf(newCharlie)})`]);
 });
 
 test('watch prints the notice when a new server registers and each change of trust, then stops cleanly on SIGINT', async () => {

@@ -1,7 +1,7 @@
 // What the trust commands print: aligned tables and lines for people, and for --json the
 // shapes documented in the README. Those shapes are built here field by field, so that
 // a change of the API's documents cannot change what scripts read.
-import { byThirdServer, eventKeys, eventSubject, type PeerTrustFieldsFragment, type ServerFieldsFragment, type TrustEvent } from '../../client/index.js';
+import { byThirdServer, eventKeys, eventSubject, instanceLabel, type PeerTrustFieldsFragment, type ServerFieldsFragment, type TrustEvent } from '../../client/index.js';
 import { formatFingerprint } from '../identity/fingerprint-text.js';
 
 
@@ -75,6 +75,12 @@ export function peersTable(pairs: PeerTrustFieldsFragment[]): string {
 }
 
 export function historyTable(events: TrustEvent[], thisServer: { id: string; name: string }): string {
+  // The peers these events are with: instances that share a name are told apart.
+  const peers = new Map(events.map((event) => [event.peerTrust.peer.id, event.peerTrust.peer]));
+  const nameOf = (server: { id: string; name: string }) => {
+    const peer = peers.get(server.id);
+    return peer ? instanceLabel(peer, peers.values()) : server.name;
+  };
   return table(
     ['#', 'AT', 'EVENT', 'ON', 'PEER', 'BY', 'FINGERPRINTS'],
     events.map((event) => [
@@ -82,8 +88,8 @@ export function historyTable(events: TrustEvent[], thisServer: { id: string; nam
       event.at,
       // Made through neither server of the pair: by a decommission.
       byThirdServer(event, thisServer) ? `${event.kind} (decommission)` : event.kind,
-      event.server.name,
-      eventSubject(event, thisServer).name,
+      nameOf(event.server),
+      nameOf(eventSubject(event, thisServer)),
       event.actor.name,
       eventKeys(event, thisServer).map(({ owner, fingerprint }) => `${owner}: ${formatFingerprint(fingerprint)}`).join(', '),
     ]),

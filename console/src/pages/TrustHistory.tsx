@@ -58,6 +58,12 @@ export function TrustHistoryPage() {
   const history = result.data?.trustHistory;
   // `last` gives a page in history order (oldest first): the grid shows newest first.
   const events = history ? [...history.edges].reverse().map((edge) => edge.node) : [];
+  // A replaced server's instances share a name: each is told apart wherever it is named.
+  const knownPeers = (peers.data?.peerTrusts.edges ?? []).map(({ node }) => node.peer);
+  const nameOf = (server: { id: string; name: string }) => {
+    const peer = knownPeers.find((known) => known.id === server.id);
+    return peer ? instanceLabel(peer, knownPeers) : server.name;
+  };
   const startCursor = history?.pageInfo.hasPreviousPage ? history.pageInfo.startCursor : null;
 
   return (
@@ -65,8 +71,8 @@ export function TrustHistoryPage() {
       <h1>Trust History</h1>
       <p className="lead">
         Every change to {thisServer.name}'s trust, newest first. Nothing in it is ever changed or deleted. # is the event's
-        place in the cluster's one history, which also holds other pairs' and API tokens' events: numbers not shown here are
-        those, and verifying checks them all.
+        place in the cluster's one history, which also holds other pairs' events, API tokens' and servers' registrations: numbers
+        not shown here are those, and verifying checks them all.
       </p>
       <HistoryVerification
         serverNames={new Map([[thisServer.id, thisServer.name], ...(peers.data?.peerTrusts.edges ?? []).map(({ node }) => [node.peer.id, node.peer.name] as const)])}
@@ -108,7 +114,7 @@ export function TrustHistoryPage() {
           </thead>
           <tbody>
             {events.map((event) => (
-              <HistoryRow key={event.id} event={event} thisServerName={thisServer.name} thisServerId={thisServer.id} />
+              <HistoryRow key={event.id} event={event} thisServerName={thisServer.name} thisServerId={thisServer.id} nameOf={nameOf} />
             ))}
           </tbody>
         </table>
@@ -126,21 +132,31 @@ export function TrustHistoryPage() {
   );
 }
 
-function HistoryRow({ event, thisServerName, thisServerId }: { event: TrustEvent; thisServerName: string; thisServerId: string }) {
+function HistoryRow({
+  event,
+  thisServerName,
+  thisServerId,
+  nameOf,
+}: {
+  event: TrustEvent;
+  thisServerName: string;
+  thisServerId: string;
+  nameOf(server: { id: string; name: string }): string;
+}) {
   const thisServer = { id: thisServerId, name: thisServerName };
   const { peer } = event.peerTrust;
   const subject = eventSubject(event, thisServer);
   const servers =
     event.kind === 'TRUST_ENABLED'
-      ? `${thisServerName} ↔ ${peer.name}`
+      ? `${thisServerName} ↔ ${nameOf(peer)}`
       : event.kind === 'KEY_ROTATED'
         ? // One entry for each of its pairs: the pair says which.
-          `${event.server.name} (its own key), with ${subject.name}`
+          `${nameOf(event.server)} (its own key), with ${nameOf(subject)}`
         : event.kind === 'TAMPERING_DETECTED'
-          ? `${event.server.name} found the pair with ${subject.name} changed`
+          ? `${nameOf(event.server)} found the pair with ${nameOf(subject)} changed`
           : byThirdServer(event, thisServer)
-            ? `${event.server.name} decommissioned ${subject.name}: its pair with ${subject.id === peer.id ? thisServerName : peer.name}`
-            : `${event.server.name} → ${subject.name}`;
+            ? `${nameOf(event.server)} decommissioned ${nameOf(subject)}: its pair with ${subject.id === peer.id ? thisServerName : nameOf(peer)}`
+            : `${nameOf(event.server)} → ${nameOf(subject)}`;
   return (
     <tr>
       <td>{event.sequence}</td>
