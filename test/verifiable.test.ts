@@ -124,6 +124,8 @@ for (const backend of backends) {
     test('who denied a pair is what the signed history says, not the stored event: its server changed by SQL does not change deniedByThisServer', async () => {
       const { cluster, alpha, bravo } = await twoServers(backend.postgres);
       expect(await deny(alpha, bravo)).toMatchObject({ peerTrust: { status: 'DENIED', deniedByThisServer: true } });
+      // Both servers have verified the deny (a read of the pair catches the history up) before its event is changed.
+      expect(await pair(bravo, alpha)).toMatchObject({ status: 'DENIED', deniedByThisServer: false });
       await bypassingTriggers(cluster, [`UPDATE "TrustEvent" SET "serverId" = '${bravo.id}' WHERE "kind" = 'TRUST_DENIED'`]);
       expect(await pair(alpha, bravo)).toMatchObject({ status: 'DENIED', deniedByThisServer: true });
       expect(await pair(bravo, alpha)).toMatchObject({ status: 'DENIED', deniedByThisServer: false });
