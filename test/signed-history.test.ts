@@ -180,10 +180,15 @@ test("a decommission that waits its turn behind a revoke of its decider decides 
   // The history's turn, held: alpha's revoke of bravo queues first, then bravo's decommission of charlie.
   let release!: () => void;
   const held = new Promise<void>((resolve) => (release = resolve));
+  let locked!: () => void;
+  const isLocked = new Promise<void>((resolve) => (locked = resolve));
   const holding = prisma.$transaction(async (tx) => {
     await tx.$queryRaw`SELECT 1 FROM "TrustHistory" WHERE "id" = 1 FOR UPDATE`;
+    locked();
     await held;
   }, { timeout: 60_000 });
+  // Held before the revoke is sent: a revoke that got there first would not wait, and the count below never come.
+  await isLocked;
   const revoked = revoke(alpha, bravo);
   await vi.waitFor(async () => expect(await waiting()).toBe(1), { timeout: 15_000, interval: 50 });
   const decommissioned = run(bravo.admin, DecommissionServerDocument, { input: { serverId: charlie.id } }).then((d) => d.decommissionServer);
