@@ -43,6 +43,33 @@ test('trustApprovalRequired: return() after the replay, while waiting for new re
   expect(db.changes.listenerCount('notice')).toBe(idle);
 });
 
+test('subscribers that ask in one turn share one read of the pending approvals; one that asks later has a read of its own', async () => {
+  const { db, servers: [alpha, bravo] } = await startCluster(['alpha', 'bravo']);
+  // alpha's scope with its pairs' reads counted.
+  let reads = 0;
+  const prisma = db.prisma.$extends({
+    query: {
+      peerTrust: {
+        findMany: ({ args, query }) => {
+          reads++;
+          return query(args);
+        },
+      },
+    },
+  });
+  const scope = { ...alpha!.app.scope, db: { ...alpha!.app.scope.db, prisma: prisma as unknown as typeof db.prisma } };
+  const together = [approvalRequests(scope), approvalRequests(scope)];
+  const firsts = await Promise.all(together.map((iterator) => iterator.next()));
+  const pair = await db.prisma.peerTrust.findFirstOrThrow({ where: { OR: [{ serverAId: bravo!.id }, { serverBId: bravo!.id }] } });
+  expect(firsts.map((result) => result.value?.peerTrustId)).toEqual([pair.id, pair.id]);
+  expect(reads).toBe(1);
+  // Asked after that read began: it may have missed what committed since, so it reads again.
+  const later = approvalRequests(scope);
+  expect((await later.next()).value?.peerTrustId).toBe(pair.id);
+  expect(reads).toBe(2);
+  await Promise.all([...together, later].map((iterator) => iterator.return!(undefined)));
+});
+
 test('serverStatusChanged: return() while waiting for a change ends it at once', async () => {
   const { servers: [alpha] } = await startCluster(['alpha']);
   const liveness = new Liveness(alpha!.app.scope, 60_000, silentLogger);
