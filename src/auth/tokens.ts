@@ -214,8 +214,10 @@ function storedToken(prisma: PrismaClient, tokenHash: string): Promise<StoredTok
       );
     });
   }
-  const batch = waiting;
-  return new Promise((resolve, reject) => batch.set(tokenHash, [...(batch.get(tokenHash) ?? []), { resolve, reject }]));
+  let waiters = waiting.get(tokenHash);
+  if (!waiters) waiting.set(tokenHash, (waiters = []));
+  const forThisHash = waiters;
+  return new Promise((resolve, reject) => forThisHash.push({ resolve, reject }));
 }
 
 /**

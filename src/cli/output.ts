@@ -74,12 +74,11 @@ export function peersTable(pairs: PeerTrustFieldsFragment[]): string {
   );
 }
 
-export function historyTable(events: TrustEvent[], thisServer: { id: string; name: string }): string {
-  // The peers these events are with: instances that share a name are told apart.
-  const peers = new Map(events.map((event) => [event.peerTrust.peer.id, event.peerTrust.peer]));
+/** `servers`: every server of the cluster, this one included, so that instances sharing a name are told apart. */
+export function historyTable(events: TrustEvent[], thisServer: { id: string; name: string }, servers: readonly ServerFieldsFragment[]): string {
   const nameOf = (server: { id: string; name: string }) => {
-    const peer = peers.get(server.id);
-    return peer ? instanceLabel(peer, peers.values()) : server.name;
+    const known = servers.find((candidate) => candidate.id === server.id);
+    return known ? instanceLabel(known, servers) : server.name;
   };
   return table(
     ['#', 'AT', 'EVENT', 'ON', 'PEER', 'BY', 'FINGERPRINTS'],

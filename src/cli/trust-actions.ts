@@ -60,8 +60,13 @@ function print(target: Target, json: unknown, text: string) {
 }
 
 /** This server (the one whose API decides) and the server PEER names: its id, or its name when only one server has it. */
+/** Every server of the cluster, page after page. */
+function allServers(api: Api): Promise<ServerFieldsFragment[]> {
+  return api.all((after) => api.query(ServersDocument, { first: PAGE, after }).then((data) => data.servers));
+}
+
 async function resolve(api: Api, name: string): Promise<{ self: ServerFieldsFragment; peer: ServerFieldsFragment }> {
-  const servers = await api.all((after) => api.query(ServersDocument, { first: PAGE, after }).then((data) => data.servers));
+  const servers = await allServers(api);
   const self = servers.find((server) => server.isThisServer);
   if (!self) throw new CliError(`${api.url} did not list its own server`, ExitCode.unavailable, 'NO_DATA');
   const byId = servers.find((server) => server.id === name);
@@ -192,7 +197,7 @@ export function history(options: { peer?: string | undefined; limit: number }, t
       );
     }
     const text = events.length
-      ? [historyTable(events, thisServer), ...(earlier ? [`(the ${events.length} newest; more with a larger --limit)`] : [])].join('\n')
+      ? [historyTable(events, thisServer, await allServers(api)), ...(earlier ? [`(the ${events.length} newest; more with a larger --limit)`] : [])].join('\n')
       : 'no trust history yet';
     print(target, { events: events.map((event) => eventJson(event, thisServer)) }, text);
   });

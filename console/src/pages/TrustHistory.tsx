@@ -58,11 +58,11 @@ export function TrustHistoryPage() {
   const history = result.data?.trustHistory;
   // `last` gives a page in history order (oldest first): the grid shows newest first.
   const events = history ? [...history.edges].reverse().map((edge) => edge.node) : [];
-  // A replaced server's instances share a name: each is told apart wherever it is named.
-  const knownPeers = (peers.data?.peerTrusts.edges ?? []).map(({ node }) => node.peer);
+  // A replaced server's instances share a name (this server's too): each is told apart wherever it is named.
+  const knownServers = [thisServer, ...(peers.data?.peerTrusts.edges ?? []).map(({ node }) => node.peer)];
   const nameOf = (server: { id: string; name: string }) => {
-    const peer = knownPeers.find((known) => known.id === server.id);
-    return peer ? instanceLabel(peer, knownPeers) : server.name;
+    const known = knownServers.find((candidate) => candidate.id === server.id);
+    return known ? instanceLabel(known, knownServers) : server.name;
   };
   const startCursor = history?.pageInfo.hasPreviousPage ? history.pageInfo.startCursor : null;
 
@@ -148,14 +148,14 @@ function HistoryRow({
   const subject = eventSubject(event, thisServer);
   const servers =
     event.kind === 'TRUST_ENABLED'
-      ? `${thisServerName} ↔ ${nameOf(peer)}`
+      ? `${nameOf(thisServer)} ↔ ${nameOf(peer)}`
       : event.kind === 'KEY_ROTATED'
         ? // One entry for each of its pairs: the pair says which.
           `${nameOf(event.server)} (its own key), with ${nameOf(subject)}`
         : event.kind === 'TAMPERING_DETECTED'
           ? `${nameOf(event.server)} found the pair with ${nameOf(subject)} changed`
           : byThirdServer(event, thisServer)
-            ? `${nameOf(event.server)} decommissioned ${nameOf(subject)}: its pair with ${subject.id === peer.id ? thisServerName : nameOf(peer)}`
+            ? `${nameOf(event.server)} decommissioned ${nameOf(subject)}: its pair with ${nameOf(subject.id === peer.id ? thisServer : peer)}`
             : `${nameOf(event.server)} → ${nameOf(subject)}`;
   return (
     <tr>
