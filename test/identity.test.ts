@@ -1,5 +1,5 @@
 import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
-import { createPublicKey, createHash, generateKeyPairSync } from 'node:crypto';
+import { createPublicKey, createHash, generateKeyPairSync, sign } from 'node:crypto';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { canonicalFingerprint, fingerprintOf, formatFingerprint } from '../src/identity/fingerprint.js';
@@ -29,7 +29,7 @@ describe('fingerprints', () => {
 });
 
 describe('statements', () => {
-  test("a signature this process made verifies without a second look only for its own bytes and key", () => {
+  test("a signature known to hold (made or verified here) is taken without a second look only for its own bytes and key", () => {
     const { privateKey } = generateKeyPairSync('ed25519');
     const publicKeyPem = createPublicKey(privateKey).export({ type: 'spki', format: 'pem' }).toString();
     const other = generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }).toString();
@@ -37,9 +37,15 @@ describe('statements', () => {
     expect(verifyStatement('{"a":2}', signature, publicKeyPem)).toBe(false);
     expect(verifyStatement('{"a":1}', signature, other)).toBe(false);
     expect(verifyStatement('{"a":1}', signature, publicKeyPem)).toBe(true);
-    // Again, once it was verified: by the key itself.
+    // Again: still known.
     expect(verifyStatement('{"a":1}', signature, publicKeyPem)).toBe(true);
     expect(verifyStatement('{"a":1}', Buffer.alloc(64).toString('base64'), publicKeyPem)).toBe(false);
+    // Verified elsewhere (another key's), then its statement changed: not taken.
+    const { privateKey: theirs } = generateKeyPairSync('ed25519');
+    const theirPem = createPublicKey(theirs).export({ type: 'spki', format: 'pem' }).toString();
+    const theirSignature = sign(null, Buffer.from('{"b":1}'), theirs).toString('base64');
+    expect(verifyStatement('{"b":1}', theirSignature, theirPem)).toBe(true);
+    expect(verifyStatement('{"b":2}', theirSignature, theirPem)).toBe(false);
   });
 });
 

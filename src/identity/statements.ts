@@ -99,21 +99,26 @@ export function canonical<T extends z.ZodObject>(schema: T, statement: z.infer<T
 }
 
 /**
- * Signatures this process made, each with its statement and public key: read back (a
- * server verifies its own decisions in the history too), the same bytes need no second
- * verification. The newest few thousand, each forgotten once it is verified.
+ * Signatures known to hold: made by this process, or verified by it. A history reads back
+ * what its server signed, and a statement's later events carry the signatures its first
+ * one did: the same bytes, with the same key, need no second verification. The newest
+ * few thousand, by signature; a hit must match the statement and key exactly.
  */
-const signedHere = new Map<string, { text: string; publicKeyPem: string }>();
-const SIGNED_HERE_LIMIT = 4_096;
+const knownValid = new Map<string, { text: string; publicKeyPem: string }>();
+const KNOWN_VALID_LIMIT = 4_096;
 const publicKeyPemOf = new WeakMap<KeyObject, string>();
+
+function remember(signature: string, text: string, publicKeyPem: string): void {
+  if (knownValid.size >= KNOWN_VALID_LIMIT) knownValid.delete(knownValid.keys().next().value!);
+  knownValid.set(signature, { text, publicKeyPem });
+}
 
 /** A signature as stored and exchanged: base64 of the 64 Ed25519 bytes. */
 export function signStatement(text: string, privateKey: KeyObject): string {
   const signature = sign(null, Buffer.from(text), privateKey).toString('base64');
   let publicKeyPem = publicKeyPemOf.get(privateKey);
   if (publicKeyPem === undefined) publicKeyPemOf.set(privateKey, (publicKeyPem = createPublicKey(privateKey).export({ type: 'spki', format: 'pem' }).toString()));
-  if (signedHere.size >= SIGNED_HERE_LIMIT) signedHere.delete(signedHere.keys().next().value!);
-  signedHere.set(signature, { text, publicKeyPem });
+  remember(signature, text, publicKeyPem);
   return signature;
 }
 
@@ -122,16 +127,16 @@ export const publicKeyOf: (pem: string) => KeyObject = remembered((pem) => creat
 
 /** Whether `signature` is `publicKeyPem`'s over `text`. */
 export function verifyStatement(text: string, signature: string, publicKeyPem: string): boolean {
-  const made = signedHere.get(signature);
-  if (made && made.text === text && made.publicKeyPem === publicKeyPem) {
-    signedHere.delete(signature);
-    return true;
-  }
+  const known = knownValid.get(signature);
+  if (known && known.text === text && known.publicKeyPem === publicKeyPem) return true;
+  let holds: boolean;
   try {
-    return verify(null, Buffer.from(text), publicKeyOf(publicKeyPem), Buffer.from(signature, 'base64'));
+    holds = verify(null, Buffer.from(text), publicKeyOf(publicKeyPem), Buffer.from(signature, 'base64'));
   } catch {
-    return false;
+    holds = false;
   }
+  if (holds) remember(signature, text, publicKeyPem);
+  return holds;
 }
 
 /** Parses signed bytes as a statement of `schema`; undefined when they are not one. */

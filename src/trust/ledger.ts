@@ -222,8 +222,6 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
   #broken: { sequence: number; reason: string } | undefined;
   /** The statement of the last entry, and the events its decision still owes (an ACCEPT's TRUST_ENABLED). */
   #current: { statement: string; owed: TrustEventKind[] } | undefined;
-  /** The signatures of #current's statement that were verified: the next events of the statement carry the same. */
-  #currentSignatures: string | undefined;
   #catchingUp: Promise<void> | undefined;
   /** The newest anchor to save, and the last of the writes queued: stop() waits for it. */
   #anchorWanted: Anchor | undefined;
@@ -821,12 +819,9 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
       if (read.type === 'rotation') this.#keys.set(fingerprint, { serverId: read.statement.server, pem });
     }
     const pemOf = (fingerprint: string) => (fingerprint === carried?.fingerprint ? carried.pem : this.#keys.get(fingerprint)?.pem);
-    // An event after the first of its statement (TRUST_ENABLED, a rotation's on each pair) carries what was verified with it.
-    const signatures = JSON.stringify(entry.signatures);
-    if (!(continuing && signatures === this.#currentSignatures) && !signaturesHold(entry, requiredSigners(read, entry), pemOf)) {
+    if (!signaturesHold(entry, requiredSigners(read, entry), pemOf)) {
       return 'its statement is not signed by the keys it names';
     }
-    this.#currentSignatures = signatures;
     switch (read.type) {
       case 'decision':
         return this.#applyDecision(entry, read.statement, pair, continuing);
@@ -848,7 +843,7 @@ export class Ledger extends EventEmitter<{ unverified: [pairId: string] }> {
     }
   }
 
-  /** A server's first key: its decisions count only signed by it or a key it rotated to. */
+  /** The key a server registered with: before a peer is approved, its decisions count only signed by it or a key it rotated to. */
   #applyRegistration(entry: EventEntry, statement: RegistrationStatement, pem: string, pair: VerifiedPair | null): string | undefined {
     if (statement.server !== entry.server || statement.time !== entry.time || entry.actor !== AUTOMATIC_ACTOR || pair) {
       return 'the entry does not say what its registration says';
