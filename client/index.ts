@@ -11,7 +11,7 @@ import { TrustEventsDocument, type TrustEventFieldsFragment, type TrustEventsSub
 
 export * from './gql/graphql.js';
 export { byThirdServer, eventKeys, eventSubject } from './events.js';
-export { instanceLabel } from './names.js';
+export { instanceLabel, namesAmong } from './names.js';
 
 export interface PeertrustClientOptions {
   /**

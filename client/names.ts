@@ -12,3 +12,11 @@ export function instanceLabel(server: Instance, among: Iterable<Instance>): stri
   const key = formatFingerprint(server.fingerprint).slice(0, 9);
   return server.status === 'DECOMMISSIONED' ? `${server.name} (decommissioned, ${key})` : `${server.name} (${key})`;
 }
+
+/** Names servers as `instanceLabel` does among `servers`; one not among them, by its name alone. */
+export function namesAmong(servers: readonly Instance[]): (server: { id: string; name: string }) => string {
+  return (server) => {
+    const known = servers.find((candidate) => candidate.id === server.id);
+    return known ? instanceLabel(known, servers) : server.name;
+  };
+}

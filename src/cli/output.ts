@@ -1,7 +1,7 @@
 // What the trust commands print: aligned tables and lines for people, and for --json the
 // shapes documented in the README. Those shapes are built here field by field, so that
 // a change of the API's documents cannot change what scripts read.
-import { byThirdServer, eventKeys, eventSubject, instanceLabel, type PeerTrustFieldsFragment, type ServerFieldsFragment, type TrustEvent } from '../../client/index.js';
+import { byThirdServer, eventKeys, eventSubject, namesAmong, type PeerTrustFieldsFragment, type ServerFieldsFragment, type TrustEvent } from '../../client/index.js';
 import { formatFingerprint } from '../identity/fingerprint-text.js';
 
 
@@ -76,10 +76,7 @@ export function peersTable(pairs: PeerTrustFieldsFragment[]): string {
 
 /** `servers`: every server of the cluster, this one included, so that instances sharing a name are told apart. */
 export function historyTable(events: TrustEvent[], thisServer: { id: string; name: string }, servers: readonly ServerFieldsFragment[]): string {
-  const nameOf = (server: { id: string; name: string }) => {
-    const known = servers.find((candidate) => candidate.id === server.id);
-    return known ? instanceLabel(known, servers) : server.name;
-  };
+  const nameOf = namesAmong(servers);
   return table(
     ['#', 'AT', 'EVENT', 'ON', 'PEER', 'BY', 'FINGERPRINTS'],
     events.map((event) => [

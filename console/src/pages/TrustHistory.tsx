@@ -9,7 +9,7 @@ import {
   type TrustEventKind,
 } from '../../../client/gql/graphql.js';
 import { byThirdServer, eventKeys, eventSubject } from '../../../client/events.js';
-import { instanceLabel } from '../../../client/names.js';
+import { instanceLabel, namesAmong } from '../../../client/names.js';
 import { FingerprintText } from '../components/Fingerprint.js';
 import { describeError } from '../client.js';
 import { useLive } from '../live.js';
@@ -59,11 +59,7 @@ export function TrustHistoryPage() {
   // `last` gives a page in history order (oldest first): the grid shows newest first.
   const events = history ? [...history.edges].reverse().map((edge) => edge.node) : [];
   // A replaced server's instances share a name (this server's too): each is told apart wherever it is named.
-  const knownServers = [thisServer, ...(peers.data?.peerTrusts.edges ?? []).map(({ node }) => node.peer)];
-  const nameOf = (server: { id: string; name: string }) => {
-    const known = knownServers.find((candidate) => candidate.id === server.id);
-    return known ? instanceLabel(known, knownServers) : server.name;
-  };
+  const nameOf = namesAmong([thisServer, ...(peers.data?.peerTrusts.edges ?? []).map(({ node }) => node.peer)]);
   const startCursor = history?.pageInfo.hasPreviousPage ? history.pageInfo.startCursor : null;
 
   return (
