@@ -22,6 +22,7 @@ import {
   jsonClient,
   openSockets,
   PATIENCE_MS,
+  profiling,
   stableRss,
   startChild,
   untilCount,
@@ -29,8 +30,6 @@ import {
 } from './load.js';
 
 const bin = path.resolve(import.meta.dirname, '../bin/peertrust.js');
-/** BENCH_PROFILE=dir: each serve process writes its CPU profile there when it stops (open it in Chrome's DevTools). */
-const profiling = process.env['BENCH_PROFILE'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['BENCH_PROFILE']}`] : [];
 
 /** No limit of a client's gets in the way of the load: they are tested in the abuse suite. */
 const unlimited = {

@@ -19,6 +19,7 @@ import {
   openSockets,
   PATIENCE_MS,
   stableRss,
+  profiling,
   startChild,
   untilCount,
   type Rate,
@@ -33,7 +34,9 @@ import {
 async function startServer(name: string) {
   const source = await readFile(path.join(import.meta.dirname, 'ceiling-servers', `${name}.ts`), 'utf8');
   const { outputText } = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } });
-  return startChild<{ url: string }>(process.execPath, ['--input-type=module', '--eval', outputText]);
+  // Exiting of itself on SIGTERM, it writes its profile (BENCH_PROFILE).
+  const script = `process.once('SIGTERM', () => process.exit());\n${outputText}`;
+  return startChild<{ url: string }>(process.execPath, [...profiling, '--input-type=module', '--eval', script]);
 }
 
 /** Runs `use` on the ceiling server `name` with room for `subscribers` client sockets, opened into `sockets`; all closed after. */
@@ -94,36 +97,72 @@ export async function yogaHelloWorld(connections: number, durationMs: number): P
   }
 }
 
-/** A bare `ws` WebSocketServer in its own process with `subscribers` idle clients connected (from this process); the server sends `payload` to every client once, on a message from a control connection; the time from that message's sending to the LAST client's receipt, and the p99 over clients (both taken here, so the clocks agree). Repeated `rounds` times (default 5); the medians over the rounds. */
+/**
+ * Times broadcasts to `subscribers` clients: `rounds` times, the time from `trigger` to
+ * the last client's receipt (each client calls `arrived` on a message), and the p99 over
+ * clients, both taken here so that the clocks agree; the medians over the rounds.
+ */
+function broadcastClock(what: string, subscribers: number) {
+  let arrivals: number[] = [];
+  let everyoneReceived = () => {};
+  return {
+    arrived() {
+      arrivals.push(performance.now());
+      if (arrivals.length === subscribers) everyoneReceived();
+    },
+    async time(rounds: number, trigger: () => void): Promise<{ lastMs: number; p99Ms: number }> {
+      const measured: number[][] = [];
+      for (let round = 0; round < rounds; round++) {
+        arrivals = [];
+        const received = new Promise<void>((resolve) => (everyoneReceived = resolve));
+        const triggered = performance.now();
+        trigger();
+        const late = sleep(PATIENCE_MS, 'late' as const, { ref: false });
+        if ((await Promise.race([received, late])) === 'late') throw new Error(`${what}: ${arrivals.length} of ${subscribers} clients received within ${PATIENCE_MS / 1000} s`);
+        // In order of arrival, so already sorted.
+        measured.push(arrivals.map((at) => at - triggered));
+      }
+      return broadcastFigures(measured);
+    },
+  };
+}
+
+/** The control connection of a ceiling's server at `url` (its path replaced by /control): what is sent on it is broadcast. */
+async function controlOf(url: string, sockets: WebSocket[]): Promise<WebSocket> {
+  await openSockets(sockets, 1, () => new WebSocket(new URL('/control', url)), (socket) => once(socket, 'open'));
+  return sockets[0]!;
+}
+
+/** A bare `ws` WebSocketServer in its own process with `subscribers` idle clients connected (from this process); the server sends `payload` to every client once, on a message from a control connection. Repeated `rounds` times (default 5): the medians over the rounds of the time to the LAST client's receipt, and of the p99 over clients. */
 export function wsBroadcast(subscribers: number, payload: string, rounds = 5): Promise<{ lastMs: number; p99Ms: number }> {
   return withSockets('ws-broadcast', subscribers, async (server, sockets) => {
     const { url } = server.ready;
-    await openSockets(sockets, 1, () => new WebSocket(`${url}/control`), (socket) => once(socket, 'open'));
-    const control = sockets[0]!;
-    let arrivals: number[] = [];
-    let everyoneReceived = () => {};
-    await openSockets(
-      sockets,
-      subscribers,
-      () =>
-        new WebSocket(url).on('message', () => {
-          arrivals.push(performance.now());
-          if (arrivals.length === subscribers) everyoneReceived();
-        }),
-      (socket) => once(socket, 'open'),
-    );
-    const measured: number[][] = [];
-    for (let round = 0; round < rounds; round++) {
-      arrivals = [];
-      const received = new Promise<void>((resolve) => (everyoneReceived = resolve));
-      const triggered = performance.now();
-      control.send(payload);
-      const late = sleep(PATIENCE_MS, 'late' as const, { ref: false });
-      if ((await Promise.race([received, late])) === 'late') throw new Error(`broadcast: ${arrivals.length} of ${subscribers} clients received within ${PATIENCE_MS / 1000} s`);
-      // In order of arrival, so already sorted.
-      measured.push(arrivals.map((at) => at - triggered));
-    }
-    return broadcastFigures(measured);
+    const control = await controlOf(url, sockets);
+    const clock = broadcastClock('ws broadcast', subscribers);
+    await openSockets(sockets, subscribers, () => new WebSocket(url).on('message', clock.arrived), (socket) => once(socket, 'open'));
+    return clock.time(rounds, () => control.send(payload));
+  });
+}
+
+/**
+ * The same through a bare graphql-ws server: `subscribers` idle `tick` subscriptions, each
+ * on a connection of its own, and a tick whose message has the bytes of `message` (a
+ * message of the fan-out it is a ceiling for). What graphql-ws's own delivery costs.
+ */
+export function graphqlWsBroadcast(subscribers: number, message: string, rounds = 5): Promise<{ lastMs: number; p99Ms: number }> {
+  return withSockets('graphql-ws', subscribers, async (server, sockets) => {
+    const { url } = server.ready;
+    const control = await controlOf(url, sockets);
+    const clock = broadcastClock('graphql-ws broadcast', subscribers);
+    const open = () =>
+      new WebSocket(url, 'graphql-transport-ws').on('message', (data: Buffer) => {
+        if ((JSON.parse(data.toString()) as { type: string }).type === 'next') clock.arrived();
+      });
+    await openSockets(sockets, subscribers, open, (socket) => graphqlWsSubscribe(socket, 'subscription { tick }'));
+    await untilStarted(url, subscribers);
+    const envelope = JSON.stringify({ id: '1', type: 'next', payload: { data: { tick: '' } } });
+    const tick = 'x'.repeat(Math.max(0, message.length - envelope.length));
+    return clock.time(rounds, () => control.send(tick));
   });
 }
 
@@ -133,7 +172,7 @@ function untilStarted(url: string, count: number) {
   return untilCount('graphql-ws subscriptions started', count, async () => ((await (await fetch(counter)).json()) as { started: number }).started);
 }
 
-/** A bare graphql-ws server (graphql-ws `useServer` on `ws`, schema with one subscription `tick: String` backed by an async generator that waits on an EventEmitter) in its own process: its RSS idle, and with `subscribers` idle subscriptions (one per WebSocket connection, from this process) the RSS they add divided by `subscribers`, in bytes; each RSS read once stable. V8 grows its heap in steps, so compare figures taken with the same `subscribers`. */
+/** A bare graphql-ws server (graphql-ws `useServer` on `ws`, schema with one subscription `tick: String`, each a listener on an EventEmitter and a queue) in its own process: its RSS idle, and with `subscribers` idle subscriptions (one per WebSocket connection, from this process) the RSS they add divided by `subscribers`, in bytes; each RSS read once stable. V8 grows its heap in steps, so compare figures taken with the same `subscribers`. */
 export function graphqlWsMemory(subscribers: number): Promise<{ idleRssBytes: number; perSubscriptionBytes: number }> {
   return withSockets('graphql-ws', subscribers, async (server, sockets) => {
     const { url } = server.ready;
@@ -154,4 +193,5 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const event = JSON.stringify({ id: '1', type: 'next', payload: { data: { tick: 'x'.repeat(200) } } });
   console.log(`ws broadcast of ${event.length} bytes to 1,000 clients:`, await wsBroadcast(1_000, event));
   console.log('graphql-ws memory, 1,000 subscriptions:', await graphqlWsMemory(1_000));
+  console.log(`graphql-ws broadcast of ${event.length} bytes to 1,000 subscribers:`, await graphqlWsBroadcast(1_000, event));
 }

@@ -9,6 +9,9 @@ import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { WebSocket } from 'ws';
 
+/** BENCH_PROFILE=dir: each process under test (serve, a ceiling's server) writes its CPU profile there when it stops (open it in Chrome's DevTools). */
+export const profiling = process.env['BENCH_PROFILE'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['BENCH_PROFILE']}`] : [];
+
 export interface Rate {
   perSecond: number;
   p50Ms: number;

@@ -16,7 +16,7 @@
 //      1,000 servers and 1M events against 10 servers and 10k, and 60 and 10k (full
 //      pages) (bench/lists-at-scale.ts).
 // Writes the figures as JSON too (bench/results.json, or BENCH_OUTPUT), to compare runs.
-// BENCH_PROFILE=dir writes a CPU profile of each `peertrust serve` of section 4 there.
+// BENCH_PROFILE=dir writes a CPU profile of each `peertrust serve` of section 4, and of each ceiling's server, there.
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -30,7 +30,7 @@ import { EmbeddedPostgres } from '../src/db/embedded.js';
 import { loadOrCreateRootKey } from '../src/identity/root-key.js';
 import { createLogger } from '../src/logger.js';
 import { decisionsPerSecond, fanOut, pagesPerSecond, serveWithPeers, subscriptionMemory } from './api-load.js';
-import { graphqlWsMemory, rawInsertTransactions, wsBroadcast, yogaHelloWorld } from './ceilings.js';
+import { graphqlWsBroadcast, graphqlWsMemory, rawInsertTransactions, wsBroadcast, yogaHelloWorld } from './ceilings.js';
 import { median } from './load.js';
 import { LISTS, serveAtScale, type List } from './lists-at-scale.js';
 import { timeDecisionCrypto, timeSignedHistory } from './signed-history.js';
@@ -245,14 +245,18 @@ async function underLoad(label: string, databaseUrl: string) {
     for (const subscribers of FAN_OUT) {
       const ours = await fanOut(cluster, subscribers);
       const bare = await wsBroadcast(subscribers, ours.message);
+      const graphqlWs = await graphqlWsBroadcast(subscribers, ours.message);
+      const figures = (of: { lastMs: number; p99Ms: number }) => `${of.lastMs.toFixed(0)} ms (p99 ${of.p99Ms.toFixed(0)} ms)`;
       row(
         `one decision to ${subscribers} idle subscribers, the last one`,
-        `${ours.lastMs.toFixed(0)} ms (p99 ${ours.p99Ms.toFixed(0)} ms)`,
+        figures(ours),
         `bare ws broadcast, same ${ours.message.length} bytes: ${bare.lastMs.toFixed(0)} ms`,
         ours.lastMs / bare.lastMs,
         subscribers >= 10_000 ? '≤ 2, p99 < 250 ms' : '',
         `fanOutRatio${subscribers}`,
       );
+      // graphql-ws's own delivery, for the share of the above that is peertrust's.
+      row(`  the same against graphql-ws's own broadcast`, figures(ours), `bare graphql-ws, same bytes: ${figures(graphqlWs)}`, ours.lastMs / graphqlWs.lastMs, '', `fanOutGraphqlWsRatio${subscribers}`);
     }
   } finally {
     await cluster.stop();
