@@ -10,7 +10,7 @@
 //   4. Under load, a `peertrust serve` process against the stack's own ceilings measured
 //      beside it (bench/ceilings.ts): decisions/s against raw INSERT transactions, a page
 //      of 50 pairs against a bare Yoga hello world, one decision's fan-out against a bare
-//      ws broadcast of the same bytes, memory against a bare graphql-ws server; on the
+//      ws broadcast of the same bytes and graphql-ws's own, memory against a bare graphql-ws server; on the
 //      embedded PostgreSQL and on PostgreSQL. BENCH_LOAD_SECONDS (10) each rate,
 //      BENCH_FAN_OUT (1000,5000,10000) subscribers. And the first page of every list at
 //      1,000 servers and 1M events against 10 servers and 10k, and 60 and 10k (full
