@@ -76,6 +76,11 @@ export class ServerMetrics {
     this.registry = Registry.merge([processMetrics(), own]);
   }
 
+  /** `count` notices of `field` sent past the subscribers' streams (src/http/broadcasts.ts); those on them are counted there. */
+  noticesSent(field: string, count: number): void {
+    this.#notices.inc({ field }, count);
+  }
+
   /** A decision answered `outcome`: its result type's name, or "error". */
   decided(kind: DecisionKind, outcome: string): void {
     this.#decisions.inc({ kind, outcome });

@@ -5,7 +5,7 @@ import { openPostgresDatabase } from '../src/db/client.js';
 import { sql } from './ha-helpers.js';
 import { freshDatabaseUrl, request, run, startCluster, subscribe } from './helpers.js';
 import { serve } from './processes.js';
-import { parseExposition, valueOf } from './prometheus.js';
+import { scrape, valueOf } from './prometheus.js';
 
 const origin = (graphqlUrl: string) => graphqlUrl.replace(/\/graphql$/, '');
 
@@ -13,13 +13,6 @@ async function getJson(url: string): Promise<{ status: number; body: Record<stri
   const response = await fetch(url);
   expect(response.headers.get('content-type')).toMatch(/^application\/json/);
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
-}
-
-async function scrape(graphqlUrl: string, headers: Record<string, string> = {}) {
-  const response = await fetch(`${origin(graphqlUrl)}/metrics`, { headers });
-  expect(response.status).toBe(200);
-  expect(response.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
-  return parseExposition(await response.text());
 }
 
 test('/health and /ready answer without a token and name only the server', async () => {

@@ -1,5 +1,6 @@
 // A strict reader of Prometheus's text exposition format (0.0.4): every line is a HELP,
 // a TYPE or a sample of a declared metric, or the test fails.
+import { expect } from 'vitest';
 export interface Sample {
   name: string;
   labels: Record<string, string>;
@@ -47,4 +48,12 @@ export function parseExposition(text: string): Sample[] {
 /** The value of the one sample with this name and these labels (among others), or undefined. */
 export function valueOf(samples: Sample[], name: string, labels: Record<string, string> = {}): number | undefined {
   return samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
+}
+
+/** A server's /metrics, read strictly; `graphqlUrl` is its API's URL. */
+export async function scrape(graphqlUrl: string, headers: Record<string, string> = {}): Promise<Sample[]> {
+  const response = await fetch(new URL('/metrics', graphqlUrl), { headers });
+  expect(response.status).toBe(200);
+  expect(response.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+  return parseExposition(await response.text());
 }

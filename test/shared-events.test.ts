@@ -7,7 +7,9 @@ import { EventEmitter, on } from 'node:events';
 import { GraphQLInt, GraphQLNonNull, GraphQLObjectType, GraphQLSchema, GraphQLString, parse, type DocumentNode, type ExecutionResult } from 'graphql';
 import { createYoga } from 'graphql-yoga';
 import { expect, onTestFinished, test } from 'vitest';
+import type { DirectDelivery } from '../src/http/broadcasts.js';
 import { useSharedEventExecution } from '../src/http/shared-events.js';
+import { feed } from '../src/trust/stoppable.js';
 
 /** Where events come from: one emitter, and one object per event id, for every app given it. */
 function eventSource() {
@@ -17,6 +19,8 @@ function eventSource() {
 /** A small API (one app) whose resolvers count their calls; `serverId` is the server it answers for. */
 function setUp({ events, shared } = eventSource(), serverId = 'server-1') {
   let resolved = 0;
+  let sources = 0;
+  let sentDirectly = 0;
   const Notice = new GraphQLObjectType<{ id: string }, { scope: { serverId: string } }>({
     name: 'Notice',
     fields: {
@@ -52,31 +56,44 @@ function setUp({ events, shared } = eventSource(), serverId = 'server-1') {
         changed: subscriptionField((signal) => emitted(signal, (id) => shared.get(id) ?? shared.set(id, { id }).get(id))),
         // A string per event: not known to be one occurrence.
         ticked: { ...subscriptionField((signal) => emitted(signal, (id) => id)), resolve: (id: string) => ({ id }) },
+        // The same events for every subscriber from when it subscribes: one broadcast per answer.
+        broadcasted: {
+          ...subscriptionField(() => {
+            sources++;
+            return feed<[string], { id: string }>(events, 'event', (push, _fail, id) => push({ id }));
+          }),
+          extensions: { broadcast: true },
+        },
       },
     }),
   });
   const controller = new AbortController();
   onTestFinished(() => controller.abort());
-  const yoga = createYoga({ schema, logging: false, plugins: [useSharedEventExecution()], context: () => ({ signal: controller.signal, scope: { serverId } }) });
+  const metrics = { noticesSent: (_field: string, count: number) => void (sentDirectly += count) };
+  const yoga = createYoga({ schema, logging: false, plugins: [useSharedEventExecution()], context: () => ({ signal: controller.signal, scope: { serverId }, metrics }) });
 
-  /** Subscribes as graphql-ws does, for a user with `tokenHash` (or anonymous): a stream, or a single result when refused. */
-  async function open(query: string | DocumentNode, tokenHash: string | null, variables: Record<string, unknown>) {
+  /** Subscribes as graphql-ws does (with `delivery`, its next messages), for a user with `tokenHash` (or anonymous): a stream, or a single result when refused. */
+  async function open(query: string | DocumentNode, tokenHash: string | null, variables: Record<string, unknown>, delivery?: DirectDelivery) {
     const auth = tokenHash === null ? { kind: 'anonymous' } : { kind: 'user', tokenHash };
     const enveloped = yoga.getEnveloped({ auth } as never);
-    const contextValue = { ...(await enveloped.contextFactory()), auth };
+    const contextValue = { ...(await enveloped.contextFactory()), auth, ...(delivery ? { delivery } : {}) };
     return (await enveloped.subscribe({ schema: enveloped.schema, document: typeof query === 'string' ? enveloped.parse(query) : query, variableValues: variables, contextValue })) as
       | AsyncIterableIterator<ExecutionResult>
       | ExecutionResult;
   }
-  async function subscribe(query: string | DocumentNode, tokenHash: string | null, variables: Record<string, unknown> = {}) {
-    const stream = await open(query, tokenHash, variables);
+  async function subscribe(query: string | DocumentNode, tokenHash: string | null, variables: Record<string, unknown> = {}, delivery?: DirectDelivery) {
+    const stream = await open(query, tokenHash, variables, delivery);
     if (!(Symbol.asyncIterator in stream)) throw new Error(`refused: ${JSON.stringify(stream)}`);
-    return { next: async () => (await stream.next()).value as ExecutionResult };
+    return { next: async () => (await stream.next()).value as ExecutionResult, leave: () => stream.return!() };
   }
   return {
     open,
     subscribe,
     resolved: () => resolved,
+    sources: () => sources,
+    sentDirectly: () => sentDirectly,
+    listeners: () => events.listenerCount('event'),
+    emit: (id: string) => events.emit('event', id),
     /** Emits `id` once every one of `subscribers` listens (a stream starts at its first next()); their answers. */
     async deliver(subscribers: { next(): Promise<ExecutionResult> }[], id: string) {
       const answers = Promise.all(subscribers.map((subscriber) => subscriber.next()));
@@ -156,4 +173,72 @@ test('bad variables get the executor’s own error, and no stream', async () => 
   expect(Symbol.asyncIterator in refused).toBe(false);
   const { errors } = refused as ExecutionResult;
   expect(errors?.map((error) => [error.message, error.extensions['code']])).toEqual([['Variable "$p" of required type "String!" was not provided.', 'BAD_USER_INPUT']]);
+});
+
+const BROADCASTED = 'subscription { broadcasted { id label } }';
+const answer = (id: string) => ({ data: { broadcasted: { id, label: id } } });
+
+test('a broadcast field: one source and one execution per event for every subscriber with the same answer; one that subscribes later gets what comes after; the source ends with its last subscriber', async () => {
+  const api = setUp();
+  const first = await Promise.all([0, 1, 2].map(() => api.subscribe(BROADCASTED, 'token-a')));
+  const other = await api.subscribe(BROADCASTED, 'token-b');
+  expect(api.sources()).toBe(2);
+  await expect.poll(api.listeners).toBe(2);
+  api.emit('n1');
+  for (const subscriber of [...first, other]) expect(await subscriber.next()).toEqual(answer('n1'));
+  expect(api.resolved()).toBe(2);
+
+  const later = await api.subscribe(BROADCASTED, 'token-a');
+  api.emit('n2');
+  for (const subscriber of [...first, later]) expect(await subscriber.next()).toEqual(answer('n2'));
+  expect(api.sources()).toBe(2);
+  expect(api.resolved()).toBe(4);
+
+  await Promise.all([...first, later].map((subscriber) => subscriber.leave()));
+  expect(api.listeners()).toBe(1);
+  // A new subscriber starts a broadcast of its own.
+  const again = await api.subscribe(BROADCASTED, 'token-a');
+  expect(api.sources()).toBe(3);
+  await expect.poll(api.listeners).toBe(2);
+  api.emit('n3');
+  expect(await again.next()).toEqual(answer('n3'));
+  expect(await other.next()).toEqual(answer('n2'));
+  expect(await other.next()).toEqual(answer('n3'));
+});
+
+test('over graphql-ws a broadcast is written as each operation’s next message; an answer with errors, and all after it, go through its stream, as does everything once its connection cannot take one', async () => {
+  const api = setUp();
+  /** A connection's delivery: what it was sent, and whether it takes more. */
+  const connection = () => {
+    const sent: unknown[] = [];
+    const delivery = { takes: true, sent, sendNext: (payload: string) => delivery.takes && sent.push(JSON.parse(payload)) > 0 };
+    return delivery;
+  };
+  const [a, b] = [connection(), connection()];
+  const overA = await api.subscribe(BROADCASTED, 'token-a', {}, a);
+  const overB = await api.subscribe(BROADCASTED, 'token-a', {}, b);
+  const overEvents = await api.subscribe(BROADCASTED, 'token-a');
+  await expect.poll(api.listeners).toBe(1);
+  api.emit('n1');
+  expect(await overEvents.next()).toEqual(answer('n1'));
+  expect([a.sent, b.sent]).toEqual([[answer('n1')], [answer('n1')]]);
+  expect(api.sentDirectly()).toBe(2);
+
+  b.takes = false;
+  api.emit('n2');
+  expect(await overEvents.next()).toEqual(answer('n2'));
+  expect(a.sent).toEqual([answer('n1'), answer('n2')]);
+  expect(await overB.next()).toEqual(answer('n2'));
+  // b stays on its stream, in order, though it takes messages again.
+  b.takes = true;
+  api.emit('broken');
+  api.emit('n3');
+  for (const subscriber of [overA, overB, overEvents]) {
+    const broken = await subscriber.next();
+    expect(broken.errors?.map((error) => error.message)).toEqual(['Unexpected error.']);
+    expect(await subscriber.next()).toEqual(answer('n3'));
+  }
+  expect(a.sent).toEqual([answer('n1'), answer('n2')]);
+  expect(b.sent).toEqual([answer('n1')]);
+  expect(api.sentDirectly()).toBe(3);
 });

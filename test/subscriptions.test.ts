@@ -7,7 +7,14 @@ import {
   RevokeTrustDocument,
   TrustApprovalRequiredDocument,
 } from '../client/index.js';
-import { bearer, postGraphQL, run, startCluster, subscribe } from './helpers.js';
+import { bearer, postGraphQL, run, startCluster, subscribe, type TestServer } from './helpers.js';
+import { scrape, valueOf } from './prometheus.js';
+import { openSocket } from './raw-client.js';
+
+/** Once `server` serves `count` live subscriptions of `field` (graphql-ws has no "subscribed" acknowledgement). */
+async function untilLive(server: TestServer, field: string, count: number) {
+  await expect.poll(async () => valueOf(await scrape(server.app.url), 'peertrust_subscriptions', { field }) ?? 0, { timeout: 10_000 }).toBe(count);
+}
 
 test('trustApprovalRequired sends the pending peers first, then each new one as it appears', async () => {
   const cluster = await startCluster();
@@ -59,8 +66,8 @@ test('peerTrustChanged pushes each change with the state after it, on both serve
   const { servers: [alpha, bravo] } = await startCluster();
   const onAlpha = subscribe(alpha!.reader, PeerTrustChangedDocument, {});
   const onBravo = subscribe(bravo!.reader, PeerTrustChangedDocument, {});
-  // graphql-ws has no "subscribed" acknowledgement: give both a moment to start.
-  await new Promise((resolve) => setTimeout(resolve, 1000));
+  await untilLive(alpha!, 'peerTrustChanged', 1);
+  await untilLive(bravo!, 'peerTrustChanged', 1);
   await run(alpha!.admin, ApproveTrustDocument, { input: { peerId: bravo!.id, fingerprint: bravo!.fingerprint } });
   expect((await onAlpha.next()).data?.peerTrustChanged).toMatchObject({ status: 'PENDING', approvedByThisServer: true, approvedByPeer: false });
   expect((await onBravo.next()).data?.peerTrustChanged).toMatchObject({ status: 'PENDING', approvedByThisServer: false, approvedByPeer: true, peer: { name: 'alpha' } });
@@ -70,6 +77,27 @@ test('peerTrustChanged pushes each change with the state after it, on both serve
   // A refused decision changes nothing and pushes nothing.
   await run(alpha!.admin, ApproveTrustDocument, { input: { peerId: bravo!.id, fingerprint: alpha!.fingerprint } });
   await onAlpha.expectSilence(500);
+});
+
+test('peerTrustChanged over one graphql-ws connection: each operation gets its own next messages, none once it completed, and each is counted', async () => {
+  const { servers: [alpha, bravo], readerToken } = await startCluster();
+  const socket = await openSocket(alpha!.app.url);
+  expect(await socket.init({ authorization: `Bearer ${readerToken}` })).toBe('ack');
+  const query = 'subscription { peerTrustChanged { status approvedByThisServer approvedByPeer peer { name } } }';
+  socket.subscribe('first', query);
+  socket.subscribe('second', query);
+  await untilLive(alpha!, 'peerTrustChanged', 2);
+  await run(alpha!.admin, ApproveTrustDocument, { input: { peerId: bravo!.id, fingerprint: bravo!.fingerprint } });
+  const pending = { data: { peerTrustChanged: { status: 'PENDING', approvedByThisServer: true, approvedByPeer: false, peer: { name: 'bravo' } } } };
+  for (const id of ['first', 'second']) expect(await socket.next((m) => m.id === id)).toEqual({ id, type: 'next', payload: pending });
+
+  socket.send({ id: 'first', type: 'complete' });
+  await untilLive(alpha!, 'peerTrustChanged', 1);
+  await run(bravo!.admin, ApproveTrustDocument, { input: { peerId: alpha!.id, fingerprint: alpha!.fingerprint } });
+  expect(await socket.next((m) => m.id === 'second')).toMatchObject({ type: 'next', payload: { data: { peerTrustChanged: { status: 'TRUSTED' } } } });
+  // Both would have been sent in one turn, in the order they subscribed.
+  await expect(socket.next((m) => m.id === 'first', 200)).rejects.toThrow('no matching message');
+  expect(valueOf(await scrape(alpha!.app.url), 'peertrust_notices_sent_total', { field: 'peerTrustChanged' })).toBe(3);
 });
 
 test('subscriptions also work over server-sent events on /graphql', async () => {

@@ -10,7 +10,7 @@ import { revokeApiTokens } from '../src/auth/tokens.js';
 import { freshDatabaseUrl, run, signerIn, startCluster, tempDir, type TestServer } from './helpers.js';
 import { startServerWith } from './limited-server.js';
 import { peertrust, serve, startProcess, stopProcess, type Running } from './processes.js';
-import { parseExposition, valueOf } from './prometheus.js';
+import { scrape, valueOf } from './prometheus.js';
 
 /** A trust command against `url` with `token`. */
 const cli = (args: string[], url: string, token: string) => peertrust(args, { PEERTRUST_URL: url, PEERTRUST_TOKEN: token });
@@ -248,7 +248,7 @@ test('watch prints the notice when a new server registers and each change of tru
   const [alpha] = cluster.servers;
   const env = { PEERTRUST_URL: alpha!.app.url, PEERTRUST_TOKEN: cluster.adminToken };
   const live = async () => {
-    const samples = parseExposition(await (await fetch(alpha!.app.url.replace(/graphql$/, 'metrics'))).text());
+    const samples = await scrape(alpha!.app.url);
     return ['trustApprovalRequired', 'peerTrustChanged'].map((field) => valueOf(samples, 'peertrust_subscriptions', { field }) ?? 0);
   };
 

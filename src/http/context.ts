@@ -3,6 +3,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Authentication } from '../auth/tokens.js';
 import type { Context } from '../schema/context.js';
+import type { DirectDelivery } from './broadcasts.js';
 
 /** What a request starts with: Node's request and response over HTTP; over graphql-ws, its connection's. */
 export interface ServerContext {
@@ -11,6 +12,8 @@ export interface ServerContext {
   connectionParams?: Record<string, unknown>;
   /** Over graphql-ws: the connection's authentication, made once at connection_init. */
   auth?: Authentication;
+  /** Over graphql-ws: the operation's messages written past graphql-ws, for broadcasts (src/http/broadcasts.ts). */
+  delivery?: DirectDelivery;
 }
 
 export type ApiContext = Context & { readonly auth: Authentication };

@@ -5,12 +5,15 @@
 // subscription is one execution of its selection, not 10,000; each subscriber still
 // has its own operation, limits and message, and its connection its own token checks.
 // Events that are not objects (a sequence number, a server id) are not known to be one
-// occurrence, so they are executed per subscriber as before.
+// occurrence, so they are executed per subscriber as before. A field whose events are the
+// same for every subscriber from when it subscribes goes further: its subscribers with
+// one answer share one source and one execution per event (src/http/broadcasts.ts).
 import { buildExecutionContext, execute, subscribe } from '@graphql-tools/executor';
-import { createSourceEventStream, getOperationAST, GraphQLError, type DocumentNode, type ExecutionArgs, type ExecutionResult } from 'graphql';
+import { createSourceEventStream, getOperationAST, GraphQLError, Kind, type DocumentNode, type ExecutionArgs, type ExecutionResult } from 'graphql';
 import { isAsyncIterable, mapAsyncIterator, type Plugin } from 'graphql-yoga';
 import { oncePer, type OncePer } from '../trust/once-per.js';
-import type { ApiContext } from './context.js';
+import { Broadcast } from './broadcasts.js';
+import type { ApiContext, ServerContext } from './context.js';
 
 /** An answer with errors is sent, but not kept for later subscribers: they try again. */
 class AnswerWithErrors extends Error {
@@ -40,8 +43,14 @@ function answerKey(args: ExecutionArgs): string | undefined {
   return `${scope.serverId}\n${documentId(args.document)}\n${args.operationName ?? ''}\n${JSON.stringify(args.variableValues ?? {})}\n${auth.tokenHash}`;
 }
 
-/** The executor's subscribe, with each event executed once for the subscribers that share its answer (in `executions`). */
-function subscribeSharingEvents(executions: OncePer<object>) {
+/** The root field of a subscription operation (one, by validation), when it is a plain field. */
+function rootFieldName(args: ExecutionArgs): string | undefined {
+  const selection = getOperationAST(args.document, args.operationName)?.selectionSet.selections[0];
+  return selection?.kind === Kind.FIELD ? selection.name.value : undefined;
+}
+
+/** The executor's subscribe, with each event executed once for the subscribers that share its answer (in `executions`), and broadcast fields served as broadcasts (`broadcasts`). */
+function subscribeSharingEvents(executions: OncePer<object>, broadcasts: Map<string, Promise<Broadcast | ExecutionResult>>) {
   async function executeShared(args: ExecutionArgs, key: string | undefined, event: unknown): Promise<ExecutionResult> {
     const perEvent = { ...args, rootValue: event };
     if (key === undefined || typeof event !== 'object' || event === null) return execute(perEvent) as Promise<ExecutionResult>;
@@ -57,29 +66,67 @@ function subscribeSharingEvents(executions: OncePer<object>) {
     }
   }
 
+  /** As the executor does: a stream that fails is an error of the operation. */
+  const operationError = (args: ExecutionArgs) => (error: Error) => {
+    const operation = getOperationAST(args.document, args.operationName);
+    return new GraphQLError(error.message, { originalError: error, ...(operation ? { nodes: [operation] } : {}) });
+  };
+
+  /** A broadcast started with `args` (its first subscriber's), or the executor's errors; `forget` once it stops. */
+  async function startBroadcast(args: ExecutionArgs, field: string, forget: () => void): Promise<Broadcast | ExecutionResult> {
+    const events = await createSourceEventStream(args);
+    if (!isAsyncIterable(events)) return events;
+    const { metrics } = args.contextValue as ApiContext;
+    const failure = operationError(args);
+    return new Broadcast(
+      {
+        events: events[Symbol.asyncIterator](),
+        answer: (event) => execute({ ...args, rootValue: event }) as Promise<ExecutionResult>,
+        failure: (error) => failure(error as Error),
+        sentDirectly: (count) => metrics.noticesSent(field, count),
+      },
+      forget,
+    );
+  }
+
+  async function joinBroadcast(key: string, args: ExecutionArgs, field: string): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> {
+    const { delivery } = args.contextValue as ApiContext & ServerContext;
+    for (;;) {
+      let started = broadcasts.get(key);
+      if (!started) {
+        const forget = () => {
+          if (broadcasts.get(key) === started) broadcasts.delete(key);
+        };
+        started = startBroadcast(args, field, forget);
+        broadcasts.set(key, started);
+        // The executor's errors are for those that asked at once: the next to ask tries again.
+        started.then((outcome) => outcome instanceof Broadcast || forget(), forget);
+      }
+      const outcome = await started;
+      if (!(outcome instanceof Broadcast)) return outcome;
+      const stream = outcome.join(delivery);
+      if (stream) return stream;
+      // It stopped as this one came (its last subscriber left) and forgot itself: start another.
+    }
+  }
+
   return (args: ExecutionArgs) => {
     // Arguments that do not make an execution (bad variables) get the executor's own errors.
     if (Array.isArray(buildExecutionContext(args))) return subscribe(args);
-    const operation = getOperationAST(args.document, args.operationName);
     const key = answerKey(args);
+    const field = rootFieldName(args);
+    if (key !== undefined && field !== undefined && args.schema.getSubscriptionType()?.getFields()[field]?.extensions['broadcast'] === true) {
+      return joinBroadcast(key, args, field);
+    }
     return createSourceEventStream(args).then((stream) =>
-      isAsyncIterable(stream)
-        ? mapAsyncIterator(
-            stream,
-            (event) => executeShared(args, key, event),
-            // As the executor does: a stream that fails is an error of the operation.
-            (error: Error) => {
-              throw new GraphQLError(error.message, { originalError: error, ...(operation ? { nodes: [operation] } : {}) });
-            },
-          )
-        : stream,
+      isAsyncIterable(stream) ? mapAsyncIterator(stream, (event) => executeShared(args, key, event), (error: Error) => { throw operationError(args)(error); }) : stream,
     );
   };
 }
 
 /** Shared execution for one app's subscriptions: its answers are its own. */
 export function useSharedEventExecution(): Plugin<ApiContext> {
-  const subscribeFn = subscribeSharingEvents(oncePer<object>());
+  const subscribeFn = subscribeSharingEvents(oncePer<object>(), new Map());
   return {
     onSubscribe({ setSubscribeFn }) {
       setSubscribeFn(subscribeFn as never);

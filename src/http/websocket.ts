@@ -12,6 +12,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { HOLD_ENDED, type CredentialWatch } from '../auth/credential-watch.js';
 import { authenticationProblem, type Authentication, type UserAuthentication } from '../auth/tokens.js';
 import type { Logger } from '../logger.js';
+import type { DirectDelivery } from './broadcasts.js';
 import type { ClientQuotas } from './client-quotas.js';
 import type { ApiContext, ServerContext } from './context.js';
 import { clientAddress, rateLimitedError, type RequestRates } from './request-rates.js';
@@ -53,6 +54,18 @@ function closeReason(reason: string): string {
   const characters = [...reason];
   while (Buffer.byteLength(characters.join('')) > 120) characters.pop();
   return `${characters.join('')}…`;
+}
+
+/** Operation `id`'s next messages as graphql-ws writes them (GraphQL over WebSocket's `next`), for broadcasts. */
+function directDelivery(socket: WebSocket, id: string): DirectDelivery {
+  const envelope = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
+  return {
+    sendNext(payload) {
+      if (socket.readyState !== WebSocket.OPEN || socket.bufferedAmount > 0) return false;
+      socket.send(`${envelope}${payload}}`);
+      return true;
+    },
+  };
 }
 
 /** Serves graphql-ws on `path` of `httpServer`; upgrades are rate-limited like requests. */
@@ -121,7 +134,7 @@ export function serveWebSocket(httpServer: Server, path: string, api: WebSocketA
         return admit(ctx, auth);
       },
       onClose: (ctx) => connections.get(ctx)?.release(),
-      onSubscribe: async (ctx, _id, params) => {
+      onSubscribe: async (ctx, id, params) => {
         const connection = connections.get(ctx);
         if (connection) {
           const refused = api.quotas.subscriptionRefused(connection.auth.user.id, Object.keys(ctx.subscriptions).length);
@@ -132,6 +145,7 @@ export function serveWebSocket(httpServer: Server, path: string, api: WebSocketA
         const enveloped = api.yoga.getEnveloped({
           connectionParams: ctx.connectionParams ?? {},
           ...(connection ? { auth: connection.auth } : {}),
+          delivery: directDelivery(ctx.extra.socket, id),
           params,
         } as never);
         let document;

@@ -2,6 +2,9 @@ import { approvalRequests, peerTrustChanges, readOnce, trustEvents, type PairNot
 import { builder } from '../schema/builder.js';
 import { TrustApprovalRequiredRef } from '../schema/peer-trust.js';
 
+/** Its events are the same for every subscriber from the moment it subscribes: served as one broadcast (src/http/broadcasts.ts). */
+const BROADCAST = { broadcast: true };
+
 builder.subscriptionType({
   description: 'Live notices, over graphql-ws or server-sent events on /graphql.',
   authScopes: { authenticated: true },
@@ -18,6 +21,7 @@ builder.subscriptionFields((t) => ({
   serverStatusChanged: t.prismaField({
     type: 'Server',
     description: 'Each server of the cluster whose status changes: it came online, went offline or was decommissioned.',
+    extensions: BROADCAST,
     subscribe: (_root, _args, ctx) => ctx.liveness.changes(),
     resolve: (query, serverId: string, _args, ctx) =>
       ctx.scope.db.prisma.server.findUniqueOrThrow({ ...query, where: { id: serverId } }),
@@ -37,6 +41,7 @@ builder.subscriptionFields((t) => ({
   peerTrustChanged: t.prismaField({
     type: 'PeerTrust',
     description: "Each change to this server's trust with any peer, with the state after it.",
+    extensions: BROADCAST,
     subscribe: (_root, _args, ctx) => peerTrustChanges(ctx.scope),
     resolve: (query, notice: PairNotice, _args, ctx) =>
       readOnce(notice, JSON.stringify(query), () => ctx.scope.db.prisma.peerTrust.findUniqueOrThrow({ ...query, where: { id: notice.peerTrustId } })),

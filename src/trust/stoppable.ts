@@ -60,31 +60,7 @@ export function feed<Args extends unknown[], T>(
   event: string,
   handle: (push: (value: T) => void, fail: (error: unknown) => void, ...args: Args) => void,
 ): AsyncIterableIterator<T> {
-  const queue: T[] = [];
-  const readers: { resolve(result: IteratorResult<T>): void; reject(error: unknown): void }[] = [];
-  let failure: { error: unknown } | undefined;
-  let ended = false;
-  const end = () => {
-    if (ended) return;
-    ended = true;
-    emitter.off(event, listener);
-  };
-  const push = (value: T) => {
-    if (ended) return;
-    const reader = readers.shift();
-    if (reader) reader.resolve({ value, done: false });
-    else if (queue.length < MAX_QUEUED) queue.push(value);
-    else fail(new FellBehindError(), true);
-  };
-  /** Ends the stream with `error`, after what is queued (or at once, dropping it, with `now`). */
-  const fail = (error: unknown, now = false) => {
-    if (ended) return;
-    end();
-    if (now) queue.length = 0;
-    const reader = readers.shift();
-    if (reader) reader.reject(error);
-    else failure = { error };
-  };
+  const { push, fail, iterator } = queue<T>(() => emitter.off(event, listener));
   // A handler that throws ends its own stream, not the emit to every other listener.
   const listener = (...args: Args) => {
     try {
@@ -94,15 +70,63 @@ export function feed<Args extends unknown[], T>(
     }
   };
   emitter.on(event, listener);
+  return iterator;
+}
+
+/** The writing end of a queue: what its reader gets, in order. */
+export interface QueueWriter<T> {
+  push(value: T): void;
+  /** Ends the stream with `error`, after what is queued (or at once, dropping it, with `now`). */
+  fail(error: unknown, now?: boolean): void;
+  /** Ends the stream after what is queued. */
+  close(): void;
+}
+
+/**
+ * A queue read as an async iterator, none of it lost while the reader is busy (up to
+ * MAX_QUEUED, then it fails with FellBehindError). It ends when it fails or when the
+ * reader returns or its writer closes it; either way `onEnd` runs, once.
+ */
+export function queue<T>(onEnd: () => void): QueueWriter<T> & { iterator: AsyncIterableIterator<T> } {
+  const queued: T[] = [];
+  const readers: { resolve(result: IteratorResult<T>): void; reject(error: unknown): void }[] = [];
+  let failure: { error: unknown } | undefined;
+  let ended = false;
+  const end = () => {
+    if (ended) return;
+    ended = true;
+    onEnd();
+  };
+  const push = (value: T) => {
+    if (ended) return;
+    const reader = readers.shift();
+    if (reader) reader.resolve({ value, done: false });
+    else if (queued.length < MAX_QUEUED) queued.push(value);
+    else fail(new FellBehindError(), true);
+  };
+  const fail = (error: unknown, now = false) => {
+    if (ended) return;
+    end();
+    if (now) queued.length = 0;
+    const reader = readers.shift();
+    if (reader) reader.reject(error);
+    else failure = { error };
+  };
+  const close = () => {
+    if (ended) return;
+    end();
+    // What is queued is read first: a reader waits only on an empty queue.
+    for (const reader of readers.splice(0)) reader.resolve({ value: undefined, done: true });
+  };
   const finish = (): Promise<IteratorResult<T>> => {
     end();
-    queue.length = 0;
+    queued.length = 0;
     for (const reader of readers.splice(0)) reader.resolve({ value: undefined, done: true });
     return Promise.resolve({ value: undefined, done: true });
   };
-  return {
+  const iterator: AsyncIterableIterator<T> = {
     next() {
-      if (queue.length) return Promise.resolve({ value: queue.shift()!, done: false });
+      if (queued.length) return Promise.resolve({ value: queued.shift()!, done: false });
       if (failure) {
         const { error } = failure;
         failure = undefined;
@@ -117,4 +141,5 @@ export function feed<Args extends unknown[], T>(
       return this;
     },
   };
+  return { push, fail, close, iterator };
 }
