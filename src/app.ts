@@ -100,8 +100,9 @@ function capacityError(error: unknown): GraphQLError | undefined {
 
 /** A live subscription whose client stopped reading was ended: the client's to act on. */
 function fellBehind(error: unknown): GraphQLError | undefined {
-  if (!(error instanceof GraphQLError) || !(error.originalError instanceof FellBehindError)) return undefined;
-  return createGraphQLError(error.originalError.message, { extensions: { code: 'FELL_BEHIND' } });
+  const original = error instanceof GraphQLError ? error.originalError : error;
+  if (!(original instanceof FellBehindError)) return undefined;
+  return createGraphQLError(original.message, { extensions: { code: 'FELL_BEHIND' } });
 }
 
 /** Pothos refuses connection arguments it cannot use (a cursor it did not issue, `before` with `first`): the client's to fix. */
@@ -109,6 +110,11 @@ function badUserInput(error: unknown): GraphQLError | undefined {
   const original = error instanceof GraphQLError ? error.originalError : error;
   if (!(original instanceof PothosValidationError)) return undefined;
   return createGraphQLError(original.message, { extensions: { code: 'BAD_USER_INPUT', http: { status: 400 } } });
+}
+
+/** What a client may see of an error: the errors it can act on, else Yoga's masked "Unexpected error." */
+export function maskApiError(error: unknown, message: string, isDev?: boolean): Error {
+  return capacityError(error) ?? badUserInput(error) ?? fellBehind(error) ?? maskError(error, message, isDev);
 }
 
 /**
@@ -161,9 +167,7 @@ export function createApp(config: AppConfig): App {
     landingPage: false,
     cors: corsFor(http.corsOrigins),
     maxRequestBodySize: MAX_BODY_BYTES,
-    maskedErrors: {
-      maskError: (error, message, isDev) => capacityError(error) ?? badUserInput(error) ?? fellBehind(error) ?? maskError(error, message, isDev),
-    },
+    maskedErrors: { maskError: maskApiError },
     logging: {
       debug: forwardTo(log, 'debug'),
       info: forwardTo(log, 'info'),

@@ -4,12 +4,13 @@
 // graphql-ws does (Yoga's enveloped subscribe); the API's own subscriptions are tested
 // end to end in subscriptions.test.ts, ha.test.ts and ha-faults.test.ts.
 import { EventEmitter, on } from 'node:events';
-import { GraphQLInt, GraphQLNonNull, GraphQLObjectType, GraphQLSchema, GraphQLString, parse, type DocumentNode, type ExecutionResult } from 'graphql';
+import { GraphQLError, GraphQLInt, GraphQLNonNull, GraphQLObjectType, GraphQLSchema, GraphQLString, parse, type DocumentNode, type ExecutionResult } from 'graphql';
 import { createYoga } from 'graphql-yoga';
 import { expect, onTestFinished, test } from 'vitest';
+import { maskApiError } from '../src/app.js';
 import type { DirectDelivery } from '../src/http/broadcasts.js';
 import { useSharedEventExecution } from '../src/http/shared-events.js';
-import { feed } from '../src/trust/stoppable.js';
+import { feed, MAX_QUEUED } from '../src/trust/stoppable.js';
 
 /** Where events come from: one emitter, and one object per event id, for every app given it. */
 function eventSource() {
@@ -64,13 +65,27 @@ function setUp({ events, shared } = eventSource(), serverId = 'server-1') {
           }),
           extensions: { broadcast: true },
         },
+        // A broadcast whose events end at once.
+        ended: {
+          ...subscriptionField(() => {
+            sources++;
+            return (async function* () {})();
+          }),
+          extensions: { broadcast: true },
+        },
       },
     }),
   });
   const controller = new AbortController();
   onTestFinished(() => controller.abort());
   const metrics = { noticesSent: (_field: string, count: number) => void (sentDirectly += count) };
-  const yoga = createYoga({ schema, logging: false, plugins: [useSharedEventExecution()], context: () => ({ signal: controller.signal, scope: { serverId }, metrics }) });
+  const yoga = createYoga({
+    schema,
+    logging: false,
+    plugins: [useSharedEventExecution()],
+    maskedErrors: { maskError: maskApiError },
+    context: () => ({ signal: controller.signal, scope: { serverId }, metrics }),
+  });
 
   /** Subscribes as graphql-ws does (with `delivery`, its next messages), for a user with `tokenHash` (or anonymous): a stream, or a single result when refused. */
   async function open(query: string | DocumentNode, tokenHash: string | null, variables: Record<string, unknown>, delivery?: DirectDelivery) {
@@ -84,7 +99,7 @@ function setUp({ events, shared } = eventSource(), serverId = 'server-1') {
   async function subscribe(query: string | DocumentNode, tokenHash: string | null, variables: Record<string, unknown> = {}, delivery?: DirectDelivery) {
     const stream = await open(query, tokenHash, variables, delivery);
     if (!(Symbol.asyncIterator in stream)) throw new Error(`refused: ${JSON.stringify(stream)}`);
-    return { next: async () => (await stream.next()).value as ExecutionResult, leave: () => stream.return!() };
+    return { next: async () => (await stream.next()).value as ExecutionResult, done: async () => (await stream.next()).done, leave: () => stream.return!() };
   }
   return {
     open,
@@ -241,4 +256,34 @@ test('over graphql-ws a broadcast is written as each operation’s next message;
   expect(a.sent).toEqual([answer('n1'), answer('n2')]);
   expect(b.sent).toEqual([answer('n1')]);
   expect(api.sentDirectly()).toBe(3);
+});
+
+test(`a broadcast subscriber that stops reading its stream is ended ${MAX_QUEUED} answers behind, with FELL_BEHIND; the others go on`, async () => {
+  const api = setUp();
+  const stalled = await api.subscribe(BROADCASTED, 'token-a');
+  const reading = { sent: 0, sendNext: () => ++reading.sent > 0 };
+  await api.subscribe(BROADCASTED, 'token-a', {}, reading);
+  await expect.poll(api.listeners).toBe(1);
+  // In batches the broadcast answers as they come, so that only the stalled stream fills.
+  const batch = 1_000;
+  for (let sent = 0; sent <= MAX_QUEUED; sent += batch) {
+    for (let n = 0; n < batch; n++) api.emit(`n${sent + n}`);
+    await expect.poll(() => reading.sent, { timeout: 20_000, interval: 5 }).toBe(sent + batch);
+  }
+  const failed = await stalled.next().then(
+    () => expect.unreachable('the stalled stream was not ended'),
+    (error: GraphQLError) => error,
+  );
+  expect([failed.message, failed.extensions['code']]).toEqual([`this subscriber fell ${MAX_QUEUED} notices behind, so its stream ended: subscribe again`, 'FELL_BEHIND']);
+  api.emit('after');
+  await expect.poll(() => reading.sent).toBe(MAX_QUEUED + batch + 1);
+});
+
+test('a broadcast whose events end completes its subscribers; the next subscriber starts it again', async () => {
+  const api = setUp();
+  const subscriber = await api.subscribe('subscription { ended { id } }', 'token-a');
+  expect(await subscriber.done()).toBe(true);
+  const next = await api.subscribe('subscription { ended { id } }', 'token-a');
+  expect(await next.done()).toBe(true);
+  expect(api.sources()).toBe(2);
 });

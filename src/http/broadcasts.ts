@@ -1,5 +1,5 @@
-// A subscription field whose events are the same for every subscriber from the moment it
-// subscribes (marked `broadcast` in the schema: peerTrustChanged, serverStatusChanged) is
+// A subscription field whose events are the same for every subscriber (marked `broadcast`
+// in the schema: peerTrustChanged, serverStatusChanged, each change as it comes) is
 // served as one broadcast per answer (the same server, operation, variables and token;
 // src/http/shared-events.ts): one source of events, one execution and one JSON text per
 // event, for all its subscribers. Over graphql-ws that text is written to each connection
@@ -44,26 +44,32 @@ export class Broadcast {
   readonly #subscribers = new Set<Subscriber>();
   readonly #source: BroadcastSource;
   readonly #ended: () => void;
+  #running = false;
   #stopped = false;
 
-  /** Runs until `source` ends or fails, or its last subscriber leaves; then `ended` is called. */
+  /** From its first subscriber until `source` ends or fails, or its last subscriber leaves; then `ended` is called. */
   constructor(source: BroadcastSource, ended: () => void) {
     this.#source = source;
     this.#ended = ended;
-    void this.#run();
   }
 
-  /** A new subscriber's stream, from the next event on; undefined once the broadcast has stopped. */
+  /** A new subscriber's stream, from the next event read on; undefined once the broadcast has stopped. */
   join(direct: DirectDelivery | undefined): AsyncIterableIterator<ExecutionResult> | undefined {
     if (this.#stopped) return undefined;
-    const subscriber: Subscriber = { direct, left: false, stream: undefined! };
-    const { iterator, ...stream } = queue<ExecutionResult>(() => {
+    let left = () => {};
+    const { iterator, ...stream } = queue<ExecutionResult>(() => left());
+    const subscriber: Subscriber = { direct, left: false, stream };
+    left = () => {
       subscriber.left = true;
       this.#subscribers.delete(subscriber);
       if (this.#subscribers.size === 0) this.#stop();
-    });
-    subscriber.stream = stream;
+    };
     this.#subscribers.add(subscriber);
+    // Started by its first subscriber, it cannot stop before it has one.
+    if (!this.#running) {
+      this.#running = true;
+      void this.#run();
+    }
     return iterator;
   }
 
@@ -71,7 +77,8 @@ export class Broadcast {
     const { events, answer } = this.#source;
     try {
       for (let event = await events.next(); !event.done && !this.#stopped; event = await events.next()) {
-        // Those subscribed when it came: one that joins while it is answered gets the next.
+        // Those subscribed when it is read. One that joins while an earlier event is answered
+        // may get an event emitted just before it joined: a change it sees the state after.
         const subscribers = [...this.#subscribers];
         this.#deliver(subscribers, await answer(event.value));
       }

@@ -67,23 +67,27 @@ function subscribeSharingEvents(executions: OncePer<object>, broadcasts: Map<str
   }
 
   /** As the executor does: a stream that fails is an error of the operation. */
-  const operationError = (args: ExecutionArgs) => (error: Error) => {
+  const operationError = (args: ExecutionArgs) => (error: unknown) => {
     const operation = getOperationAST(args.document, args.operationName);
-    return new GraphQLError(error.message, { originalError: error, ...(operation ? { nodes: [operation] } : {}) });
+    return new GraphQLError((error as Error).message, { originalError: error as Error, ...(operation ? { nodes: [operation] } : {}) });
   };
 
-  /** A broadcast started with `args` (its first subscriber's), or the executor's errors; `forget` once it stops. */
+  /**
+   * A broadcast started with `args` (its first subscriber's), or the executor's errors;
+   * `forget` once it stops. It answers without its first subscriber's connection, which
+   * may close long before the broadcast ends.
+   */
   async function startBroadcast(args: ExecutionArgs, field: string, forget: () => void): Promise<Broadcast | ExecutionResult> {
-    const events = await createSourceEventStream(args);
+    const { req, res, request, delivery, ...contextValue } = args.contextValue as ApiContext & ServerContext & { request?: unknown };
+    const shared = { ...args, contextValue };
+    const events = await createSourceEventStream(shared);
     if (!isAsyncIterable(events)) return events;
-    const { metrics } = args.contextValue as ApiContext;
-    const failure = operationError(args);
     return new Broadcast(
       {
         events: events[Symbol.asyncIterator](),
-        answer: (event) => execute({ ...args, rootValue: event }) as Promise<ExecutionResult>,
-        failure: (error) => failure(error as Error),
-        sentDirectly: (count) => metrics.noticesSent(field, count),
+        answer: (event) => execute({ ...shared, rootValue: event }) as Promise<ExecutionResult>,
+        failure: operationError(args),
+        sentDirectly: (count) => contextValue.metrics.noticesSent(field, count),
       },
       forget,
     );
@@ -119,7 +123,11 @@ function subscribeSharingEvents(executions: OncePer<object>, broadcasts: Map<str
       return joinBroadcast(key, args, field);
     }
     return createSourceEventStream(args).then((stream) =>
-      isAsyncIterable(stream) ? mapAsyncIterator(stream, (event) => executeShared(args, key, event), (error: Error) => { throw operationError(args)(error); }) : stream,
+      isAsyncIterable(stream)
+        ? mapAsyncIterator(stream, (event) => executeShared(args, key, event), (error: unknown) => {
+            throw operationError(args)(error);
+          })
+        : stream,
     );
   };
 }

@@ -76,8 +76,8 @@ export function feed<Args extends unknown[], T>(
 /** The writing end of a queue: what its reader gets, in order. */
 export interface QueueWriter<T> {
   push(value: T): void;
-  /** Ends the stream with `error`, after what is queued (or at once, dropping it, with `now`). */
-  fail(error: unknown, now?: boolean): void;
+  /** Ends the stream with `error`, after what is queued. */
+  fail(error: unknown): void;
   /** Ends the stream after what is queued. */
   close(): void;
 }
@@ -104,6 +104,7 @@ export function queue<T>(onEnd: () => void): QueueWriter<T> & { iterator: AsyncI
     else if (queued.length < MAX_QUEUED) queued.push(value);
     else fail(new FellBehindError(), true);
   };
+  /** With `now`, at once, dropping what is queued. */
   const fail = (error: unknown, now = false) => {
     if (ended) return;
     end();
