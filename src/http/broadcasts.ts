@@ -5,7 +5,7 @@
 // event, for all its subscribers. Over graphql-ws that text is written to each connection
 // as the protocol's `next` message, past graphql-ws's loop of a promise chain per
 // subscriber, which costs a fan-out more than the writes do (the bench measures
-// graphql-ws's own broadcast at about 2.3x a bare `ws` one).
+// graphql-ws's own broadcast at 2.3x to 2.6x a bare `ws` one).
 //
 // A subscriber's own stream is what graphql-ws (or Yoga's server-sent events) serves and
 // ends: it completes or fails the operation after what was sent past it. Answers go
