@@ -10,7 +10,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createApiToken, revokeApiTokens, stillIssued, tokenSigners } from './auth/tokens.js';
+import { createApiToken, revokeApiTokens, signApiTokens, stillIssued, tokenSigners } from './auth/tokens.js';
 import { privateDir } from './data-dir.js';
 import { openPostgresDatabase, type Database } from './db/client.js';
 import { EmbeddedPostgres } from './db/embedded.js';
@@ -133,23 +133,27 @@ export async function runCluster(config: ClusterConfig, log: Logger, progress: (
 
 /**
  * The administrator token of the cluster: the one kept in the data directory while it
- * is still issued by every server and not revoked (stored hashed in the database like
- * every other), else a new one, and the kept one revoked. Each server is asked whether
- * it takes the token: it has Prisma loaded already, where this process would load it for
- * this one question (~0.45 s of a ~3 s restart). A server that cannot answer is checked
- * here, against its current key.
+ * is not revoked (stored hashed in the database like every other), signed by each server
+ * that does not take it yet (one added since, or one whose key changed) so that open
+ * consoles keep working; else a new one, and the kept one revoked. Each server is asked
+ * whether it takes the token: it has Prisma loaded already, where this process would
+ * load it for this one question (~0.45 s of a ~3 s restart). A server that cannot answer
+ * is checked here, against its current key.
  */
 async function clusterToken(db: Database, file: string, servers: ServerProcess[], keys: (RootKeyPair | undefined)[]): Promise<string> {
   const kept = (await readFile(file, 'utf8').catch(() => '')).trim();
-  if (kept) {
-    const issued = await Promise.all(
-      servers.map((server, i) => server.issued(kept).catch(() => !!keys[i] && stillIssued(db.prisma, kept, [keys[i]]))),
-    );
-    if (issued.every(Boolean)) return kept;
-  }
   const signers = await tokenSigners(db.prisma, keys.filter((key): key is RootKeyPair => key !== undefined));
-  // One cluster token at a time: the kept one (a server was added, which did not sign
-  // it) ends before its replacement is issued, rather than live on unseen.
+  const takenBy = () => Promise.all(servers.map((server, i) => server.issued(kept).catch(() => !!keys[i] && stillIssued(db.prisma, kept, [keys[i]]))));
+  // Still an administrator's and not revoked, whoever signed it.
+  if (kept && (await stillIssued(db.prisma, kept, []))) {
+    const taken = await takenBy();
+    if (taken.every(Boolean)) return kept;
+    const missing = signers.filter(({ key }) => keys.some((k, i) => k === key && !taken[i]));
+    for (const signer of missing) await signApiTokens(db, CLUSTER_USER, signer);
+    if (missing.length && (await takenBy()).every(Boolean)) return kept;
+  }
+  // One cluster token at a time: the kept one ends before its replacement is issued,
+  // rather than live on unseen.
   if (kept) await revokeApiTokens(db, CLUSTER_USER, signers[0]!, kept);
   const { token } = await createApiToken(db, { userName: CLUSTER_USER, role: 'ADMINISTRATOR' }, signers);
   await writeFile(file, `${token}\n`, { mode: 0o600 });
