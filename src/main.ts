@@ -18,14 +18,14 @@ process.umask(0o077);
 // server load them, and those that open the database only Prisma's, so that --help and
 // fingerprint are quick and a token command builds no schema.
 const serverModules = async () => {
-  const [{ createApp }, { openDatabase }, { createLogger }, { loadOrCreateRootKey }, { acceptsAsAdministrator }] = await Promise.all([
+  const [{ createApp }, { openDatabase }, { createLogger }, { loadOrCreateRootKey, loadServerRootKey }, { acceptsAsAdministrator }] = await Promise.all([
     import('./app.js'),
     import('./db/client.js'),
     import('./logger.js'),
     import('./identity/root-key.js'),
     import('./auth/tokens.js'),
   ]);
-  return { createApp, openDatabase, createLogger, loadOrCreateRootKey, acceptsAsAdministrator };
+  return { createApp, openDatabase, createLogger, loadOrCreateRootKey, loadServerRootKey, acceptsAsAdministrator };
 };
 const databaseModules = async () => {
   const [tokens, { openDatabaseForCommand }] = await Promise.all([import('./auth/tokens.js'), import('./db/client.js')]);
@@ -99,14 +99,23 @@ program
   .addHelpText('after', `\n${ENVIRONMENT_HELP}`)
   .action(async (flags: { name: string; port: string; host?: string; dataDir: string; address?: string[]; tlsCert?: string; tlsKey?: string }) => {
     const config = serveConfig({ ...flags, addresses: flags.address });
-    const { createApp, openDatabase, createLogger, loadOrCreateRootKey, acceptsAsAdministrator } = await serverModules();
+    const { createApp, openDatabase, createLogger, loadOrCreateRootKey, loadServerRootKey, acceptsAsAdministrator } = await serverModules();
     const logger = createLogger(config.logLevel);
     const log = logger.child({ server: config.name });
-    // The identity first: a server whose key is unusable must not touch any database.
-    const rootKey = await loadOrCreateRootKey(config.dataDir);
-    log.info({ fingerprint: rootKey.fingerprint }, 'root key loaded');
+    // The identity first: a server whose key is unusable must not touch any database. A
+    // new server's key is made once its database is open, so that a start refused there
+    // (an embedded database in use) leaves no key behind to be taken for a server's.
+    const existingKey = await loadServerRootKey(config.dataDir);
     const db = await openDatabase(config, log, `serve ${config.name}`);
     log.info({ database: db.description }, 'database ready, migrations applied');
+    let rootKey = existingKey;
+    try {
+      rootKey ??= await loadOrCreateRootKey(config.dataDir);
+    } catch (error) {
+      await db.close();
+      throw error;
+    }
+    log.info({ fingerprint: rootKey.fingerprint }, 'root key loaded');
     const addresses = config.addresses ?? detectAddresses();
     const app = createApp({
       name: config.name,

@@ -152,6 +152,9 @@ test('cluster runs each server as its own process on one embedded database, with
   expect(second.code).toBe(2);
   expect(second.stderr).toContain('is in use by peertrust cluster');
   expect(second.stderr).toContain('or stop it and start it again with more servers (`npm start -- --servers N`)');
+  // So is a server on it; it leaves no key of its own behind (the fingerprints below).
+  const serveBeside = await peertrust(['serve', '--name', 'delta', '--port', '0', '--data-dir', dataDir]);
+  expect([serveBeside.code, serveBeside.stderr]).toEqual([2, expect.stringContaining('is in use by peertrust cluster')]);
   // Three server processes under the supervisor, each its own.
   const children = (await readFile(`/proc/${cluster.child.pid}/task/${cluster.child.pid}/children`, 'utf8')).trim().split(/\s+/);
   const serveCommands = await Promise.all(children.map((pid) => readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')));

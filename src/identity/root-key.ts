@@ -79,10 +79,15 @@ export async function loadClusterKeys(dir: string): Promise<{ name: string; key:
 const newKey = () => generateKeyPairSync('ed25519').privateKey;
 const pemOf = (key: KeyObject) => key.export({ type: 'pkcs8', format: 'pem' }).toString();
 
+/** A server's root key pair, if its data directory has one; a directory other users can read is refused first. */
+export async function loadServerRootKey(dataDir: string): Promise<RootKeyPair | undefined> {
+  await privateDir(dataDir);
+  return loadRootKey(dataDir);
+}
+
 /** The data directory's root key pair, created on first start. */
 export async function loadOrCreateRootKey(dataDir: string): Promise<RootKeyPair> {
-  await privateDir(dataDir);
-  const existing = await loadRootKey(dataDir);
+  const existing = await loadServerRootKey(dataDir);
   if (existing) return existing;
   const privateKey = newKey();
   // 'wx': never overwrite a key another process created in the meantime.
