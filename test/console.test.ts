@@ -356,7 +356,7 @@ describe.skipIf(!chromiumPath)('web console', { timeout: 180_000 }, () => {
     expect(errors).toEqual([]);
   });
 
-  test('sign-in with a pasted token; a wrong token is refused in words', async () => {
+  test('sign-in with a pasted token (also as "Bearer <token>"); a wrong token is refused in words', async () => {
     const { adminToken, servers: [alpha] } = await startCluster(['alpha']);
     const { newPage, errors } = await openBrowser();
     const page = await newPage();
@@ -366,7 +366,8 @@ describe.skipIf(!chromiumPath)('web console', { timeout: 180_000 }, () => {
     await page.getByRole('alert').filter({ hasText: /token/i }).waitFor();
     await screenshot(page, 'sign-in');
     await expectAccessible(page, 'Sign-in');
-    await page.getByLabel('Token').fill(adminToken);
+    // Pasted as an Authorization header's value, it is the token that signs in.
+    await page.getByLabel('Token').fill(`Bearer ${adminToken}`);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByText('Signed in as admin (administrator)').waitFor();
     // Kept for the tab's session: a reload stays signed in.

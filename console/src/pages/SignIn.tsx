@@ -6,7 +6,9 @@ export function SignInPage({ problem, onSignIn }: { problem: string | undefined;
   const inputId = useId();
   const submit = (event: FormEvent) => {
     event.preventDefault();
-    if (token.trim()) onSignIn(token.trim());
+    // A token copied from an Authorization header or GraphiQL's headers: the token is what follows "Bearer".
+    const entered = token.trim().replace(/^Bearer\s+/i, '');
+    if (entered) onSignIn(entered);
   };
   return (
     <main className="sign-in">
