@@ -115,8 +115,15 @@ describe('two servers', () => {
     const { servers: [alpha, bravo] } = await startCluster();
     expect(await approve(alpha!, bravo!)).toMatchObject({ peerTrust: { status: 'PENDING', deniedByThisServer: null } });
     expect(await deny(bravo!, alpha!)).toMatchObject({ __typename: 'DenyTrustSuccess', peerTrust: { status: 'DENIED', approvalRequired: false, deniedByThisServer: true } });
-    expect(await approve(alpha!, bravo!)).toMatchObject({ __typename: 'TrustDeniedError' });
-    expect(await approve(bravo!, alpha!)).toMatchObject({ __typename: 'TrustDeniedError' });
+    // Each side is told who denied, and whose instance the denial is final for.
+    expect(await approve(alpha!, bravo!)).toMatchObject({
+      __typename: 'TrustDeniedError',
+      message: 'bravo denied trust with this server, which is final for this instance of this server; reinstalled, this server appears to bravo as a new instance that it can approve',
+    });
+    expect(await approve(bravo!, alpha!)).toMatchObject({
+      __typename: 'TrustDeniedError',
+      message: 'this server denied trust with alpha, which is final for this instance of alpha; a reinstalled alpha appears as a new instance that can be approved',
+    });
     expect(await revoke(alpha!, bravo!)).toMatchObject({ __typename: 'TrustDeniedError' });
     expect(await deny(bravo!, alpha!)).toMatchObject({ __typename: 'DenyTrustSuccess', peerTrust: { status: 'DENIED' } });
     // alpha denying too changes nothing: bravo denied.

@@ -253,7 +253,10 @@ function allowedChange(scope: ServerScope, request: Request, pair: PeerTrust | u
   if (!verdict.verified) throw new UnverifiedTrustError(peer.name, verdict.reason);
 
   const decision = decide(pair, ids.serverAId === scope.serverId ? 'A' : 'B', kind);
-  if (decision.outcome === 'denied') throw new TrustDeniedError(peer.name);
+  if (decision.outcome === 'denied') {
+    const deniedBy = scope.ledger.deniedBy(pair.id);
+    throw new TrustDeniedError(peer.name, deniedBy === scope.serverId ? 'this server' : deniedBy === peerId ? 'the peer' : undefined);
+  }
   return { pair, peer, decision };
 }
 

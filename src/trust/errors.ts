@@ -36,10 +36,14 @@ export class FingerprintMismatchError extends TrustError {
 
 export class TrustDeniedError extends TrustError {
   override name = 'TrustDeniedError';
-  constructor(readonly peerName: string) {
+  /** `deniedBy`: who denied, as the verified history says, when it does. */
+  constructor(readonly peerName: string, deniedBy?: 'this server' | 'the peer') {
     super(
-      `trust with ${peerName} was denied, which is final for this server instance; ` +
-        `a reinstalled server appears as a new instance that can be approved`,
+      deniedBy === 'this server'
+        ? `this server denied trust with ${peerName}, which is final for this instance of ${peerName}; a reinstalled ${peerName} appears as a new instance that can be approved`
+        : deniedBy === 'the peer'
+          ? `${peerName} denied trust with this server, which is final for this instance of this server; reinstalled, this server appears to ${peerName} as a new instance that it can approve`
+          : `trust with ${peerName} was denied, which is final for this server instance; a reinstalled server appears as a new instance that can be approved`,
     );
   }
 }
