@@ -169,7 +169,13 @@ describe.skipIf(!chromiumPath)('web console', { timeout: 180_000 }, () => {
     await deny.getByText('Denying is final for this server instance.').waitFor();
     await screenshot(page, 'deny-dialog');
     await expectAccessible(page, 'the Deny dialog');
-    await deny.getByRole('button', { name: 'Deny charlie' }).click();
+    // Final: it takes the peer's name typed, not a click alone.
+    const confirmDeny = deny.getByRole('button', { name: 'Deny charlie' });
+    expect(await confirmDeny.isDisabled()).toBe(true);
+    await deny.getByLabel('Type charlie to deny it').fill('charli');
+    expect(await confirmDeny.isDisabled()).toBe(true);
+    await deny.getByLabel('Type charlie to deny it').fill('charlie');
+    await confirmDeny.click();
     await tile(page, 'charlie').getByText('Denied', { exact: true }).waitFor();
     await tile(page, 'charlie').getByText('alpha (this server)', { exact: true }).waitFor();
     await expect(tile(page, 'charlie').getByRole('button', { name: /Approve|Deny|Revoke/ }).count()).resolves.toBe(0);

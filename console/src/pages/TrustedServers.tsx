@@ -190,14 +190,18 @@ interface DialogProps {
 }
 
 /** Whether what the operator typed is the peer's fingerprint, and if not, why not, in words. */
-function checkTyped(typed: string, expected: string): { matches: boolean; hint: string } {
-  if (!typed.trim()) return { matches: false, hint: '' };
+function checkTyped(typed: string, expected: string): { matches: boolean; mismatch: boolean; hint: string } {
+  if (!typed.trim()) return { matches: false, mismatch: false, hint: '' };
   const canonical = canonicalFingerprint(typed);
-  if (!canonical) return { matches: false, hint: 'Not a complete SHA-256 fingerprint yet: 64 hexadecimal characters.' };
+  if (!canonical) return { matches: false, mismatch: false, hint: 'Not a complete SHA-256 fingerprint yet: 64 hexadecimal characters.' };
   if (canonical !== expected) {
-    return { matches: false, hint: 'Does not match the fingerprint this server has for the peer. Do not approve: check which server you are looking at.' };
+    return {
+      matches: false,
+      mismatch: true,
+      hint: "Does not match the fingerprint this server has for the peer. Do not approve: check that you read it on the peer itself, not on this server, and which server you are looking at.",
+    };
   }
-  return { matches: true, hint: 'Matches.' };
+  return { matches: true, mismatch: false, hint: 'Matches.' };
 }
 
 function ApproveDialog({ pair, onClose }: DialogProps) {
@@ -237,7 +241,7 @@ function ApproveDialog({ pair, onClose }: DialogProps) {
         aria-invalid={typed.trim() !== '' && !check.matches}
         placeholder="e.g. 1a2b:3c4d:… (any case, ':' or spaces, SHA256: prefix allowed)"
       />
-      <p id={hintId} className={check.matches ? 'ok' : 'note'} aria-live="polite">
+      <p id={hintId} className={check.matches ? 'ok' : check.mismatch ? 'problem' : 'note'} aria-live="polite">
         {check.hint}
       </p>
     </ActionDialog>
@@ -247,11 +251,15 @@ function ApproveDialog({ pair, onClose }: DialogProps) {
 function DenyDialog({ pair, onClose }: DialogProps) {
   const { peer } = pair;
   const [, deny] = useMutation(DenyTrustDocument);
+  // Final, and beside Revoke on a trusted tile: the peer's name is typed, so that a slip cannot deny.
+  const [typed, setTyped] = useState('');
+  const inputId = useId();
   return (
     <ActionDialog
       title={`Deny ${peer.name}`}
       confirmLabel={`Deny ${peer.name}`}
       final
+      canConfirm={typed.trim() === peer.name}
       onClose={onClose}
       onConfirm={async () => {
         const result = await deny({ input: { peerId: peer.id, fingerprint: peer.fingerprint } });
@@ -265,6 +273,8 @@ function DenyDialog({ pair, onClose }: DialogProps) {
       <p>
         It denies the key with fingerprint <FingerprintText value={peer.fingerprint} />.
       </p>
+      <label htmlFor={inputId}>Type {peer.name} to deny it</label>
+      <input id={inputId} value={typed} onChange={(event) => setTyped(event.target.value)} autoComplete="off" spellCheck={false} />
     </ActionDialog>
   );
 }
