@@ -43,10 +43,13 @@ test('approve by name on one serve process and by id on the other: TRUSTED; peer
   expect(byName.code, byName.stderr).toBe(0);
   expect(byName.stdout).toBe("approved bravo on alpha. PENDING: alpha approved bravo; waiting for bravo to approve alpha (on bravo: peertrust approve alpha --fingerprint <alpha's fingerprint, as alpha shows it>)\n");
 
+  const again = await cli(['approve', 'bravo', '--fingerprint', bravo.fingerprint], alpha.url, token);
+  expect(again).toMatchObject({ code: 0, stdout: expect.stringMatching(/^bravo was already approved on alpha: nothing was recorded\. PENDING: alpha approved bravo;/) });
+
   const byId = await cli(['approve', alpha.id, '--fingerprint', alpha.fingerprint, '--json'], bravo.url, token);
   expect(byId.code, byId.stderr).toBe(0);
   const decided = JSON.parse(byId.stdout);
-  expect(decided).toEqual({ result: 'ApproveTrustSuccess', server: { id: bravo.id, name: 'bravo' }, peer: expect.any(Object) });
+  expect(decided).toEqual({ result: 'ApproveTrustSuccess', recorded: true, server: { id: bravo.id, name: 'bravo' }, peer: expect.any(Object) });
   expect(Object.keys(decided.peer).sort()).toEqual(PEER_KEYS);
   expect(decided.peer).toMatchObject({ id: alpha.id, name: 'alpha', trustStatus: 'TRUSTED', approvedByThisServer: true, approvedByPeer: true });
 
@@ -193,7 +196,10 @@ test('deny, revoke and decommission, by name, as tables and as JSON', async () =
 
   expect((await admin(['approve', 'charlie', '--fingerprint', charlie!.fingerprint])).code).toBe(0);
   const revoked = JSON.parse((await admin(['revoke', 'charlie', '--json'])).stdout);
-  expect(revoked).toMatchObject({ result: 'RevokeTrustSuccess', server: { name: 'alpha' }, peer: { name: 'charlie', trustStatus: 'REVOKED' } });
+  expect(revoked).toMatchObject({ result: 'RevokeTrustSuccess', recorded: true, server: { name: 'alpha' }, peer: { name: 'charlie', trustStatus: 'REVOKED' } });
+  // Made again, a decision succeeds and says that nothing was recorded.
+  const revokedAgain = await admin(['revoke', 'charlie']);
+  expect(revokedAgain).toMatchObject({ code: 0, stdout: 'trust with charlie was already revoked on alpha: nothing was recorded. REVOKED: approving again starts a new round on both servers\n' });
 
   // bravo's pair with charlie, which alpha's decommission of charlie revokes too.
   expect((await on(bravo!, cluster.adminToken)(['approve', 'charlie', '--fingerprint', charlie!.fingerprint])).code).toBe(0);

@@ -6,6 +6,7 @@ import {
   DecommissionServerDocument,
   DenyTrustDocument,
   PeerTrustChangedDocument,
+  PeerTrustDocument,
   PeerTrustsDocument,
   RevokeTrustDocument,
   RotateRootKeyDocument,
@@ -95,36 +96,46 @@ async function resolve(api: Api, name: string): Promise<{ self: ServerFieldsFrag
   );
 }
 
-/** A decision about PEER on this server: `<verb> PEER on SERVER. <the pair's state>`, or for --json the result, the deciding server and the peer. */
+/**
+ * A decision about PEER on this server: `<verb> PEER on SERVER. <the pair's state>`, or
+ * `<already>: nothing was recorded` when the pair was already so (the API succeeds then
+ * too, changing nothing); for --json the result, whether it was recorded, the deciding
+ * server and the peer.
+ */
 function decide(
   target: Target,
   name: string,
-  verb: string,
+  words: { done: string; already: string },
   mutate: (api: Api, peerId: string) => Promise<{ __typename: string; peerTrust: PeerTrustFieldsFragment }>,
 ) {
   return withApi(target, async (api) => {
     const { self, peer } = await resolve(api, name);
+    const before = (await api.query(PeerTrustDocument, { peerId: peer.id })).peerTrust;
     const { __typename: result, peerTrust } = await mutate(api, peer.id);
+    // A recorded change moves the pair's updatedAt.
+    const recorded = before?.updatedAt !== peerTrust.updatedAt || before.status !== peerTrust.status;
     print(
       target,
-      { result, server: { id: self.id, name: self.name }, peer: peerJson(peerTrust) },
-      `${verb} ${peer.name} on ${self.name}. ${describePair(peerTrust, self)}`,
+      { result, recorded, server: { id: self.id, name: self.name }, peer: peerJson(peerTrust) },
+      recorded
+        ? `${words.done} ${peer.name} on ${self.name}. ${describePair(peerTrust, self)}`
+        : `${words.already.replace('PEER', peer.name)} on ${self.name}: nothing was recorded. ${describePair(peerTrust, self)}`,
     );
   });
 }
 
 export const approve = (name: string, fingerprint: string, target: Target) =>
-  decide(target, name, 'approved', async (api, peerId) =>
+  decide(target, name, { done: 'approved', already: 'PEER was already approved' }, async (api, peerId) =>
     succeeded((await api.mutate(ApproveTrustDocument, { input: { peerId, fingerprint } })).approveTrust, 'ApproveTrustSuccess'),
   );
 
 export const deny = (name: string, fingerprint: string, target: Target) =>
-  decide(target, name, 'denied', async (api, peerId) =>
+  decide(target, name, { done: 'denied', already: 'PEER was already denied' }, async (api, peerId) =>
     succeeded((await api.mutate(DenyTrustDocument, { input: { peerId, fingerprint } })).denyTrust, 'DenyTrustSuccess'),
   );
 
 export const revoke = (name: string, target: Target) =>
-  decide(target, name, 'revoked trust with', async (api, peerId) =>
+  decide(target, name, { done: 'revoked trust with', already: 'trust with PEER was already revoked' }, async (api, peerId) =>
     succeeded((await api.mutate(RevokeTrustDocument, { input: { peerId } })).revokeTrust, 'RevokeTrustSuccess'),
   );
 
