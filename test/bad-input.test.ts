@@ -15,10 +15,13 @@ async function post(url: string, token: string, body: unknown, headers: Record<s
 
 test('unknown and malformed ids are NotFoundError; a malformed fingerprint is InvalidFingerprintError', async () => {
   const { servers: [alpha, bravo] } = await startCluster();
-  for (const peerId of [randomUUID(), 'not-an-id', '', "'; DROP TABLE \"Server\"; --"]) {
+  const unknownId = randomUUID();
+  for (const peerId of [unknownId, 'not-an-id', '', "'; DROP TABLE \"Server\"; --"]) {
     const approved = await run(alpha!.admin, ApproveTrustDocument, { input: { peerId, fingerprint: bravo!.fingerprint } });
     expect(approved.approveTrust).toMatchObject({ __typename: 'NotFoundError' });
     expect(approved.approveTrust.__typename === 'NotFoundError' && approved.approveTrust.message).toContain('no server has the id');
+    // What is not an id at all (a server's name, say) is told so.
+    expect(approved.approveTrust.__typename === 'NotFoundError' && approved.approveTrust.message.endsWith('a name is not one')).toBe(peerId !== unknownId);
     expect((await run(alpha!.admin, RevokeTrustDocument, { input: { peerId } })).revokeTrust.__typename).toBe('NotFoundError');
     expect((await run(alpha!.reader, PeerTrustDocument, { peerId })).peerTrust).toBeNull();
   }

@@ -7,8 +7,9 @@ export class TrustError extends Error {
 
 export class NotFoundError extends TrustError {
   override name = 'NotFoundError';
-  constructor(readonly what: string, readonly id: string) {
-    super(`no ${what} has the id ${JSON.stringify(id)}`);
+  /** `notAnId`: what was given is not an id at all (a name, say). */
+  constructor(readonly what: string, readonly id: string, notAnId = false) {
+    super(`no ${what} has the id ${JSON.stringify(id)}${notAnId ? `: ids are UUIDs, such as \`servers\` lists; a name is not one` : ''}`);
   }
 }
 

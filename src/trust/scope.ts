@@ -33,7 +33,7 @@ export function isId(value: string): boolean {
 /** The canonical id of the peer a change names: another server, never this one. */
 export function peerIdFor(scope: ServerScope, input: string): string {
   const peerId = input.toLowerCase();
-  if (!isId(peerId)) throw new NotFoundError('server', input);
+  if (!isId(peerId)) throw new NotFoundError('server', input, true);
   if (peerId === scope.serverId) throw new SelfTrustError();
   return peerId;
 }
