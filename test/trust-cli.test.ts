@@ -36,7 +36,7 @@ test('approve by name on one serve process and by id on the other: TRUSTED; peer
   // Columns line up: each starts where its header does.
   expect(row!.indexOf('PENDING')).toBe(header!.indexOf('STATUS'));
   expect(row!.indexOf(bravo.fingerprint)).toBe(header!.indexOf('FINGERPRINT'));
-  expect(listed.stdout).toContain(`1 awaiting approval on alpha: check the fingerprint on the peer itself (\`peertrust fingerprint\` there), then \`peertrust approve NAME --fingerprint FP --url ${alpha.url}\``);
+  expect(listed.stdout).toContain(`1 awaiting approval on alpha: check the fingerprint on the peer itself (\`peertrust fingerprint\` there), then an administrator runs \`peertrust approve NAME --fingerprint FP --url ${alpha.url}\``);
 
   // As an operator reads it aloud: upper case, grouped.
   const byName = await cli(['approve', 'bravo', '--fingerprint', bravo.fingerprint.toUpperCase()], alpha.url, token);

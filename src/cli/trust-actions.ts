@@ -176,7 +176,7 @@ export function peers(target: Target) {
           ...(thisServer.status === 'DECOMMISSIONED' ? [decommissionedNote(thisServer)] : []),
           peersTable(pairs),
           ...(waiting
-            ? [`\n${waiting} awaiting approval on ${thisServer.name}: check the fingerprint on the peer itself (\`peertrust fingerprint\` there), then \`peertrust approve NAME --fingerprint FP${api.url === DEFAULT_URL ? '' : ` --url ${api.url}`}\``]
+            ? [`\n${waiting} awaiting approval on ${thisServer.name}: check the fingerprint on the peer itself (\`peertrust fingerprint\` there), then an administrator runs \`peertrust approve NAME --fingerprint FP${api.url === DEFAULT_URL ? '' : ` --url ${api.url}`}\``]
             : []),
           ...pairs.flatMap(({ peer }) => (peer.possibleReplacementOf ? [`\n${possibleReplacement(peer)}`] : [])),
         ].join('\n')

@@ -27,7 +27,7 @@ export function registerTrustCommands(program: Command): Command {
     parent
       .command(name)
       .description(description)
-      .addOption(new Option('--url <url>', "the server's API; the decision is that server's").env('PEERTRUST_URL').default(DEFAULT_URL))
+      .addOption(new Option('--url <url>', "the server's API: what this command reads or decides is that server's").env('PEERTRUST_URL').default(DEFAULT_URL))
       .option('--json', 'print JSON for scripts (the shapes are in the README)')
       .addHelpText('after', `\n${environmentHelp}\n\n${exitCodesHelp}`);
 
