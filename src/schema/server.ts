@@ -30,7 +30,7 @@ export const ServerRef = builder.prismaObject('Server', {
     possibleReplacementOf: t.relation('possibleReplacementOf', {
       nullable: true,
       description:
-        'An active server that had this instance\'s name or one of its addresses when it registered with a new key that server did not endorse: this instance may replace it, or impersonate it. Check before approving.',
+        'An active server that had this instance\'s name, or one of its addresses while not running, when it registered with a new key that server did not endorse: this instance may replace it, or impersonate it. Check before approving.',
     }),
     rootKeys: t.relation('rootKeys', {
       description: "The server's root public keys, newest first.",
