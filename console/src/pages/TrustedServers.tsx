@@ -239,7 +239,7 @@ function ApproveDialog({ pair, onClose }: DialogProps) {
         spellCheck={false}
         aria-describedby={hintId}
         aria-invalid={typed.trim() !== '' && !check.matches}
-        placeholder="e.g. 1a2b:3c4d:… (any case, ':' or spaces, SHA256: prefix allowed)"
+        placeholder="e.g. 1a2b:3c4d:… (any case, ':' or spaces)"
       />
       <p id={hintId} className={check.matches ? 'ok' : check.mismatch ? 'problem' : 'note'} aria-live="polite">
         {check.hint}
