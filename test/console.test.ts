@@ -367,6 +367,8 @@ describe.skipIf(!chromiumPath)('web console', { timeout: 180_000 }, () => {
     const { newPage, errors } = await openBrowser();
     const page = await newPage();
     await page.goto(new URL('/', alpha!.app.url).href);
+    // It names its server before any token, as /health does.
+    await page.getByText('Sign in to alpha').waitFor();
     await page.getByLabel('Token').fill('ptk_not-a-token');
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('alert').filter({ hasText: /token/i }).waitFor();

@@ -1,9 +1,17 @@
-import { useId, useState, type FormEvent } from 'react';
+import { useEffect, useId, useState, type FormEvent } from 'react';
 
 /** Sign-in with a token from `peertrust token create` (or the link `npm start` prints). */
 export function SignInPage({ problem, onSignIn }: { problem: string | undefined; onSignIn(token: string): void }) {
   const [token, setToken] = useState('');
   const inputId = useId();
+  // Which server this is, before any token: /health names it (and nothing else) to anyone.
+  const [server, setServer] = useState<string>();
+  useEffect(() => {
+    fetch('/health')
+      .then((response) => response.json() as Promise<{ server?: string }>)
+      .then((health) => setServer(health.server))
+      .catch(() => {});
+  }, []);
   const submit = (event: FormEvent) => {
     event.preventDefault();
     // A token copied from an Authorization header or GraphiQL's headers: the token is what follows "Bearer".
@@ -13,6 +21,11 @@ export function SignInPage({ problem, onSignIn }: { problem: string | undefined;
   return (
     <main className="sign-in">
       <h1>peertrust</h1>
+      {server && (
+        <p>
+          Sign in to <strong>{server}</strong>
+        </p>
+      )}
       <form onSubmit={submit}>
         <label htmlFor={inputId}>Token</label>
         <input
