@@ -108,7 +108,7 @@ export class ServerMetrics {
         if (start !== undefined && operation) this.#requestSeconds.observe({ operation }, (performance.now() - start) / 1000);
       },
       onSubscribe: ({ args }) => {
-        const field = rootField(args.document, args.operationName);
+        const field = rootField(args.document, args.operationName) ?? 'unknown';
         return {
           onSubscribeResult: ({ result }) => {
             // A refused subscription is a single result, not a stream.
@@ -129,8 +129,8 @@ export class ServerMetrics {
   }
 }
 
-/** The subscription's field: one per subscription operation. */
-function rootField(document: DocumentNode, operationName?: string | null): string {
+/** The subscription's field (one per subscription operation, by validation), when it is a plain field. */
+export function rootField(document: DocumentNode, operationName?: string | null): string | undefined {
   const selection = getOperationAST(document, operationName)?.selectionSet.selections[0];
-  return selection?.kind === Kind.FIELD ? selection.name.value : 'unknown';
+  return selection?.kind === Kind.FIELD ? selection.name.value : undefined;
 }

@@ -9,8 +9,9 @@
 // same for every subscriber from when it subscribes goes further: its subscribers with
 // one answer share one source and one execution per event (src/http/broadcasts.ts).
 import { buildExecutionContext, execute, subscribe } from '@graphql-tools/executor';
-import { createSourceEventStream, getOperationAST, GraphQLError, Kind, type DocumentNode, type ExecutionArgs, type ExecutionResult } from 'graphql';
+import { createSourceEventStream, getOperationAST, GraphQLError, type DocumentNode, type ExecutionArgs, type ExecutionResult } from 'graphql';
 import { isAsyncIterable, mapAsyncIterator, type Plugin } from 'graphql-yoga';
+import { rootField } from '../metrics.js';
 import { oncePer, type OncePer } from '../trust/once-per.js';
 import { Broadcast } from './broadcasts.js';
 import type { ApiContext, ServerContext } from './context.js';
@@ -41,12 +42,6 @@ function answerKey(args: ExecutionArgs): string | undefined {
   // Yoga's parser cache hands every subscriber of the same text the same document. The
   // server, though each app has its own answers: a token may be valid on several.
   return `${scope.serverId}\n${documentId(args.document)}\n${args.operationName ?? ''}\n${JSON.stringify(args.variableValues ?? {})}\n${auth.tokenHash}`;
-}
-
-/** The root field of a subscription operation (one, by validation), when it is a plain field. */
-function rootFieldName(args: ExecutionArgs): string | undefined {
-  const selection = getOperationAST(args.document, args.operationName)?.selectionSet.selections[0];
-  return selection?.kind === Kind.FIELD ? selection.name.value : undefined;
 }
 
 /** The executor's subscribe, with each event executed once for the subscribers that share its answer (in `executions`), and broadcast fields served as broadcasts (`broadcasts`). */
@@ -118,7 +113,7 @@ function subscribeSharingEvents(executions: OncePer<object>, broadcasts: Map<str
     // Arguments that do not make an execution (bad variables) get the executor's own errors.
     if (Array.isArray(buildExecutionContext(args))) return subscribe(args);
     const key = answerKey(args);
-    const field = rootFieldName(args);
+    const field = rootField(args.document, args.operationName);
     if (key !== undefined && field !== undefined && args.schema.getSubscriptionType()?.getFields()[field]?.extensions['broadcast'] === true) {
       return joinBroadcast(key, args, field);
     }
