@@ -60,12 +60,12 @@ function print(target: Target, json: unknown, text: string) {
   console.log(target.json ? JSON.stringify(json, null, 2) : text);
 }
 
-/** This server (the one whose API decides) and the server PEER names: its id, or its name when only one server has it. */
 /** Every server of the cluster, page after page. */
 function allServers(api: Api): Promise<ServerFieldsFragment[]> {
   return api.all((after) => api.query(ServersDocument, { first: PAGE, after }).then((data) => data.servers));
 }
 
+/** This server (the one whose API decides) and the server PEER names: its id, or its name when only one server has it. */
 async function resolve(api: Api, name: string): Promise<{ self: ServerFieldsFragment; peer: ServerFieldsFragment }> {
   const servers = await allServers(api);
   const self = servers.find((server) => server.isThisServer);
@@ -105,7 +105,7 @@ async function resolve(api: Api, name: string): Promise<{ self: ServerFieldsFrag
 function decide(
   target: Target,
   name: string,
-  words: { done: string; already: string },
+  words: { done: string; already: (peer: string) => string },
   mutate: (api: Api, peerId: string) => Promise<{ __typename: string; peerTrust: PeerTrustFieldsFragment }>,
 ) {
   return withApi(target, async (api) => {
@@ -113,29 +113,29 @@ function decide(
     const before = (await api.query(PeerTrustDocument, { peerId: peer.id })).peerTrust;
     const { __typename: result, peerTrust } = await mutate(api, peer.id);
     // A recorded change moves the pair's updatedAt.
-    const recorded = before?.updatedAt !== peerTrust.updatedAt || before.status !== peerTrust.status;
+    const recorded = before?.updatedAt !== peerTrust.updatedAt;
     print(
       target,
       { result, recorded, server: { id: self.id, name: self.name }, peer: peerJson(peerTrust) },
       recorded
         ? `${words.done} ${peer.name} on ${self.name}. ${describePair(peerTrust, self)}`
-        : `${words.already.replace('PEER', peer.name)} on ${self.name}: nothing was recorded. ${describePair(peerTrust, self)}`,
+        : `${words.already(peer.name)} on ${self.name}: nothing was recorded. ${describePair(peerTrust, self)}`,
     );
   });
 }
 
 export const approve = (name: string, fingerprint: string, target: Target) =>
-  decide(target, name, { done: 'approved', already: 'PEER was already approved' }, async (api, peerId) =>
+  decide(target, name, { done: 'approved', already: (peer) => `${peer} was already approved` }, async (api, peerId) =>
     succeeded((await api.mutate(ApproveTrustDocument, { input: { peerId, fingerprint } })).approveTrust, 'ApproveTrustSuccess'),
   );
 
 export const deny = (name: string, fingerprint: string, target: Target) =>
-  decide(target, name, { done: 'denied', already: 'PEER was already denied' }, async (api, peerId) =>
+  decide(target, name, { done: 'denied', already: (peer) => `${peer} was already denied` }, async (api, peerId) =>
     succeeded((await api.mutate(DenyTrustDocument, { input: { peerId, fingerprint } })).denyTrust, 'DenyTrustSuccess'),
   );
 
 export const revoke = (name: string, target: Target) =>
-  decide(target, name, { done: 'revoked trust with', already: 'trust with PEER was already revoked' }, async (api, peerId) =>
+  decide(target, name, { done: 'revoked trust with', already: (peer) => `trust with ${peer} was already revoked` }, async (api, peerId) =>
     succeeded((await api.mutate(RevokeTrustDocument, { input: { peerId } })).revokeTrust, 'RevokeTrustSuccess'),
   );
 
