@@ -146,11 +146,10 @@ async function clusterToken(db: Database, file: string, servers: ServerProcess[]
   const takenBy = () => Promise.all(servers.map((server, i) => server.issued(kept).catch(() => !!keys[i] && stillIssued(db.prisma, kept, [keys[i]]))));
   // Still an administrator's and not revoked, whoever signed it.
   if (kept && (await stillIssued(db.prisma, kept, []))) {
-    const taken = await takenBy();
-    if (taken.every(Boolean)) return kept;
-    const missing = signers.filter(({ key }) => keys.some((k, i) => k === key && !taken[i]));
-    for (const signer of missing) await signApiTokens(db, CLUSTER_USER, signer);
-    if (missing.length && (await takenBy()).every(Boolean)) return kept;
+    if ((await takenBy()).every(Boolean)) return kept;
+    // Each key signs it: those that signed it already add nothing.
+    for (const signer of signers) await signApiTokens(db, CLUSTER_USER, signer);
+    if ((await takenBy()).every(Boolean)) return kept;
   }
   // One cluster token at a time: the kept one ends before its replacement is issued,
   // rather than live on unseen.
