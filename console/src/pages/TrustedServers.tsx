@@ -189,19 +189,22 @@ interface DialogProps {
   onClose(): void;
 }
 
+/** What the operator typed, against the peer's fingerprint: nothing yet, not a whole fingerprint, another one, or it. */
+type Typed = 'empty' | 'incomplete' | 'mismatch' | 'match';
+const HINT_CLASS: Record<Typed, string> = { empty: 'note', incomplete: 'note', mismatch: 'problem', match: 'ok' };
+
 /** Whether what the operator typed is the peer's fingerprint, and if not, why not, in words. */
-function checkTyped(typed: string, expected: string): { matches: boolean; mismatch: boolean; hint: string } {
-  if (!typed.trim()) return { matches: false, mismatch: false, hint: '' };
+function checkTyped(typed: string, expected: string): { state: Typed; hint: string } {
+  if (!typed.trim()) return { state: 'empty', hint: '' };
   const canonical = canonicalFingerprint(typed);
-  if (!canonical) return { matches: false, mismatch: false, hint: 'Not a complete SHA-256 fingerprint yet: 64 hexadecimal characters.' };
+  if (!canonical) return { state: 'incomplete', hint: 'Not a complete SHA-256 fingerprint yet: 64 hexadecimal characters.' };
   if (canonical !== expected) {
     return {
-      matches: false,
-      mismatch: true,
-      hint: "Does not match the fingerprint this server has for the peer. Do not approve: check that you read it on the peer itself, not on this server, and which server you are looking at.",
+      state: 'mismatch',
+      hint: 'Does not match the fingerprint this server has for the peer. Do not approve: check that you read it on the peer itself, not on this server, and which server you are looking at.',
     };
   }
-  return { matches: true, mismatch: false, hint: 'Matches.' };
+  return { state: 'match', hint: 'Matches.' };
 }
 
 function ApproveDialog({ pair, onClose }: DialogProps) {
@@ -215,7 +218,7 @@ function ApproveDialog({ pair, onClose }: DialogProps) {
     <ActionDialog
       title={`Approve ${peer.name}`}
       confirmLabel={`Approve ${peer.name}`}
-      canConfirm={check.matches}
+      canConfirm={check.state === 'match'}
       onClose={onClose}
       onConfirm={async () => {
         const result = await approve({ input: { peerId: peer.id, fingerprint: typed } });
@@ -238,10 +241,10 @@ function ApproveDialog({ pair, onClose }: DialogProps) {
         autoComplete="off"
         spellCheck={false}
         aria-describedby={hintId}
-        aria-invalid={typed.trim() !== '' && !check.matches}
+        aria-invalid={check.state === 'incomplete' || check.state === 'mismatch'}
         placeholder="e.g. 1a2b:3c4d:… (any case, ':' or spaces)"
       />
-      <p id={hintId} className={check.matches ? 'ok' : check.mismatch ? 'problem' : 'note'} aria-live="polite">
+      <p id={hintId} className={HINT_CLASS[check.state]} aria-live="polite">
         {check.hint}
       </p>
     </ActionDialog>
